@@ -1,0 +1,48 @@
+# Two commands: `make run` serves the dashboard, `make test` runs the whole suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+PORT ?= 8501
+
+.PHONY: run test lint bench venv dev browser clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+
+# Re-install when the project definition changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+venv: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
+
+# Debian's Chromium for the browser suite; never `playwright install`.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+	  { echo "installing Debian chromium"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	    echo "warning: could not install chromium; browser tests will be skipped"; }
+
+run: venv
+	mkdir -p data
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address localhost
+
+test: dev browser
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: dev
+	$(BIN)/ruff check .
+
+bench: venv
+	$(BIN)/python bench/bench_engine.py
+
+clean:
+	rm -rf $(VENV) test-output .pytest_cache

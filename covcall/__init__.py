@@ -1,0 +1,1 @@
+"""covcall: research workbench for crypto covered calls."""

@@ -1,0 +1,77 @@
+"""The `covcall` command line: one subcommand module per domain, user errors as one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from covcall.config import Settings, load_settings
+from covcall.errors import CovcallError
+
+# Each module exposes register(subparsers) and sets `func(args, settings) -> int` on its parsers.
+_COMMAND_MODULES = ("data", "backtest", "ranges", "walk")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one `error:` line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="covcall", description="Research workbench for crypto covered calls.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"covcall.cli.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"covcall.cli.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def emit(args: argparse.Namespace, payload: Any, human: Callable[[], None] | str | None = None) -> None:
+    """Print `payload` as JSON with --json, else the human rendering."""
+    if getattr(args, "json", False):
+        print(json.dumps(payload, default=_json_default, indent=2, sort_keys=False))
+    elif callable(human):
+        human()
+    elif human is not None:
+        print(human)
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    return str(o)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        settings: Settings = load_settings()
+        code = args.func(args, settings)
+    except CovcallError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+def entry() -> None:
+    sys.exit(main())

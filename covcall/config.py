@@ -1,0 +1,63 @@
+"""Settings read once at the edge (environment and .env) and passed explicitly to the core."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from covcall.errors import ConfigError
+
+DataSource = Literal["synthetic", "store", "ccxt"]
+
+
+class Settings(BaseSettings):
+    """Every knob a user may set from the environment or a `.env` file (see `.env.example`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    save_training_data: bool = Field(
+        default=False, description="Write every backtest's and batch's training examples as CSV + JSONL."
+    )
+    training_data_dir: Path = Field(default=Path("data"), description="Folder for exported datasets.")
+    duckdb_path: Path = Field(default=Path("data/covcall.duckdb"), description="The one DuckDB file.")
+    data_source: DataSource = Field(default="synthetic", description="Default market data source.")
+    exchange_id: str = Field(default="binance", description="ccxt exchange id for `fetch`.")
+    synthetic_seed: int = Field(default=7, description="Seed of the synthetic market.")
+    fee_rate: float = Field(default=0.0003, ge=0, le=0.01, description="Trade fee, fraction of underlying.")
+    fee_cap: float = Field(default=0.125, ge=0, le=1, description="Fee cap, fraction of the option price.")
+    settlement_fee_rate: float = Field(default=0.00015, ge=0, le=0.01, description="Settlement fee.")
+    risk_free_rate: float = Field(default=0.0, ge=-0.1, le=0.5, description="Annual rate for pricing.")
+    store_timeout_s: float = Field(default=30.0, gt=0, description="How long to wait on a locked DuckDB.")
+
+
+_ACCEPTS = {
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "literal_error": None,
+    "float_parsing": "a number",
+    "int_parsing": "a whole number",
+}
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "setting"
+    accepts = _ACCEPTS.get(first["type"])
+    if accepts is None:
+        accepts = first["msg"].replace("Input should be ", "").replace("Value error, ", "")
+    return f"invalid setting {field.upper()}={first.get('input')!r}: expected {accepts}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and `.env`; raise ConfigError with one actionable line.
+
+    >>> load_settings(save_training_data=True).save_training_data
+    True
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        raise ConfigError(_one_line(err)) from None

@@ -1,0 +1,308 @@
+"""The DuckDB store: the only module that speaks SQL (schema, migrations, reads and writes)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from covcall.errors import CovcallError, StoreBusyError
+
+SCHEMA_VERSION = 1
+
+# Forward migrations: index i moves the schema from version i to i + 1.
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+    CREATE TABLE IF NOT EXISTS candles (
+        source VARCHAR, underlying VARCHAR, timeframe VARCHAR, ts TIMESTAMP,
+        open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE,
+        PRIMARY KEY (source, underlying, timeframe, ts));
+    CREATE TABLE IF NOT EXISTS fetch_spans (
+        source VARCHAR, underlying VARCHAR, timeframe VARCHAR, start_ts TIMESTAMP, end_ts TIMESTAMP);
+    CREATE TABLE IF NOT EXISTS iv_series (
+        source VARCHAR, underlying VARCHAR, ts TIMESTAMP, iv_ann DOUBLE,
+        PRIMARY KEY (source, underlying, ts));
+    CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY, batch_id VARCHAR, created_at TIMESTAMP, status VARCHAR, error VARCHAR,
+        label VARCHAR, underlying VARCHAR, timeframe VARCHAR, start_date DATE, end_date DATE,
+        source VARCHAR, iv_source VARCHAR, exit_style VARCHAR, policy VARCHAR,
+        config_json VARCHAR, config_hash VARCHAR, code_version VARCHAR,
+        data_start TIMESTAMP, data_end TIMESTAMP, data_hash VARCHAR, metrics_json VARCHAR,
+        n_decisions INTEGER, n_sell_call INTEGER, n_do_nothing INTEGER, n_trades INTEGER,
+        n_candidates BIGINT, export_csv VARCHAR, export_jsonl VARCHAR);
+    CREATE TABLE IF NOT EXISTS trades (
+        run_id VARCHAR, trade_no INTEGER, entry_time TIMESTAMP, exit_time TIMESTAMP, instrument VARCHAR,
+        strike DOUBLE, expiry TIMESTAMP, delta DOUBLE, dte_days DOUBLE, iv_ann DOUBLE, quantity DOUBLE,
+        spot_entry DOUBLE, spot_exit DOUBLE, premium_coin DOUBLE, premium_usd DOUBLE,
+        exit_price_coin DOUBLE, exit_usd DOUBLE, fee_usd DOUBLE, pnl DOUBLE, pnl_vs_hodl DOUBLE,
+        max_drawdown_pct DOUBLE, exit_reason VARCHAR);
+    CREATE TABLE IF NOT EXISTS examples (
+        run_id VARCHAR, example_no INTEGER, decision_time TIMESTAMP, underlying VARCHAR, spot DOUBLE,
+        action VARCHAR, reward DOUBLE, extra VARCHAR,
+        instrument VARCHAR, delta DOUBLE, strike DOUBLE, dte INTEGER, score DOUBLE, exit_style VARCHAR,
+        pnl_vs_hodl DOUBLE, max_drawdown_pct DOUBLE, best_score DOUBLE, candidates INTEGER, reason VARCHAR,
+        timeframe VARCHAR, rv_ann DOUBLE, iv_ann DOUBLE, ret_1d DOUBLE, ret_7d DOUBLE, ret_30d DOUBLE,
+        label_end TIMESTAMP);
+    CREATE TABLE IF NOT EXISTS candidates (
+        run_id VARCHAR, decision_time TIMESTAMP, underlying VARCHAR, timeframe VARCHAR, instrument VARCHAR,
+        expiry TIMESTAMP, strike DOUBLE, dte_days DOUBLE, delta DOUBLE, iv_ann DOUBLE, spot DOUBLE,
+        moneyness DOUBLE, premium_coin DOUBLE, premium_usd DOUBLE, premium_pct DOUBLE, mark_usd DOUBLE,
+        spread_pct DOUBLE, score DOUBLE, atm_iv_ann DOUBLE, rv_ann DOUBLE, iv_rv DOUBLE,
+        ret_1d DOUBLE, ret_7d DOUBLE, ret_30d DOUBLE, exit_style VARCHAR, chosen BOOLEAN,
+        reward DOUBLE, pnl_vs_hodl DOUBLE, pnl_vs_hodl_pct DOUBLE, label_end TIMESTAMP, exit_reason VARCHAR);
+    CREATE TABLE IF NOT EXISTS equity (
+        run_id VARCHAR, ts TIMESTAMP, spot DOUBLE, covered_call DOUBLE, hodl DOUBLE);
+    CREATE TABLE IF NOT EXISTS range_sets (name VARCHAR PRIMARY KEY, spec_json VARCHAR, updated_at TIMESTAMP);
+    CREATE TABLE IF NOT EXISTS models (
+        model_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, name VARCHAR, kind VARCHAR, target VARCHAR,
+        features_json VARCHAR, ranges_json VARCHAR, params_json VARCHAR, data_hash VARCHAR,
+        diagnostics_json VARCHAR, path VARCHAR, n_train INTEGER, trained_until TIMESTAMP);
+    CREATE TABLE IF NOT EXISTS walks (
+        walk_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, name VARCHAR, spec_json VARCHAR,
+        spec_hash VARCHAR, metric VARCHAR, best_strategy VARCHAR, best_metric DOUBLE,
+        result_json VARCHAR, report_dir VARCHAR);
+    """,
+]
+
+_LOCK_WORDS = ("lock", "Conflicting", "being used by another process")
+
+
+def _is_lock_error(err: Exception) -> bool:
+    text = str(err)
+    return any(w in text for w in _LOCK_WORDS)
+
+
+def _utc(series: pd.Series) -> pd.Series:
+    """DuckDB keeps naive UTC timestamps; hand them out timezone-aware."""
+    s = pd.to_datetime(series)
+    return s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+
+
+def _naive(series: pd.Series) -> pd.Series:
+    s = pd.to_datetime(series, utc=True)
+    return s.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def _ts(value: Any) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    t = pd.Timestamp(value)
+    return t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t
+
+
+class Store:
+    """One DuckDB file; a short-lived connection per operation so the dashboard and a CLI can share it.
+
+    >>> import tempfile, pathlib
+    >>> s = Store(pathlib.Path(tempfile.mkdtemp()) / "t.duckdb")
+    >>> s.schema_version()
+    1
+    """
+
+    def __init__(self, path: str | Path, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        self._migrated = False
+
+    # -- connections ---------------------------------------------------------------------------
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open a connection, retrying while another process holds the file lock."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.timeout_s
+        delay = 0.02
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.Error as err:
+                if not _is_lock_error(err):
+                    raise CovcallError(f"cannot open database {self.path}: {err}") from None
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"database {self.path} stayed locked by another process for {self.timeout_s:.0f}s; "
+                        "wait for the other run to finish or raise STORE_TIMEOUT_S"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 1.6, 0.5)
+        try:
+            if not self._migrated:
+                self._migrate(con)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside one transaction: all of it lands or none of it does."""
+        with self.connect() as con:
+            con.begin()
+            try:
+                yield con
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise CovcallError(
+                f"database {self.path} has schema version {version}, newer than this covcall "
+                f"({SCHEMA_VERSION}); upgrade covcall or point DUCKDB_PATH at another file"
+            )
+        for v in range(version, SCHEMA_VERSION):
+            con.begin()
+            con.execute(_MIGRATIONS[v])
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(v + 1)])
+            con.commit()
+        self._migrated = True
+
+    def schema_version(self) -> int:
+        with self.connect() as con:
+            return int(con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+    def _insert_df(self, con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, replace: bool = False) -> None:
+        if df.empty:
+            return
+        con.register("_incoming", df)
+        try:
+            verb = "INSERT OR REPLACE" if replace else "INSERT"
+            con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _incoming")
+        finally:
+            con.unregister("_incoming")
+
+    def _frame(self, sql: str, params: Sequence[Any] = (), ts_cols: Sequence[str] = ()) -> pd.DataFrame:
+        with self.connect() as con:
+            df = con.execute(sql, list(params)).df()
+        for c in ts_cols:
+            if c in df.columns and len(df):
+                df[c] = _utc(df[c])
+        return df
+
+    # -- candles -------------------------------------------------------------------------------
+    def write_candles(self, source: str, underlying: str, timeframe: str, candles: pd.DataFrame,
+                      span: tuple[Any, Any] | None = None) -> int:
+        """Upsert candles (and optionally record the span they cover) in one transaction."""
+        df = candles[["ts", "open", "high", "low", "close", "volume"]].copy()
+        df["ts"] = _naive(df["ts"])
+        df.insert(0, "timeframe", timeframe)
+        df.insert(0, "underlying", underlying)
+        df.insert(0, "source", source)
+        with self.transaction() as con:
+            self._insert_df(con, "candles", df, replace=True)
+            if span is not None:
+                con.execute("INSERT INTO fetch_spans VALUES (?, ?, ?, ?, ?)",
+                            [source, underlying, timeframe, _ts(span[0]), _ts(span[1])])
+        return len(df)
+
+    def read_candles(self, source: str, underlying: str, timeframe: str,
+                     start: Any = None, end: Any = None) -> pd.DataFrame:
+        """Candles with ts in [start, end) (either bound optional), sorted, ts in UTC."""
+        sql = ("SELECT ts, open, high, low, close, volume FROM candles "
+               "WHERE source = ? AND underlying = ? AND timeframe = ?")
+        params: list[Any] = [source, underlying, timeframe]
+        if start is not None:
+            sql += " AND ts >= ?"
+            params.append(_ts(start))
+        if end is not None:
+            sql += " AND ts < ?"
+            params.append(_ts(end))
+        return self._frame(sql + " ORDER BY ts", params, ["ts"])
+
+    def fetched_spans(self, source: str, underlying: str, timeframe: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+        df = self._frame("SELECT start_ts, end_ts FROM fetch_spans WHERE source=? AND underlying=? AND timeframe=? "
+                         "ORDER BY start_ts", [source, underlying, timeframe], ["start_ts", "end_ts"])
+        return list(zip(df["start_ts"], df["end_ts"], strict=True))
+
+    def list_series(self) -> pd.DataFrame:
+        """One row per cached series: kind, source, underlying, timeframe, rows, start, end."""
+        df = self._frame(
+            "SELECT 'candles' AS kind, source, underlying, timeframe, count(*) AS rows, min(ts) AS start, "
+            "max(ts) AS end FROM candles GROUP BY ALL "
+            "UNION ALL SELECT 'iv' AS kind, source, underlying, '1d' AS timeframe, count(*), min(ts), max(ts) "
+            "FROM iv_series GROUP BY ALL ORDER BY kind, source, underlying, timeframe",
+            ts_cols=["start", "end"])
+        return df
+
+    # -- implied volatility series -------------------------------------------------------------
+    def write_iv(self, source: str, underlying: str, iv: pd.DataFrame) -> int:
+        """Upsert an IV series: columns ts (the time the value is known) and iv_ann (fraction)."""
+        df = iv[["ts", "iv_ann"]].copy()
+        df["ts"] = _naive(df["ts"])
+        df.insert(0, "underlying", underlying)
+        df.insert(0, "source", source)
+        with self.transaction() as con:
+            self._insert_df(con, "iv_series", df, replace=True)
+        return len(df)
+
+    def read_iv(self, underlying: str, source: str | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
+        """IV series for an underlying (any source when None), sorted by ts."""
+        sql = "SELECT ts, iv_ann, source FROM iv_series WHERE underlying = ?"
+        params: list[Any] = [underlying]
+        if source is not None:
+            sql += " AND source = ?"
+            params.append(source)
+        if start is not None:
+            sql += " AND ts >= ?"
+            params.append(_ts(start))
+        if end is not None:
+            sql += " AND ts < ?"
+            params.append(_ts(end))
+        return self._frame(sql + " ORDER BY ts, source", params, ["ts"])
+
+    # -- range sets -----------------------------------------------------------------------------
+    def save_range_set(self, name: str, spec_json: str) -> None:
+        """Save (or overwrite) a named range set; the JSON is what `RangeSet.to_dict` produced."""
+        with self.transaction() as con:
+            con.execute("INSERT OR REPLACE INTO range_sets VALUES (?, ?, now()::TIMESTAMP)", [name, spec_json])
+
+    def load_range_set(self, name: str) -> str | None:
+        with self.connect() as con:
+            row = con.execute("SELECT spec_json FROM range_sets WHERE name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    def list_range_sets(self) -> list[str]:
+        with self.connect() as con:
+            return [r[0] for r in con.execute("SELECT name FROM range_sets ORDER BY name").fetchall()]
+
+    def delete_range_set(self, name: str) -> None:
+        with self.transaction() as con:
+            con.execute("DELETE FROM range_sets WHERE name = ?", [name])
+
+    # -- key/value -----------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self.connect() as con:
+            row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as con:
+            con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+
+def dumps(obj: Any) -> str:
+    """JSON with numpy and pandas values turned into plain ones (sorted keys, stable output)."""
+
+    def default(o: Any) -> Any:
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, (pd.Timestamp,)):
+            return o.isoformat()
+        if isinstance(o, Path):
+            return str(o)
+        if hasattr(o, "isoformat"):
+            return o.isoformat()
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+    return json.dumps(obj, default=default, sort_keys=True)
