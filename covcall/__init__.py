@@ -1,1 +1,3 @@
 """covcall: research workbench for crypto covered calls."""
+
+__version__ = "0.1.0"

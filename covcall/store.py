@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,68 @@ def _ts(value: Any) -> pd.Timestamp | None:
         return None
     t = pd.Timestamp(value)
     return t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t
+
+
+@dataclass(frozen=True)
+class DatasetFilter:
+    """A selection of training examples or candidates; every field optional (None = no filter)."""
+
+    run_ids: tuple[str, ...] | None = None
+    batch_id: str | None = None
+    underlyings: tuple[str, ...] | None = None
+    actions: tuple[str, ...] | None = None  # examples only: SELL_CALL / DO_NOTHING
+    exit_styles: tuple[str, ...] | None = None
+    start: Any = None  # decision_time >= start
+    end: Any = None  # decision_time < end
+    delta_min: float | None = None
+    delta_max: float | None = None
+    dte_min: float | None = None
+    dte_max: float | None = None
+    chosen_only: bool = False  # candidates only
+
+
+DATASET_TABLES = ("examples", "candidates")
+
+
+def _where(table: str, f: DatasetFilter) -> tuple[str, list[Any]]:
+    """SQL WHERE clause and parameters for a DatasetFilter (values always bound, never pasted)."""
+    if table not in DATASET_TABLES:
+        raise CovcallError(f"table must be one of {', '.join(DATASET_TABLES)}; got {table!r}")
+    parts: list[str] = []
+    params: list[Any] = []
+
+    def isin(col: str, values: Sequence[Any] | None) -> None:
+        if values is not None:
+            vals = list(values)
+            if not vals:
+                parts.append("FALSE")
+                return
+            parts.append(f"{col} IN ({', '.join('?' for _ in vals)})")
+            params.extend(vals)
+
+    isin("run_id", f.run_ids)
+    if f.batch_id is not None:
+        parts.append("run_id IN (SELECT run_id FROM runs WHERE batch_id = ?)")
+        params.append(f.batch_id)
+    isin("underlying", f.underlyings)
+    if table == "examples":
+        isin("action", f.actions)
+    isin("exit_style", f.exit_styles)
+    if f.start is not None:
+        parts.append("decision_time >= ?")
+        params.append(_ts(f.start))
+    if f.end is not None:
+        parts.append("decision_time < ?")
+        params.append(_ts(f.end))
+    dte = "dte" if table == "examples" else "dte_days"
+    for col, op, val in (("delta", ">=", f.delta_min), ("delta", "<=", f.delta_max),
+                         (dte, ">=", f.dte_min), (dte, "<=", f.dte_max)):
+        if val is not None:
+            parts.append(f"{col} {op} ?")
+            params.append(float(val))
+    if table == "candidates" and f.chosen_only:
+        parts.append("chosen")
+    return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
 
 class Store:
@@ -261,6 +324,193 @@ class Store:
             params.append(_ts(end))
         return self._frame(sql + " ORDER BY ts, source", params, ["ts"])
 
+    # -- runs ------------------------------------------------------------------------------------
+    def save_run(self, run: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
+        """One run row plus its trades, examples, candidates and equity, all or nothing."""
+        prepared = {}
+        for name, df in tables.items():
+            df = df.copy()
+            for c in df.columns:
+                if isinstance(df[c].dtype, pd.DatetimeTZDtype):
+                    df[c] = _naive(df[c])
+            prepared[name] = df
+        row = pd.DataFrame([run])
+        for c in row.columns:
+            if isinstance(row[c].dtype, pd.DatetimeTZDtype):
+                row[c] = _naive(row[c])
+        with self.transaction() as con:
+            self._insert_df(con, "runs", row)
+            for name, df in prepared.items():
+                self._insert_df(con, name, df)
+
+    def list_runs(self, limit: int | None = None, batch_id: str | None = None) -> pd.DataFrame:
+        sql = "SELECT * EXCLUDE (config_json) FROM runs"
+        params: list[Any] = []
+        if batch_id is not None:
+            sql += " WHERE batch_id = ?"
+            params.append(batch_id)
+        sql += " ORDER BY created_at DESC, run_id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._frame(sql, params, ["created_at", "data_start", "data_end"])
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        df = self._frame("SELECT * FROM runs WHERE run_id = ?", [run_id], ["created_at", "data_start", "data_end"])
+        return None if df.empty else df.iloc[0].to_dict()
+
+    def read_run_table(self, table: str, run_ids: Sequence[str]) -> pd.DataFrame:
+        """Trades, examples, candidates or equity of the given runs, in their natural order."""
+        order = {"trades": "run_id, trade_no", "examples": "run_id, example_no",
+                 "candidates": "run_id, decision_time, expiry, strike", "equity": "run_id, ts"}[table]
+        ts_cols = {"trades": ["entry_time", "exit_time", "expiry"], "examples": ["decision_time", "label_end"],
+                   "candidates": ["decision_time", "expiry", "label_end"], "equity": ["ts"]}[table]
+        ids = list(run_ids)
+        marks = ", ".join("?" for _ in ids) or "NULL"
+        return self._frame(f"SELECT * FROM {table} WHERE run_id IN ({marks}) ORDER BY {order}", ids, ts_cols)
+
+    def read_examples(self, run_ids: Sequence[str]) -> pd.DataFrame:
+        df = self.read_run_table("examples", run_ids)
+        return df.drop(columns=["extra"]) if "extra" in df.columns else df
+
+    def counts(self) -> dict[str, int]:
+        """How many rows each user-visible table holds (for the home page and `covcall status`)."""
+        with self.connect() as con:
+            out = {}
+            for t in ("candles", "iv_series", "runs", "trades", "examples", "candidates", "models", "walks",
+                      "range_sets"):
+                out[t] = int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
+        return out
+
+    # -- dataset browser (never loads a whole table: counts, pages and aggregates run in DuckDB) ------
+    def count_rows(self, table: str, f: DatasetFilter) -> int:
+        where, params = _where(table, f)
+        with self.connect() as con:
+            return int(con.execute(f"SELECT count(*) FROM {table}{where}", params).fetchone()[0])
+
+    def page_rows(self, table: str, f: DatasetFilter, limit: int = 100, offset: int = 0) -> pd.DataFrame:
+        """One page of rows in a stable order (decision time, then run and row)."""
+        where, params = _where(table, f)
+        order = "decision_time, run_id, example_no" if table == "examples" else "decision_time, run_id, expiry, strike"
+        drop = " EXCLUDE (extra)" if table == "examples" else ""
+        sql = f"SELECT *{drop} FROM {table}{where} ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}"
+        return self._frame(sql, params, ["decision_time", "label_end", "expiry"])
+
+    def dataset_summary(self, table: str, f: DatasetFilter) -> dict[str, Any]:
+        where, params = _where(table, f)
+        if table == "examples":
+            sql = (f"SELECT count(*) AS rows, count(DISTINCT run_id) AS runs, avg(reward) AS mean_reward, "
+                   f"sum(reward) AS total_reward, avg(CASE WHEN action = 'SELL_CALL' THEN 1.0 ELSE 0.0 END) "
+                   f"AS sell_share, avg(CASE WHEN action = 'SELL_CALL' THEN reward END) AS mean_sell_reward, "
+                   f"avg(CASE WHEN action = 'SELL_CALL' THEN (reward > 0)::DOUBLE END) AS win_rate, "
+                   f"min(decision_time) AS first, max(decision_time) AS last FROM {table}{where}")
+        else:
+            sql = (f"SELECT count(*) AS rows, count(DISTINCT run_id) AS runs, avg(reward) AS mean_reward, "
+                   f"sum(reward) AS total_reward, avg(chosen::DOUBLE) AS sell_share, "
+                   f"avg(pnl_vs_hodl_pct) AS mean_pnl_vs_hodl_pct, avg((pnl_vs_hodl > 0)::DOUBLE) AS win_rate, "
+                   f"min(decision_time) AS first, max(decision_time) AS last FROM {table}{where}")
+        with self.connect() as con:
+            row = con.execute(sql, params).fetchone()
+            cols = [d[0] for d in con.description]
+        return dict(zip(cols, row, strict=True))
+
+    def reward_histogram(self, table: str, f: DatasetFilter, bins: int = 40) -> pd.DataFrame:
+        """Counts of reward in equal-width bins: columns bin_lo, bin_hi, rows."""
+        where, params = _where(table, f)
+        sql = (f"WITH s AS (SELECT reward FROM {table}{where}), b AS (SELECT min(reward) lo, max(reward) hi FROM s) "
+               f"SELECT least(floor((reward - lo) / nullif((hi - lo) / {int(bins)}, 0)), {int(bins) - 1}) AS k, "
+               f"any_value(lo) lo, any_value(hi) hi, count(*) AS rows FROM s, b GROUP BY k ORDER BY k")
+        df = self._frame(sql, params)
+        if df.empty:
+            return pd.DataFrame(columns=["bin_lo", "bin_hi", "rows"])
+        width = (df["hi"] - df["lo"]) / bins
+        k = df["k"].fillna(0)
+        return pd.DataFrame({"bin_lo": df["lo"] + k * width, "bin_hi": df["lo"] + (k + 1) * width,
+                             "rows": df["rows"]})
+
+    def reward_by(self, table: str, f: DatasetFilter, column: str, bins: int = 20) -> pd.DataFrame:
+        """Mean reward and row count per equal-width bucket of `column` (delta or the DTE column)."""
+        allowed = {"delta", "dte", "dte_days", "moneyness", "iv_ann", "score"}
+        if column not in allowed:
+            raise CovcallError(f"cannot group by {column!r}; choose one of {', '.join(sorted(allowed))}")
+        where, params = _where(table, f)
+        sql = (f"WITH s AS (SELECT {column} AS x, reward FROM {table}{where}{' AND' if where else ' WHERE'} "
+               f"{column} IS NOT NULL), b AS (SELECT min(x) lo, max(x) hi FROM s) "
+               f"SELECT any_value(lo) + (least(floor((x - lo) / nullif((hi - lo) / {int(bins)}, 0)), {int(bins) - 1}) "
+               f"+ 0.5) * (any_value(hi) - any_value(lo)) / {int(bins)} AS x, "
+               f"avg(reward) AS mean_reward, count(*) AS rows FROM s, b "
+               f"GROUP BY least(floor((x - lo) / nullif((hi - lo) / {int(bins)}, 0)), {int(bins) - 1}) ORDER BY 1")
+        df = self._frame(sql, params)
+        return df.rename(columns={"x": column})
+
+    def actions_over_time(self, f: DatasetFilter, freq: str = "month") -> pd.DataFrame:
+        """Example counts per action per period (day, week, month or year)."""
+        if freq not in ("day", "week", "month", "year"):
+            raise CovcallError(f"freq must be day, week, month or year; got {freq!r}")
+        where, params = _where("examples", f)
+        sql = (f"SELECT date_trunc('{freq}', decision_time) AS period, action, count(*) AS rows "
+               f"FROM examples{where} GROUP BY ALL ORDER BY period, action")
+        return self._frame(sql, params, ["period"])
+
+    def copy_rows(self, table: str, f: DatasetFilter, path: Path, fmt: str) -> int:
+        """Write the selection straight from DuckDB to csv, jsonl (extra nested) or parquet."""
+        where, params = _where(table, f)
+        if table == "examples":
+            head = "decision_time, underlying, spot, action, reward"
+            flat = ("instrument, delta, strike, dte, score, exit_style, pnl_vs_hodl, max_drawdown_pct, "
+                    "best_score, candidates, reason")
+            tail = "run_id, example_no, timeframe, rv_ann, iv_ann, ret_1d, ret_7d, ret_30d, label_end"
+            cols = f"{head}, extra::JSON AS extra, {tail}" if fmt == "jsonl" else f"{head}, {flat}, {tail}"
+            order = "decision_time, run_id, example_no"
+        else:
+            cols, order = "*", "decision_time, run_id, expiry, strike"
+        opts = {"csv": "FORMAT csv, HEADER", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}[fmt]
+        sql = f"COPY (SELECT {cols} FROM {table}{where} ORDER BY {order}) TO '{_sql_path(path)}' ({opts})"
+        with self.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(sql, params)
+            return int(con.execute(f"SELECT count(*) FROM {table}{where}", params).fetchone()[0])
+
+    # -- models ----------------------------------------------------------------------------------
+    def save_model_row(self, row: dict[str, Any]) -> None:
+        df = pd.DataFrame([row])
+        for c in ("created_at", "trained_until"):
+            if c in df.columns:
+                df[c] = _naive(df[c])
+        with self.transaction() as con:
+            con.execute("DELETE FROM models WHERE model_id = ?", [row["model_id"]])
+            self._insert_df(con, "models", df)
+
+    def get_model_row(self, model_id: str) -> dict[str, Any] | None:
+        df = self._frame("SELECT * FROM models WHERE model_id = ?", [model_id], ["created_at", "trained_until"])
+        return None if df.empty else df.iloc[0].to_dict()
+
+    def list_models(self) -> pd.DataFrame:
+        return self._frame("SELECT * FROM models ORDER BY created_at DESC, model_id",
+                           ts_cols=["created_at", "trained_until"])
+
+    def read_candidates(self, run_ids: Sequence[str] | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
+        """Candidate rows (all columns) of some runs and/or a decision-time window [start, end)."""
+        f = DatasetFilter(run_ids=tuple(run_ids) if run_ids is not None else None, start=start, end=end)
+        where, params = _where("candidates", f)
+        return self._frame(f"SELECT * FROM candidates{where} ORDER BY decision_time, run_id, expiry, strike",
+                           params, ["decision_time", "label_end", "expiry"])
+
+    # -- walks -----------------------------------------------------------------------------------
+    def save_walk(self, row: dict[str, Any]) -> None:
+        df = pd.DataFrame([row])
+        df["created_at"] = _naive(df["created_at"])
+        with self.transaction() as con:
+            con.execute("DELETE FROM walks WHERE walk_id = ?", [row["walk_id"]])
+            self._insert_df(con, "walks", df)
+
+    def get_walk(self, walk_id: str) -> dict[str, Any] | None:
+        df = self._frame("SELECT * FROM walks WHERE walk_id = ?", [walk_id], ["created_at"])
+        return None if df.empty else df.iloc[0].to_dict()
+
+    def list_walks(self) -> pd.DataFrame:
+        return self._frame("SELECT walk_id, created_at, name, metric, best_strategy, best_metric, report_dir "
+                           "FROM walks ORDER BY created_at DESC, walk_id", ts_cols=["created_at"])
+
     # -- range sets -----------------------------------------------------------------------------
     def save_range_set(self, name: str, spec_json: str) -> None:
         """Save (or overwrite) a named range set; the JSON is what `RangeSet.to_dict` produced."""
@@ -289,6 +539,10 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as con:
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def dumps(obj: Any) -> str:

@@ -1,0 +1,301 @@
+"""The backtest API: `BacktestConfig` in, `BacktestResult` out (simulate, measure, persist, export)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from covcall import __version__
+from covcall.chain import ChainParams
+from covcall.engine import Market, SimOutput, SimParams, simulate
+from covcall.errors import SpecError, did_you_mean
+from covcall.policies import FixedDeltaPolicy, HodlPolicy, Policy, RulePolicy
+
+Progress = Callable[[float, str], None]
+WARMUP_DAYS = 60
+BARS_PER_DAY = {"1h": 24, "4h": 6, "1d": 1}
+
+
+class BacktestConfig(BaseModel):
+    """Every setting of one backtest; field names match the CLI flags (`--exit-style` -> exit_style).
+
+    >>> BacktestConfig(underlying="ETH", start="2023-01-01", end="2023-03-31").timeframe
+    '1d'
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    underlying: str = Field("BTC", description="Coin held and written on (BTC, ETH or an imported symbol).")
+    timeframe: Literal["1h", "4h", "1d"] = "1d"
+    start: date = Field(date(2024, 1, 1), description="First day of the window (inclusive).")
+    end: date = Field(date(2024, 12, 31), description="Last day of the window (inclusive).")
+    source: Literal["synthetic", "store", "ccxt"] = "synthetic"
+    iv_source: Literal["realized", "dvol"] = "realized"
+    exit_style: Literal["hold_to_expiry", "tp_and_roll"] = "hold_to_expiry"
+    take_profit: float = Field(0.5, gt=0, lt=1, description="tp_and_roll: buy back when the mark is (1 - tp) x premium.")
+    delta_min: float = Field(0.10, ge=0, le=1)
+    delta_max: float = Field(0.35, ge=0, le=1)
+    dte_min_days: float = Field(2.0, ge=0)
+    dte_max_days: float = Field(30.0, gt=0, le=400)
+    threshold: float = Field(0.15, description="Minimum score to sell (see covcall.policies.premium_score).")
+    decision_hour_utc: int | None = Field(8, ge=0, le=23, description="Hour of day new calls are sold (1h/4h).")
+    quantity: float = Field(1.0, gt=0, description="Coins held and calls written.")
+    fee_rate: float = Field(0.0003, ge=0, le=0.01)
+    fee_cap: float = Field(0.125, ge=0, le=1)
+    settlement_fee_rate: float = Field(0.00015, ge=0, le=0.01)
+    rate: float = Field(0.0, ge=-0.1, le=0.5, description="Risk-free rate for pricing.")
+    policy: Literal["rule", "model", "hodl", "fixed_delta"] = "rule"
+    target_delta: float = Field(0.10, gt=0, lt=1, description="fixed_delta: delta to sell.")
+    target_dte_days: float = Field(7.0, gt=0, description="fixed_delta: tenor to sell.")
+    model_id: str | None = Field(None, description="model policy: id of a trained model.")
+    model_threshold: float = Field(0.0, description="model policy: skip when the best prediction is below this.")
+    seed: int = Field(7, description="Seed of the synthetic market.")
+    exchange: str = "binance"
+    chain: ChainParams = Field(default_factory=ChainParams)
+    label: str | None = Field(None, description="Free-text name shown in run lists.")
+
+    @model_validator(mode="after")
+    def _check(self) -> BacktestConfig:
+        if self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}; swap them")
+        if self.delta_min >= self.delta_max:
+            raise ValueError(f"delta_min {self.delta_min} must be below delta_max {self.delta_max}")
+        if self.dte_min_days >= self.dte_max_days:
+            raise ValueError(f"dte_min_days {self.dte_min_days} must be below dte_max_days {self.dte_max_days}")
+        if self.policy == "model" and not self.model_id:
+            raise ValueError("policy 'model' needs model_id (train one with `covcall train`)")
+        return self
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> BacktestConfig:
+        """Build from a plain dict with errors that name the field and the fix."""
+        try:
+            return cls(**data)
+        except ValidationError as err:
+            raise SpecError(config_error_line(err, cls)) from None
+
+    def config_hash(self) -> str:
+        payload = self.model_dump(mode="json", exclude={"label"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def max_label_days(self) -> float:
+        """Longest a decision's label can run: the longest tenor this strategy may sell."""
+        return self.target_dte_days + 4.0 if self.policy == "fixed_delta" else self.dte_max_days
+
+
+def config_error_line(err: ValidationError, model: type[BaseModel]) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(x) for x in e["loc"]) or "config"
+    if e["type"] == "extra_forbidden":
+        return f"unknown setting '{loc}'{did_you_mean(loc, model.model_fields)}"
+    msg = e["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}" if e["loc"] else msg
+
+
+@dataclass
+class BacktestResult:
+    """One finished backtest: tables as DataFrames plus its metrics and where it was saved."""
+
+    run_id: str
+    config: BacktestConfig
+    metrics: dict[str, float]
+    trades: pd.DataFrame
+    examples: pd.DataFrame
+    candidates: pd.DataFrame
+    equity: pd.DataFrame
+    data_span: tuple[pd.Timestamp, pd.Timestamp]
+    data_hash: str
+    exports: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON the CLI prints: run id, metrics, decision counts and export paths."""
+        ex = self.examples
+        counts = {
+            "decisions": int(len(ex)),
+            "sell_call": int((ex["action"] == "SELL_CALL").sum()) if len(ex) else 0,
+            "do_nothing": int((ex["action"] == "DO_NOTHING").sum()) if len(ex) else 0,
+            "trades": int(len(self.trades)),
+            "candidates": int(len(self.candidates)),
+        }
+        return {"run_id": self.run_id, "config_hash": self.config.config_hash(), "metrics": _clean(self.metrics),
+                "counts": counts, "exports": self.exports,
+                "data_span": [self.data_span[0].isoformat(), self.data_span[1].isoformat()]}
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (float, np.floating)):
+            out[k] = None if not np.isfinite(v) else float(v)
+        elif isinstance(v, np.integer):
+            out[k] = int(v)
+        else:
+            out[k] = v
+    return out
+
+
+def new_run_id(config: BacktestConfig) -> str:
+    """Readable and unique: UTC creation time, config hash prefix, a random suffix (not used by the simulation)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{config.config_hash()[:6]}-{secrets.token_hex(2)}"
+
+
+def make_policy(config: BacktestConfig, model_loader: Callable[[str], Any] | None = None) -> Policy:
+    """The policy a config asks for."""
+    if config.policy == "rule":
+        return RulePolicy(config.delta_min, config.delta_max, config.dte_min_days, config.dte_max_days,
+                          config.threshold)
+    if config.policy == "hodl":
+        return HodlPolicy()
+    if config.policy == "fixed_delta":
+        return FixedDeltaPolicy(config.target_delta, config.target_dte_days)
+    if model_loader is None:
+        raise SpecError("policy 'model' needs a store to load the model from")
+    return model_loader(config.model_id or "")
+
+
+def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame | None) -> tuple[Market, int]:
+    """Arrays for the engine (warm-up bars included) and the index of the first bar inside the window."""
+    from covcall.market import TIMEFRAMES
+    from covcall.volatility import BARS_PER_YEAR, atm_iv_series, realized_vol
+
+    ts = pd.DatetimeIndex(pd.to_datetime(candles["ts"], utc=True))
+    start = pd.Timestamp(config.start, tz="UTC")
+    end_excl = pd.Timestamp(config.end, tz="UTC") + pd.Timedelta(days=1)
+    keep = ts < end_excl
+    ts = ts[keep]
+    close = candles["close"].to_numpy(float)[keep]
+    opn = candles["open"].to_numpy(float)[keep]
+    first = int(np.searchsorted(ts.asi8, start.value, side="left"))
+    if first >= len(ts) - 1:
+        raise SpecError(f"no {config.underlying} {config.timeframe} bars between {config.start} and {config.end}")
+    bpd = BARS_PER_DAY[config.timeframe]
+    bpy = BARS_PER_YEAR[config.timeframe]
+    window = int(round(config.chain.rv_window_days * bpd))
+    rv = realized_vol(close, bpy, window)
+    atm = atm_iv_series(ts, close, config.timeframe, config.chain, iv=iv, iv_source=config.iv_source)
+
+    def past_return(days: int) -> np.ndarray:
+        lag = days * bpd
+        out = np.full(len(close), np.nan)
+        out[lag:] = close[lag:] / close[:-lag] - 1.0
+        return out
+
+    bar_ns = int(TIMEFRAMES[config.timeframe].value)
+    market = Market(ts=ts, open=opn, close=close, atm_iv=np.asarray(atm, float), rv=np.asarray(rv, float),
+                    ret_1d=past_return(1), ret_7d=past_return(7), ret_30d=past_return(30), bar_ns=bar_ns)
+    return market, first
+
+
+def sim_params(config: BacktestConfig) -> SimParams:
+    return SimParams(
+        underlying=config.underlying, timeframe=config.timeframe, exit_style=config.exit_style,
+        take_profit=config.take_profit, quantity=config.quantity, fee_rate=config.fee_rate,
+        fee_cap=config.fee_cap, settlement_fee_rate=config.settlement_fee_rate, rate=config.rate,
+        decision_hour_utc=config.decision_hour_utc, chain=config.chain,
+    )
+
+
+def load_inputs(config: BacktestConfig, store: Any = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Candles (with warm-up) and the IV index for a config, from its data source."""
+    from covcall.market import load_candles, load_iv
+
+    warm_start = pd.Timestamp(config.start) - pd.Timedelta(days=WARMUP_DAYS)
+    candles = load_candles(config.underlying, config.timeframe, warm_start.date(), config.end,
+                           source=config.source, store=store, seed=config.seed, exchange=config.exchange)
+    iv = None
+    if config.iv_source == "dvol":
+        iv = load_iv(config.underlying, warm_start.date(), config.end, source=config.source, store=store,
+                     seed=config.seed)
+        if iv is None or iv.empty:
+            raise SpecError(
+                f"iv_source 'dvol' needs an IV series for {config.underlying} covering {config.start}..{config.end}; "
+                "import one with `covcall data import-iv` or use iv_source 'realized'"
+            )
+    return candles, iv
+
+
+def data_hash(candles: pd.DataFrame, iv: pd.DataFrame | None) -> str:
+    h = hashlib.sha256(pd.util.hash_pandas_object(candles[["ts", "close"]], index=False).values.tobytes())
+    if iv is not None and len(iv):
+        h.update(pd.util.hash_pandas_object(iv[["ts", "iv_ann"]], index=False).values.tobytes())
+    return h.hexdigest()[:16]
+
+
+def run_backtest(
+    config: BacktestConfig | dict[str, Any],
+    *,
+    store: Any = None,
+    export_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    candles: pd.DataFrame | None = None,
+    iv: pd.DataFrame | None = None,
+    policy: Policy | None = None,
+    batch_id: str | None = None,
+    record_candidates: bool = True,
+) -> BacktestResult:
+    """Run one covered-call backtest; persist it when a store is given; export CSV + JSONL when export_dir is.
+
+    `candles`/`iv` override the config's data source (for tests and notebooks); `policy` overrides the
+    config's policy (the walker passes trained model policies this way).
+    """
+    from covcall.dataset import export_run_files, persist_run, shape_examples
+    from covcall.metrics import backtest_metrics
+
+    if isinstance(config, dict):
+        config = BacktestConfig.parse(config)
+    say = progress or (lambda f, m: None)
+    say(0.05, "loading market data")
+    if candles is None:
+        candles, loaded_iv = load_inputs(config, store)
+        iv = iv if iv is not None else loaded_iv
+    market, first = build_market(config, candles, iv)
+    if policy is None:
+        loader = None
+        if config.policy == "model":
+            from covcall.models import load_model_policy
+
+            def loader(model_id: str) -> Policy:
+                return load_model_policy(store, model_id, threshold=config.model_threshold,
+                                         dte_range=(config.dte_min_days, config.dte_max_days),
+                                         delta_range=(config.delta_min, config.delta_max))
+        policy = make_policy(config, loader)
+    say(0.2, "simulating")
+    out: SimOutput = simulate(market, policy, sim_params(config), first_decision=first,
+                              record_candidates=record_candidates)
+    say(0.8, "measuring")
+    metrics = backtest_metrics(out.equity, out.trades, config.timeframe, config.quantity, rf_ann=config.rate)
+    run_id = new_run_id(config)
+    out.examples["timeframe"] = config.timeframe
+    examples = shape_examples(out.examples) if len(out.examples) else shape_examples(
+        pd.DataFrame(columns=["action"]))
+    examples["run_id"] = run_id
+    out.trades.insert(0, "run_id", run_id)
+    cands = out.candidates
+    cands.insert(0, "run_id", run_id)
+    cands["exit_style"] = config.exit_style
+    cands["underlying"] = config.underlying
+    cands["timeframe"] = config.timeframe
+    out.examples = examples
+    span = (market.ts[first], market.ts[-1])
+    result = BacktestResult(run_id, config, metrics, out.trades, out.examples, out.candidates, out.equity,
+                            span, data_hash(candles, iv))
+    if export_dir is not None:
+        say(0.85, "exporting training examples")
+        result.exports = export_run_files(result.examples, Path(export_dir), run_id)
+    if store is not None:
+        say(0.9, "saving to the database")
+        persist_run(store, result, batch_id=batch_id, code_version=__version__)
+    say(1.0, "done")
+    return result

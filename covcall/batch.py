@@ -1,0 +1,128 @@
+"""Batch runs: a grid of underlyings x timeframes x windows x exit styles (x parameter sets), one combined dataset."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from covcall import __version__
+from covcall.backtest import BacktestConfig, config_error_line, run_backtest
+from covcall.dataset import export_run_files
+from covcall.errors import CovcallError, SpecError
+
+BatchProgress = Callable[[int, int, str], None]
+
+
+class Window(BaseModel):
+    """One date window of a batch (inclusive), with an optional note such as 'bull'."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    start: str = Field(alias="startDate")
+    end: str = Field(alias="endDate")
+    note: str = ""
+
+
+class BatchSpec(BaseModel):
+    """The grid to run. `base` holds BacktestConfig fields shared by every run; `params` adds variants."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "batch"
+    underlyings: list[str] = Field(default_factory=lambda: ["BTC"], min_length=1)
+    timeframes: list[str] = Field(default_factory=lambda: ["1d"], min_length=1)
+    windows: list[Window] = Field(min_length=1)
+    exit_styles: list[str] = Field(default_factory=lambda: ["hold_to_expiry"], min_length=1)
+    params: list[dict[str, Any]] = Field(default_factory=lambda: [{}], min_length=1)
+    base: dict[str, Any] = Field(default_factory=dict)
+
+    def configs(self) -> list[BacktestConfig]:
+        """Every run of the grid as a validated config (fails before anything runs)."""
+        out = []
+        for u, tf, w, style, extra in itertools.product(self.underlyings, self.timeframes, self.windows,
+                                                          self.exit_styles, self.params):
+            data = {**self.base, **extra, "underlying": u, "timeframe": tf, "start": w.start, "end": w.end,
+                    "exit_style": style}
+            data.setdefault("label", f"{self.name}: {u} {tf} {w.start}..{w.end} {style}" + (
+                f" ({w.note})" if w.note else ""))
+            out.append(BacktestConfig.parse(data))
+        return out
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> BatchSpec:
+        try:
+            return cls(**data)
+        except ValidationError as err:
+            raise SpecError("batch spec: " + config_error_line(err, cls)) from None
+
+
+@dataclass
+class BatchResult:
+    """What a batch produced: one summary per run (failed ones with their error) and the combined files."""
+
+    batch_id: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    exports: dict[str, str] = field(default_factory=dict)
+    examples: int = 0
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.runs if r["status"] == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "runs": self.runs, "exports": self.exports, "examples": self.examples,
+                "ok": len(self.runs) - len(self.failed), "failed": len(self.failed)}
+
+
+def run_batch(spec: BatchSpec | dict[str, Any], *, store: Any = None, export_dir: str | Path | None = None,
+              progress: BatchProgress | None = None) -> BatchResult:
+    """Run every config of the grid; a failing run is recorded with its error and the rest go on."""
+    if isinstance(spec, dict):
+        spec = BatchSpec.parse(spec)
+    configs = spec.configs()
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    batch_id = f"b{stamp}-{secrets.token_hex(2)}"
+    result = BatchResult(batch_id)
+    frames: list[pd.DataFrame] = []
+    total = len(configs)
+    for n, cfg in enumerate(configs):
+        if progress:
+            progress(n, total, cfg.label or "")
+        try:
+            res = run_backtest(cfg, store=store, batch_id=batch_id)
+        except CovcallError as err:
+            result.runs.append(_failed(store, cfg, batch_id, str(err)))
+            continue
+        except Exception as err:  # isolate the run; the batch goes on
+            result.runs.append(_failed(store, cfg, batch_id, f"{type(err).__name__}: {err}"))
+            continue
+        frames.append(res.examples)
+        result.runs.append({"run_id": res.run_id, "label": cfg.label, "status": "ok", "error": None,
+                            **res.summary()["counts"], "metrics": res.summary()["metrics"]})
+    if progress:
+        progress(total, total, "done")
+    combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    result.examples = int(len(combined))
+    if export_dir is not None and len(combined):
+        result.exports = export_run_files(combined, Path(export_dir), batch_id)
+    return result
+
+
+def _failed(store: Any, cfg: BacktestConfig, batch_id: str, error: str) -> dict[str, Any]:
+    from covcall.backtest import new_run_id
+
+    run_id = new_run_id(cfg)
+    if store is not None:
+        store.save_run({"run_id": run_id, "batch_id": batch_id, "created_at": pd.Timestamp.now(tz="UTC"),
+                        "status": "failed", "error": error, "label": cfg.label, "underlying": cfg.underlying,
+                        "timeframe": cfg.timeframe, "start_date": cfg.start, "end_date": cfg.end,
+                        "source": cfg.source, "iv_source": cfg.iv_source, "exit_style": cfg.exit_style,
+                        "policy": cfg.policy, "config_json": cfg.model_dump_json(),
+                        "config_hash": cfg.config_hash(), "code_version": __version__}, {})
+    return {"run_id": run_id, "label": cfg.label, "status": "failed", "error": error}

@@ -1,0 +1,167 @@
+"""`covcall backtest`, `covcall batch`, `covcall export` and `covcall runs`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from covcall.config import Settings
+from covcall.errors import CovcallError
+
+_FLAGS: list[tuple[str, type, str]] = [
+    ("underlying", str, "coin to hold and write calls on (BTC, ETH or an imported symbol)"),
+    ("timeframe", str, "bar size: 1h, 4h or 1d"),
+    ("start", str, "first day, YYYY-MM-DD"),
+    ("end", str, "last day, YYYY-MM-DD (inclusive)"),
+    ("exit_style", str, "hold_to_expiry or tp_and_roll"),
+    ("source", str, "synthetic, store or ccxt (default: DATA_SOURCE)"),
+    ("iv_source", str, "realized or dvol"),
+    ("take_profit", float, "tp_and_roll: buy back when the mark is (1 - this) x premium"),
+    ("delta_min", float, "lowest call delta to consider"),
+    ("delta_max", float, "highest call delta to consider"),
+    ("dte_min_days", float, "shortest tenor to consider, days"),
+    ("dte_max_days", float, "longest tenor to consider, days"),
+    ("threshold", float, "minimum score to sell"),
+    ("decision_hour_utc", int, "hour of day (UTC) new calls are sold on 1h/4h bars"),
+    ("quantity", float, "coins held"),
+    ("policy", str, "rule, model, hodl or fixed_delta"),
+    ("target_delta", float, "fixed_delta policy: delta to sell"),
+    ("target_dte_days", float, "fixed_delta policy: tenor to sell"),
+    ("model_id", str, "model policy: trained model id"),
+    ("model_threshold", float, "model policy: skip below this prediction"),
+    ("seed", int, "seed of the synthetic market"),
+    ("label", str, "name shown in run lists"),
+]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("backtest", help="run one covered-call backtest",
+                       description="Run one covered-call backtest, save it and print its metrics.")
+    for name, typ, help_ in _FLAGS:
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=help_)
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=cmd_backtest)
+
+    b = sub.add_parser("batch", help="run a grid of backtests from a spec file",
+                       description="Run underlyings x timeframes x windows x exit styles (x params) from a "
+                                   "JSON/TOML spec and write one combined dataset.")
+    b.add_argument("--spec", required=True, help="JSON or TOML batch spec")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_batch)
+
+    e = sub.add_parser("export", help="export a run's training examples",
+                       description="Export the training examples of stored runs as csv, jsonl or parquet.")
+    e.add_argument("--run", required=True, action="append", help="run id (repeat for several)")
+    e.add_argument("--format", required=True, help="csv, jsonl or parquet")
+    e.add_argument("--out", required=True, help="output file")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_export)
+
+    r = sub.add_parser("runs", help="list stored runs", description="List the most recent stored runs.")
+    r.add_argument("--limit", type=int, default=20)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_runs)
+
+
+def _store(settings: Settings) -> Any:
+    from covcall.store import Store
+
+    return Store(settings.duckdb_path, settings.store_timeout_s)
+
+
+def config_from_args(args: argparse.Namespace, settings: Settings) -> Any:
+    from covcall.backtest import BacktestConfig
+
+    data: dict[str, Any] = {"source": settings.data_source, "seed": settings.synthetic_seed,
+                            "exchange": settings.exchange_id, "fee_rate": settings.fee_rate,
+                            "fee_cap": settings.fee_cap, "settlement_fee_rate": settings.settlement_fee_rate,
+                            "rate": settings.risk_free_rate}
+    for name, _, _ in _FLAGS:
+        v = getattr(args, name, None)
+        if v is not None:
+            data[name] = v
+    return BacktestConfig.parse(data)
+
+
+def _stderr_progress(frac: float, msg: str) -> None:
+    if sys.stderr.isatty():
+        print(f"\r[{frac:4.0%}] {msg:<40}", end="", file=sys.stderr, flush=True)
+
+
+def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.backtest import run_backtest
+    from covcall.cli import emit
+
+    cfg = config_from_args(args, settings)
+    export_dir = settings.training_data_dir if settings.save_training_data else None
+    res = run_backtest(cfg, store=_store(settings), export_dir=export_dir, progress=_stderr_progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    summary = res.summary()
+
+    def human() -> None:
+        m = summary["metrics"]
+        c = summary["counts"]
+        print(f"run {res.run_id}: {cfg.underlying} {cfg.timeframe} {cfg.start}..{cfg.end} {cfg.exit_style}")
+        for key in ("total_return", "cagr", "sharpe", "max_drawdown", "hodl_total_return", "excess_return"):
+            v = m.get(key)
+            print(f"  {key:<18} {'n/a' if v is None else f'{v:.4f}'}")
+        print(f"  decisions {c['decisions']} (sell_call {c['sell_call']}, do_nothing {c['do_nothing']}), "
+              f"trades {c['trades']}, candidates {c['candidates']}")
+        for fmt, path in summary["exports"].items():
+            print(f"  {fmt}: {path}")
+
+    emit(args, summary, human)
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.batch import run_batch
+    from covcall.cli import emit
+    from covcall.spec import read_spec_file
+
+    spec = read_spec_file(args.spec)
+    base = spec.setdefault("base", {})
+    base.setdefault("source", settings.data_source)
+    base.setdefault("seed", settings.synthetic_seed)
+    export_dir = settings.training_data_dir if settings.save_training_data else None
+
+    def progress(done: int, total: int, label: str) -> None:
+        print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
+
+    res = run_batch(spec, store=_store(settings), export_dir=export_dir, progress=progress)
+    out = res.to_dict()
+
+    def human() -> None:
+        print(f"batch {res.batch_id}: {out['ok']} ok, {out['failed']} failed, {res.examples} examples")
+        for r in res.runs:
+            tail = r["error"] if r["status"] == "failed" else f"sharpe {r['metrics'].get('sharpe')}"
+            print(f"  {r['status']:<6} {r['run_id']}  {r['label']}  {tail}")
+        for fmt, path in res.exports.items():
+            print(f"  {fmt}: {path}")
+
+    emit(args, out, human)
+    return 1 if res.failed else 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.cli import emit
+    from covcall.dataset import export_run
+
+    out = export_run(_store(settings), args.run, args.format, args.out)
+    emit(args, out, f"wrote {out['rows']} examples to {out['path']}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.cli import emit
+
+    if args.limit <= 0:
+        raise CovcallError("--limit must be a positive number")
+    df = _store(settings).list_runs(limit=args.limit)
+    cols = ["run_id", "status", "label", "underlying", "timeframe", "start_date", "end_date", "exit_style",
+            "n_trades", "n_decisions"]
+    rows = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records") if len(df) else []
+    emit(args, rows, lambda: print(df[cols].to_string(index=False) if len(df) else "no runs yet"))
+    return 0
