@@ -1,0 +1,138 @@
+"""`covcall data`: import CSVs, fetch from an exchange, and list the cached market data series."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+import pandas as pd
+
+from covcall.cli import emit
+from covcall.config import Settings
+from covcall.errors import DataError
+from covcall.market.csv_import import import_candles_csv, import_iv_csv
+from covcall.market.frame import TIMEFRAMES, check_timeframe
+from covcall.store import Store
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _date(flag: str, value: str) -> pd.Timestamp:
+    """A --start/--end value as a UTC date, or a one-line error naming the flag and the format."""
+    try:
+        if not _DATE_RE.match(value):
+            raise ValueError
+        return pd.Timestamp(value, tz="UTC")
+    except ValueError:
+        raise DataError(f"{flag} {value!r} is not a date; expected YYYY-MM-DD, e.g. 2024-01-31") from None
+
+
+def _store(settings: Settings) -> Store:
+    return Store(settings.duckdb_path, settings.store_timeout_s)
+
+
+def _plain(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in payload.items()}
+
+
+def _summary(verb: str, p: dict[str, Any]) -> str:
+    tf = f" {p['timeframe']}" if p.get("timeframe") else ""
+    return f"{verb} {p['rows']} {p['underlying']}{tf} rows ({p['source']}) from {p['start']} to {p['end']}"
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    check_timeframe(args.timeframe)
+    result = _plain(import_candles_csv(_store(settings), args.csv, args.underlying, args.timeframe))
+    extra = f"; dropped {result['dropped_duplicates']} duplicate rows" if result["dropped_duplicates"] else ""
+    gaps = f"; {result['gaps']} gaps (missing bars) kept as gaps" if result.get("gaps") else ""
+    emit(args, result, _summary("imported", result) + extra + gaps)
+    return 0
+
+
+def _import_iv(args: argparse.Namespace, settings: Settings) -> int:
+    result = _plain(import_iv_csv(_store(settings), args.csv, args.underlying))
+    emit(args, result, _summary("imported", result) + " (ts = when each value is known)")
+    return 0
+
+
+def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    start = _date("--start", args.start)
+    end = _date("--end", args.end)
+    if start > end:
+        raise DataError(f"--start {args.start} is after --end {args.end}; expected --start <= --end (YYYY-MM-DD)")
+    from covcall.market.exchange import fetch_candles, fetch_dvol  # ccxt is slow to import
+
+    store = _store(settings)
+    if args.dvol:
+        result = fetch_dvol(store, args.underlying, start, end)
+    else:
+        check_timeframe(args.timeframe)
+        exchange = args.exchange or settings.exchange_id
+        result = fetch_candles(store, args.underlying, args.timeframe, start, end, exchange=exchange)
+    result = _plain(result)
+    emit(args, result, _summary("cached", result) + f" ({result['fetched_pages']} pages fetched)")
+    return 0
+
+
+def _show(args: argparse.Namespace, settings: Settings) -> int:
+    series = _store(settings).list_series()
+    entries = [
+        {"kind": r.kind, "source": r.source, "underlying": r.underlying, "timeframe": r.timeframe,
+         "rows": int(r.rows), "start": r.start.isoformat(), "end": r.end.isoformat()}
+        for r in series.itertuples(index=False)
+    ]
+
+    def human() -> None:
+        if not entries:
+            print(f"no cached series in {settings.duckdb_path}; import one with `covcall data import` "
+                  "(the synthetic source needs none)")
+            return
+        print(series.to_string(index=False))
+
+    emit(args, entries, human)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    data = subparsers.add_parser("data", help="import, fetch and list market data",
+                                 description="Market data: CSV import, exchange download (ccxt), cached series.")
+    sub = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=type(data))
+    data.set_defaults(func=lambda args, settings: (data.print_help(), 2)[1])
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    p = sub.add_parser("import", help="import an OHLCV CSV into the store (source 'csv')",
+                       description="Import OHLCV candles from a CSV with a header: a time column "
+                                   "(timestamp/date/time/datetime/open_time; ISO text or epoch s/ms) and "
+                                   "open, high, low, close (volume optional).")
+    p.add_argument("--csv", required=True, metavar="FILE", help="the CSV file")
+    p.add_argument("--underlying", required=True, help="symbol, e.g. BTC")
+    p.add_argument("--timeframe", required=True, help=f"bar length: {', '.join(TIMEFRAMES)}")
+    common(p)
+    p.set_defaults(func=_import)
+
+    p = sub.add_parser("import-iv", help="import an implied-vol CSV (e.g. Deribit DVOL) into the store",
+                       description="Import a daily IV index: a date column and close/iv/dvol/value in vol "
+                                   "points (47.5) or fractions (0.475). Daily values are known the next day.")
+    p.add_argument("--csv", required=True, metavar="FILE", help="the CSV file")
+    p.add_argument("--underlying", required=True, help="symbol, e.g. BTC")
+    common(p)
+    p.set_defaults(func=_import_iv)
+
+    p = sub.add_parser("fetch", help="download candles (or --dvol) from an exchange into the store",
+                       description="Download OHLCV via ccxt, only the spans not cached yet; --dvol fetches "
+                                   "Deribit's DVOL index instead.")
+    p.add_argument("--exchange", default=None, help="ccxt exchange id (default: EXCHANGE_ID, binance)")
+    p.add_argument("--underlying", required=True, help="BTC or ETH (market X/USDT)")
+    p.add_argument("--timeframe", default="1d", help=f"bar length: {', '.join(TIMEFRAMES)} (default 1d)")
+    p.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last day (inclusive), YYYY-MM-DD")
+    p.add_argument("--dvol", action="store_true", help="fetch Deribit DVOL (implied vol index) instead")
+    common(p)
+    p.set_defaults(func=_fetch)
+
+    p = sub.add_parser("show", help="list the cached series", description="One line per cached series.")
+    common(p)
+    p.set_defaults(func=_show)

@@ -1,0 +1,1 @@
+"""Stand-ins for network services used by the tests (ccxt exchanges)."""
