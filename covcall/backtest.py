@@ -44,10 +44,10 @@ class BacktestConfig(BaseModel):
     exit_style: Literal["hold_to_expiry", "tp_and_roll"] = "hold_to_expiry"
     take_profit: float = Field(0.5, gt=0, lt=1, description="tp_and_roll: buy back when the mark is (1 - tp) x premium.")
     delta_min: float = Field(0.10, ge=0, le=1)
-    delta_max: float = Field(0.35, ge=0, le=1)
-    dte_min_days: float = Field(2.0, ge=0)
+    delta_max: float = Field(0.30, ge=0, le=1)
+    dte_min_days: float = Field(5.0, ge=0)
     dte_max_days: float = Field(30.0, gt=0, le=400)
-    threshold: float = Field(0.15, description="Minimum score to sell (see covcall.policies.premium_score).")
+    threshold: float = Field(0.10, description="Minimum score to sell (see covcall.policies.premium_score).")
     decision_hour_utc: int | None = Field(8, ge=0, le=23, description="Hour of day new calls are sold (1h/4h).")
     quantity: float = Field(1.0, gt=0, description="Coins held and calls written.")
     fee_rate: float = Field(0.0003, ge=0, le=0.01)
@@ -91,7 +91,12 @@ class BacktestConfig(BaseModel):
     @property
     def max_label_days(self) -> float:
         """Longest a decision's label can run: the longest tenor this strategy may sell."""
-        return self.target_dte_days + 4.0 if self.policy == "fixed_delta" else self.dte_max_days
+        return self.target_dte_days + fixed_delta_tolerance(self) if self.policy == "fixed_delta" else self.dte_max_days
+
+
+def fixed_delta_tolerance(config: BacktestConfig) -> float:
+    """How far (days) a fixed-delta baseline's expiry may sit from its target tenor: monthlies need more room."""
+    return max(4.0, 0.25 * config.target_dte_days)
 
 
 def config_error_line(err: ValidationError, model: type[BaseModel]) -> str:
@@ -159,7 +164,7 @@ def make_policy(config: BacktestConfig, model_loader: Callable[[str], Any] | Non
     if config.policy == "hodl":
         return HodlPolicy()
     if config.policy == "fixed_delta":
-        return FixedDeltaPolicy(config.target_delta, config.target_dte_days)
+        return FixedDeltaPolicy(config.target_delta, config.target_dte_days, fixed_delta_tolerance(config))
     if model_loader is None:
         raise SpecError("policy 'model' needs a store to load the model from")
     return model_loader(config.model_id or "")

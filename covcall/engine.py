@@ -300,7 +300,7 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
     opt_mark = np.zeros(n)  # short-call mark (USD, whole position) at each bar close
     trades: list[dict] = []
     examples: list[dict] = []
-    cand_frames: list[pd.DataFrame] = []
+    cand_frames: list[dict[str, np.ndarray]] = []
 
     def next_decision(after: int) -> int:
         k = np.searchsorted(decide_idx, after, side="left")
@@ -324,9 +324,10 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
         else:
             reason = choice.reason
         if record_candidates and n_cand:
-            cf = pd.DataFrame({c: cands[c] for c in _CAND_COLS})
-            cf.insert(0, "decision_time", t_ns)
-            cf["spot"] = spot
+            cf = {c: cands[c] for c in _CAND_COLS}
+            cf["expiry"] = cands["expiry_ns"]
+            cf["decision_time"] = np.full(n_cand, t_ns, dtype=np.int64)
+            cf["spot"] = np.full(n_cand, spot)
             cf["premium_coin"] = cands["bid_usd"] / spot
             cf["premium_usd"] = cands["bid_usd"]
             cf["mark_usd"] = cands["mark_usd"]
@@ -413,13 +414,13 @@ def _frame(rows: list[dict], ts_cols: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
-def _frame_concat(frames: list[pd.DataFrame], ts_cols: tuple[str, ...]) -> pd.DataFrame:
-    if not frames:
-        return pd.DataFrame(columns=["decision_time", *_CAND_COLS])
-    df = pd.concat(frames, ignore_index=True)
+def _frame_concat(parts: list[dict[str, np.ndarray]], ts_cols: tuple[str, ...]) -> pd.DataFrame:
+    """Join per-decision column arrays once at the end (no DataFrame per decision)."""
+    cols = ["decision_time", *_CAND_COLS, "spot", "premium_coin", "premium_usd", "mark_usd", "chosen", "reward",
+            "pnl_vs_hodl", "pnl_vs_hodl_pct", "label_end", "exit_reason"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in cols})
     for c in ts_cols:
-        if c in df.columns:
-            col = df[c]
-            df[c] = pd.to_datetime(col.astype("int64"), utc=True) if col.dtype.kind in "iu" else pd.to_datetime(
-                col, utc=True)
+        df[c] = pd.to_datetime(df[c].astype("int64"), utc=True)
     return df

@@ -454,15 +454,20 @@ class Store:
     def copy_rows(self, table: str, f: DatasetFilter, path: Path, fmt: str) -> int:
         """Write the selection straight from DuckDB to csv, jsonl (extra nested) or parquet."""
         where, params = _where(table, f)
+        iso = "strftime({c}, '%Y-%m-%dT%H:%M:%S+00:00') AS {c}"
         if table == "examples":
-            head = "decision_time, underlying, spot, action, reward"
+            head = ("decision_time, underlying, spot, action, reward" if fmt == "parquet" else
+                    iso.format(c="decision_time") + ", underlying, spot, action, reward")
             flat = ("instrument, delta, strike, dte, score, exit_style, pnl_vs_hodl, max_drawdown_pct, "
                     "best_score, candidates, reason")
-            tail = "run_id, example_no, timeframe, rv_ann, iv_ann, ret_1d, ret_7d, ret_30d, label_end"
+            tail = "run_id, example_no, timeframe, rv_ann, iv_ann, ret_1d, ret_7d, ret_30d, " + (
+                "label_end" if fmt == "parquet" else iso.format(c="label_end"))
             cols = f"{head}, extra::JSON AS extra, {tail}" if fmt == "jsonl" else f"{head}, {flat}, {tail}"
             order = "decision_time, run_id, example_no"
         else:
-            cols, order = "*", "decision_time, run_id, expiry, strike"
+            cols = "*" if fmt == "parquet" else "* REPLACE (" + ", ".join(
+                iso.format(c=c) for c in ("decision_time", "expiry", "label_end")) + ")"
+            order = "candidates.decision_time, run_id, candidates.expiry, strike"
         opts = {"csv": "FORMAT csv, HEADER", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}[fmt]
         sql = f"COPY (SELECT {cols} FROM {table}{where} ORDER BY {order}) TO '{_sql_path(path)}' ({opts})"
         with self.connect() as con:

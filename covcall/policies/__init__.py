@@ -2,6 +2,7 @@
 
 from covcall.policies.base import Choice, Policy, premium_score
 from covcall.policies.baselines import FixedDeltaPolicy, HodlPolicy
+from covcall.policies.collect import CollectPolicy
 from covcall.policies.rule import RulePolicy
 
-__all__ = ["Choice", "Policy", "premium_score", "RulePolicy", "HodlPolicy", "FixedDeltaPolicy"]
+__all__ = ["Choice", "Policy", "premium_score", "RulePolicy", "HodlPolicy", "FixedDeltaPolicy", "CollectPolicy"]
