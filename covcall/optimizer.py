@@ -86,11 +86,15 @@ class Optimized:
 
 
 def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, store: Any, model_dir: Path,
-             batch_id: str, progress: WalkProgress | None = None, total: int | None = None) -> Optimized:
-    """Fit every variant on its training range only; progress counts steps processed / total."""
+             batch_id: str, progress: WalkProgress | None = None, total: int | None = None,
+             rules: bool = True) -> Optimized:
+    """Fit every variant on its training range only; progress counts steps processed / total.
+
+    With rules=False only the models are fitted (`covcall train`).
+    """
     from covcall.models import save_model, train_model
 
-    points = expand_grid(spec.grid)
+    points = expand_grid(spec.grid) if rules else []
     n_ranges = len(spec.ranges.train)
     total = total or optimizer_steps(spec)
     done = 0
@@ -119,10 +123,10 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
             if best is None or key < best[0]:
                 best = (key, point, value, last)
             tick(f"{frame}: rule grid {j + 1}/{len(points)}")
-        assert best is not None
-        variants.append(Variant(f"{prefix}_strategy-{i}", "rule", dict(best[1]), frame,
-                                trained_until=min(pd.Timestamp(best[3]), label_end_limit(r)),
-                                train_metric=best[2]))
+        if best is not None:
+                variants.append(Variant(f"{prefix}_strategy-{i}", "rule", dict(best[1]), frame,
+                                    trained_until=min(pd.Timestamp(best[3]), label_end_limit(r)),
+                                    train_metric=best[2]))
         if spec.model.enabled:
             res = run_backtest(collect_config(spec, r), candles=candles, iv=iv, policy=collect_policy(spec),
                                store=store, batch_id=batch_id)
@@ -161,9 +165,9 @@ def _model_overrides(spec: WalkSpec, model_id: str) -> dict[str, Any]:
             "dte_max_days": cp.dte_max_days}
 
 
-def optimizer_steps(spec: WalkSpec) -> int:
+def optimizer_steps(spec: WalkSpec, rules: bool = True) -> int:
     """Steps the optimizer reports: grid points + data + model per range, and the pooled model."""
-    per_range = len(expand_grid(spec.grid)) + (2 if spec.model.enabled else 0)
+    per_range = (len(expand_grid(spec.grid)) if rules else 0) + (2 if spec.model.enabled else 0)
     pooled = 1 if spec.model.enabled and spec.model.pooled and len(spec.ranges.train) > 1 else 0
     return len(spec.ranges.train) * per_range + pooled
 

@@ -1,0 +1,134 @@
+"""`covcall walk`, `covcall train`, `covcall walks` and `covcall demo`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from covcall.config import Settings
+
+
+def register(sub: Any) -> None:
+    w = sub.add_parser("walk", help="fit variants on training ranges and rank them on the test range",
+                       description="Run a walk from a JSON/TOML spec (rangeTrain / rangeTest, metric, seed ...): "
+                                   "tune a rule variant and train a LightGBM variant per training range, then "
+                                   "backtest every variant and baseline on the test range and rank them.")
+    w.add_argument("--spec", required=True, help="walk spec file (.json or .toml)")
+    w.add_argument("--json", action="store_true", help="print the result as JSON")
+    w.set_defaults(func=cmd_walk)
+
+    t = sub.add_parser("train", help="train the LightGBM models of a walk spec only",
+                       description="Collect candidate labels on each training range and train one model per "
+                                   "range plus a pooled model; print their ids and diagnostics.")
+    t.add_argument("--spec", required=True)
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    ws = sub.add_parser("walks", help="list stored walks", description="List stored walks, newest first.")
+    ws.add_argument("--show", metavar="WALK_ID", help="print one walk's leaderboard")
+    ws.add_argument("--json", action="store_true")
+    ws.set_defaults(func=cmd_walks)
+
+    d = sub.add_parser("demo", help="fill the database with offline demo data",
+                       description="Run a small synthetic batch, save a range set and run a quick walk.")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+
+def _store(settings: Settings) -> Any:
+    from covcall.store import Store
+
+    return Store(settings.duckdb_path, settings.store_timeout_s)
+
+
+def _progress(done: int, total: int, msg: str) -> None:
+    print(f"[{done}/{total}] {msg}", file=sys.stderr, flush=True)
+
+
+def _load_spec(path: str, settings: Settings) -> Any:
+    from covcall.spec import read_spec_file
+    from covcall.walkspec import WalkSpec
+
+    data = read_spec_file(path)
+    data.setdefault("source", settings.data_source)
+    data.setdefault("seed", settings.synthetic_seed)
+    return WalkSpec.parse(data)
+
+
+def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.cli import emit
+    from covcall.walker import walk
+
+    spec = _load_spec(args.spec, settings)
+    res = walk(spec, _progress, store=_store(settings))
+    out = res.to_dict()
+
+    def human() -> None:
+        print(f"walk {res.walk_id}: best {res.best_strategy} ({res.metric} {res.best_metric})")
+        cols = ["rank", "strategy", "kind", "metric_value", "total_return", "max_drawdown", "psr", "dsr",
+                "trained_until"]
+        print(res.leaderboard[cols].to_string(index=False))
+        print(f"report: {res.report_dir}")
+
+    emit(args, out, human)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.backtest import BacktestConfig, load_inputs
+    from covcall.cli import emit
+    from covcall.optimizer import optimize, optimizer_steps
+    from covcall.walker import check_ranges
+
+    spec = _load_spec(args.spec, settings)
+    check_ranges(spec)
+    store = _store(settings)
+    lo, hi = spec.data_window()
+    cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe, "source": spec.source,
+                                "iv_source": spec.iv_source, "seed": spec.seed, "start": lo, "end": hi})
+    candles, iv = load_inputs(cfg, store)
+    opt = optimize(spec, candles=candles, iv=iv, store=store, model_dir=Path(store.path).parent / "models",
+                   batch_id=f"train-{spec.spec_hash()}", progress=_progress,
+                   total=optimizer_steps(spec, rules=False), rules=False)
+    models = [{"name": v.name, "model_id": v.model_id, "frame": v.frame,
+               "trained_until": v.trained_until.isoformat() if v.trained_until is not None else None,
+               "diagnostics": {k: v.diagnostics.get(k) for k in ("auc", "brier", "log_loss", "base_rate", "rmse",
+                                                                 "rank_ic", "n_train", "n_valid")}}
+              for v in opt.variants]
+
+    def human() -> None:
+        for m in models:
+            d = m["diagnostics"]
+            print(f"{m['name']}: {m['model_id']} trained until {m['trained_until']}  "
+                  f"AUC {d.get('auc')}  rank IC {d.get('rank_ic')}  n_train {d.get('n_train')}")
+
+    emit(args, {"models": models}, human)
+    return 0
+
+
+def cmd_walks(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.cli import emit
+    from covcall.walker import load_walk
+
+    store = _store(settings)
+    if args.show:
+        res = load_walk(store, args.show)
+        emit(args, res.to_dict(), lambda: print(res.leaderboard.to_string(index=False)))
+        return 0
+    df = store.list_walks()
+    rows = df.astype(object).where(df.notna(), None).to_dict("records") if len(df) else []
+    emit(args, rows, lambda: print(df.to_string(index=False) if len(df) else "no walks yet"))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.cli import emit
+    from covcall.demo import generate_demo_data
+
+    export_dir = settings.training_data_dir if settings.save_training_data else None
+    out = generate_demo_data(_store(settings), export_dir=export_dir, seed=settings.synthetic_seed,
+                             progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
+    emit(args, out, lambda: print(f"demo data ready: {out}"))
+    return 0
