@@ -1,0 +1,454 @@
+"""LightGBM policies trained on the candidate table: purging, training, diagnostics, persistence, explanations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from covcall.errors import CovcallError, did_you_mean
+from covcall.ranges import Range
+
+if TYPE_CHECKING:
+    from covcall.policies.model import ModelPolicy
+    from covcall.store import Store
+
+# Decision-time features only. Raw price levels (spot, strike, premium_usd, mark_usd) are left out on
+# purpose: they identify the era rather than the trade, so a model would learn "when" instead of "what".
+FEATURES: tuple[str, ...] = (
+    "moneyness", "delta", "dte_days", "iv_ann", "atm_iv_ann", "rv_ann", "iv_rv", "premium_pct", "spread_pct",
+    "score", "ret_1d", "ret_7d", "ret_30d",
+)
+
+# Regressor targets: name -> what it means. The classifier learns P(label > 0) of the matching USD column.
+TARGETS: dict[str, str] = {
+    "pnl_vs_hodl_pct": "option-leg USD pnl as a fraction of the position value at the decision "
+                       "(pnl_vs_hodl / (quantity * spot))",
+    "reward_pct": "USD pnl of coins + option over the trade divided by spot (reward / spot)",
+    "pnl_vs_hodl": "option-leg USD pnl over the trade (beats HODL when > 0)",
+}
+_CLASS_LABEL = {"pnl_vs_hodl_pct": "pnl_vs_hodl", "pnl_vs_hodl": "pnl_vs_hodl", "reward_pct": "reward"}
+
+MIN_ROWS = 200
+DEFAULT_PARAMS: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.9,
+    "lambda_l2": 1.0,
+    "num_boost_round": 200,
+    "early_stopping_rounds": 20,
+}
+# Fixed so that the same data, params and seed always give the same trees.
+_DETERMINISM = {"deterministic": True, "num_threads": 2, "force_col_wise": True, "verbose": -1}
+
+
+@dataclass
+class TrainedModel:
+    """A regressor of E[target] and a classifier of P(label > 0), with everything needed to reproduce them."""
+
+    model_id: str
+    name: str
+    regressor: lgb.Booster
+    classifier: lgb.Booster | None
+    features: tuple[str, ...]
+    target: str
+    ranges: list[Range]
+    params: dict[str, Any]
+    data_hash: str
+    diagnostics: dict[str, Any]
+    trained_until: pd.Timestamp
+    n_train: int
+    paths: dict[str, str] = field(default_factory=dict)
+
+
+# -- rows ------------------------------------------------------------------------------------------
+def _utc(values: Any) -> pd.Series:
+    return pd.to_datetime(pd.Series(values), utc=True)
+
+
+def _bounds(r: Range) -> tuple[pd.Timestamp, pd.Timestamp]:
+    lo = pd.Timestamp(r.start, tz="UTC")
+    return lo, pd.Timestamp(r.end + timedelta(days=1), tz="UTC")
+
+
+def purge_rows(candidates: pd.DataFrame, ranges: list[Range]) -> pd.DataFrame:
+    """Rows whose decision_time AND label_end both fall inside one of `ranges` ([start 00:00, end+1d 00:00) UTC).
+
+    A row whose label ends after its range would teach the model about days outside the range (maybe the
+    test range), so it is dropped even though it was decided inside.
+    """
+    if not ranges:
+        raise CovcallError("no training ranges given: pass at least one Range to train on")
+    for col in ("decision_time", "label_end"):
+        if col not in candidates.columns:
+            raise CovcallError(f"candidate table has no {col!r} column; read it with store.read_candidates()")
+    dt = _utc(candidates["decision_time"].to_numpy())
+    le = _utc(candidates["label_end"].to_numpy())
+    keep = np.zeros(len(candidates), dtype=bool)
+    for r in ranges:
+        lo, hi = _bounds(r)
+        keep |= ((dt >= lo) & (dt < hi) & (le >= lo) & (le < hi)).to_numpy()
+    return candidates.loc[keep]
+
+
+def _with_targets(rows: pd.DataFrame) -> pd.DataFrame:
+    out = rows.copy()
+    out["decision_time"] = pd.to_datetime(out["decision_time"], utc=True)
+    out["label_end"] = pd.to_datetime(out["label_end"], utc=True)
+    if "reward_pct" not in out.columns and {"reward", "spot"} <= set(out.columns):
+        out["reward_pct"] = out["reward"] / out["spot"]
+    return out
+
+
+def split_train_valid(rows: pd.DataFrame, valid_fraction: float = 0.2,
+                      purge_days: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Time-ordered split: the last `valid_fraction` of decision times validate; earlier rows train.
+
+    Training rows whose label ends at or after the first validation decision (minus `purge_days`) are
+    dropped, so no training label overlaps the validation tail.
+    """
+    if not 0.0 < valid_fraction < 1.0:
+        raise CovcallError(f"valid_fraction must be between 0 and 1 (exclusive); got {valid_fraction!r}")
+    rows = rows.sort_values(["decision_time", "label_end"], kind="mergesort")
+    times = pd.DatetimeIndex(rows["decision_time"].unique()).sort_values()
+    if len(times) < 2:
+        raise CovcallError("the training rows span a single decision time; a time-ordered validation tail "
+                           "needs at least two: widen the ranges or run more backtests")
+    k = min(len(times) - 1, max(1, int(np.floor(len(times) * (1.0 - valid_fraction)))))
+    valid_start = times[k]
+    cutoff = pd.Timestamp(valid_start) - pd.Timedelta(days=float(purge_days or 0.0))
+    dt = rows["decision_time"]
+    valid = rows.loc[dt >= valid_start]
+    train = rows.loc[(dt < valid_start) & (rows["label_end"] < cutoff)]
+    return train, valid
+
+
+# -- metrics (numpy; scikit-learn is not a dependency) ------------------------------------------------
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve from the Mann-Whitney U statistic (ties count half); NaN with one class.
+
+    >>> auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    0.75
+    """
+    y = np.asarray(y, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(p, dtype=float))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def brier(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean squared error of probabilities against 0/1 outcomes."""
+    return float(np.mean((np.asarray(p, dtype=float) - np.asarray(y, dtype=float)) ** 2))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean negative log-likelihood of 0/1 outcomes (probabilities clipped to [eps, 1 - eps])."""
+    y = np.asarray(y, dtype=float)
+    p = np.clip(np.asarray(p, dtype=float), eps, 1.0 - eps)
+    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Rank correlation (Pearson on average ranks); NaN when either side is constant."""
+    ra, rb = rankdata(np.asarray(a, dtype=float)), rankdata(np.asarray(b, dtype=float))
+    if len(ra) < 2 or ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Rows sorted by predicted probability, cut into `bins` equal-count groups: mean prob vs observed rate."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    order = np.argsort(p, kind="mergesort")
+    out = []
+    for b, idx in enumerate(np.array_split(order, min(bins, len(order)))):
+        if len(idx):
+            out.append({"bin": b + 1, "mean_pred": float(p[idx].mean()), "observed": float(y[idx].mean()),
+                        "count": int(len(idx))})
+    return out
+
+
+# -- training --------------------------------------------------------------------------------------
+def slug(name: str) -> str:
+    """Lower-case words joined by dashes.
+
+    >>> slug("BTC regimes / v2")
+    'btc-regimes-v2'
+    """
+    return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")
+
+
+def _data_hash(train: pd.DataFrame, valid: pd.DataFrame, features: tuple[str, ...], target: str,
+               label: str, meta: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    cols = ["decision_time", "label_end", *features, target, label]
+    for part in (train, valid):
+        h.update(pd.util.hash_pandas_object(part[cols], index=False).to_numpy().tobytes())
+        h.update(b"|")
+    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _matrix(frame: pd.DataFrame | dict[str, np.ndarray], features: tuple[str, ...]) -> np.ndarray:
+    keys = frame.columns if isinstance(frame, pd.DataFrame) else frame.keys()
+    missing = [f for f in features if f not in keys]
+    if missing:
+        raise CovcallError(f"candidates lack the model's feature column(s) {', '.join(missing)}; "
+                           f"the model needs {', '.join(features)}")
+    if isinstance(frame, pd.DataFrame):
+        return frame[list(features)].to_numpy(dtype=float)
+    cols = [np.asarray(frame[f], dtype=float).reshape(-1) for f in features]
+    return np.column_stack(cols) if cols and len(cols[0]) else np.empty((0, len(features)))
+
+
+def _fit(params: dict[str, Any], x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray,
+         features: tuple[str, ...], rounds: int, patience: int) -> lgb.Booster:
+    dtrain = lgb.Dataset(x, y, feature_name=list(features), free_raw_data=False)
+    dvalid = lgb.Dataset(xv, yv, reference=dtrain, free_raw_data=False)
+    booster = lgb.train(params, dtrain, num_boost_round=rounds, valid_sets=[dvalid], valid_names=["valid"],
+                        callbacks=[lgb.early_stopping(patience, verbose=False)])
+    best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+    # Rebuild from text so the kept booster holds exactly the best trees (and matches a saved/loaded one).
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+
+def train_model(candidates: pd.DataFrame, ranges: list[Range], *, name: str, target: str = "pnl_vs_hodl_pct",
+                params: dict[str, Any] | None = None, seed: int = 7, valid_fraction: float = 0.2,
+                purge_days: float | None = None) -> TrainedModel:
+    """Train a regressor of `target` and a classifier of P(label > 0) on the candidate rows inside `ranges`.
+
+    The classifier's label is `pnl_vs_hodl > 0` (beats HODL) for the pnl_vs_hodl targets and `reward > 0`
+    for `reward_pct`. Both stop early on a time-ordered validation tail separated by a purge gap.
+    """
+    if target not in TARGETS:
+        raise CovcallError(f"target must be one of {', '.join(TARGETS)}; got {target!r}"
+                           f"{did_you_mean(target, TARGETS)}")
+    if not slug(name):
+        raise CovcallError(f"model name {name!r} has no letters or digits; give it a name like 'btc-7d'")
+    label = _CLASS_LABEL[target]
+    features = FEATURES
+    rows = _with_targets(purge_rows(candidates, ranges))
+    need = [c for c in (*features, target, label) if c not in rows.columns]
+    if need:
+        raise CovcallError(f"candidate table lacks column(s) {', '.join(need)}; read it with store.read_candidates()")
+    rows = rows.loc[np.isfinite(rows[target].to_numpy(dtype=float)) & np.isfinite(rows[label].to_numpy(dtype=float))]
+    if len(rows) < MIN_ROWS:
+        raise CovcallError(f"only {len(rows)} candidate rows fall inside the training ranges after purging "
+                           f"(need at least {MIN_ROWS}); widen the ranges or run more backtests")
+    train, valid = split_train_valid(rows, valid_fraction, purge_days)
+    if len(train) < MIN_ROWS // 2 or len(valid) == 0:
+        raise CovcallError(f"only {len(train)} training and {len(valid)} validation rows remain after the "
+                           "validation purge gap; widen the ranges, lower purge_days or run more backtests")
+
+    user = dict(params or {})
+    merged = {**DEFAULT_PARAMS, **user}
+    rounds = int(merged.pop("num_boost_round"))
+    patience = int(merged.pop("early_stopping_rounds"))
+    base = {**merged, **_DETERMINISM, "seed": int(seed)}
+    x, xv = _matrix(train, features), _matrix(valid, features)
+    y, yv = train[target].to_numpy(dtype=float), valid[target].to_numpy(dtype=float)
+    c, cv = (train[label].to_numpy(dtype=float) > 0).astype(float), (valid[label].to_numpy(dtype=float) > 0).astype(float)
+
+    regressor = _fit({**base, "objective": "regression", "metric": "l2"}, x, y, xv, yv, features, rounds, patience)
+    classifier = None
+    if 0 < c.sum() < len(c):
+        classifier = _fit({**base, "objective": "binary", "metric": "binary_logloss"}, x, c, xv, cv,
+                          features, rounds, patience)
+
+    pred = regressor.predict(xv)
+    diag: dict[str, Any] = {
+        "n_train": int(len(train)), "n_valid": int(len(valid)),
+        "train_first_decision": train["decision_time"].min().isoformat(),
+        "train_last_decision": train["decision_time"].max().isoformat(),
+        "train_last_label_end": train["label_end"].max().isoformat(),
+        "valid_first_decision": valid["decision_time"].min().isoformat(),
+        "valid_last_decision": valid["decision_time"].max().isoformat(),
+        "purge_days": float(purge_days or 0.0),
+        "best_iteration": int(regressor.current_iteration()),
+        "rmse": float(np.sqrt(np.mean((pred - yv) ** 2))),
+        "rank_ic": spearman(pred, yv),
+        "base_rate": float(cv.mean()),
+        "classifier_label": f"{label} > 0",
+    }
+    imp_r = regressor.feature_importance(importance_type="gain")
+    imp_c = classifier.feature_importance(importance_type="gain") if classifier else np.full(len(features), np.nan)
+    if classifier is not None:
+        prob = classifier.predict(xv)
+        diag.update(classifier_best_iteration=int(classifier.current_iteration()), auc=auc(cv, prob),
+                    brier=brier(cv, prob), log_loss=log_loss(cv, prob), calibration=calibration_table(cv, prob))
+    else:
+        diag.update(classifier_best_iteration=0, auc=float("nan"), brier=float("nan"), log_loss=float("nan"),
+                    calibration=[], classifier_note=f"every training row has the same {label} > 0 outcome; "
+                                                    "no classifier was trained")
+    diag["feature_importance"] = sorted(
+        ({"feature": f, "regressor_gain": float(a), "classifier_gain": float(b)}
+         for f, a, b in zip(features, imp_r, imp_c, strict=True)),
+        key=lambda d: -d["regressor_gain"])
+
+    meta = {"params": {**DEFAULT_PARAMS, **user}, "seed": int(seed), "target": target, "features": features,
+            "valid_fraction": float(valid_fraction), "purge_days": purge_days,
+            "ranges": [r.to_dict() for r in ranges]}
+    data_hash = _data_hash(train, valid, features, target, label, meta)
+    return TrainedModel(
+        model_id=f"{slug(name)}-{data_hash[:8]}", name=name, regressor=regressor, classifier=classifier,
+        features=features, target=target, ranges=list(ranges), params=meta["params"] | {"seed": int(seed)},
+        data_hash=data_hash, diagnostics=diag, trained_until=pd.Timestamp(train["label_end"].max()),
+        n_train=int(len(train)))
+
+
+# -- prediction ------------------------------------------------------------------------------------
+def predict(model: TrainedModel, candidates: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
+    """Predicted target for every candidate row (NaN features are routed by LightGBM's missing-value rule)."""
+    x = _matrix(candidates, model.features)
+    return model.regressor.predict(x) if len(x) else np.empty(0)
+
+
+def predict_proba(model: TrainedModel, candidates: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
+    """P(label > 0) for every candidate row (see diagnostics['classifier_label'] for the label)."""
+    if model.classifier is None:
+        raise CovcallError(f"model {model.model_id} has no classifier (its training labels were all one "
+                           "class); retrain on ranges with both winning and losing trades")
+    x = _matrix(candidates, model.features)
+    return model.classifier.predict(x) if len(x) else np.empty(0)
+
+
+def explain(model: TrainedModel, candidates: pd.DataFrame | dict[str, np.ndarray], row: int) -> pd.DataFrame:
+    """Per-feature contributions (LightGBM SHAP values) to one prediction; they plus the bias row sum to it."""
+    x = _matrix(candidates, model.features)
+    if not -len(x) <= row < len(x):
+        raise CovcallError(f"row {row} is out of range: there are {len(x)} candidate rows")
+    one = x[[row]]
+    contrib = np.asarray(model.regressor.predict(one, pred_contrib=True)).reshape(-1)
+    return pd.DataFrame({
+        "feature": [*model.features, "bias"],
+        "value": np.r_[one[0], np.nan],
+        "contribution": contrib,
+    })
+
+
+# -- persistence -----------------------------------------------------------------------------------
+def _json(obj: Any) -> str:
+    def default(o: Any) -> Any:
+        if isinstance(o, np.generic):
+            return o.item()
+        if hasattr(o, "isoformat"):
+            return o.isoformat()
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+    # NaN is written as null so any JSON reader can load the diagnostics.
+    def clean(o: Any) -> Any:
+        if isinstance(o, float) and not np.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return o
+
+    return json.dumps(clean(obj), sort_keys=True, default=default)
+
+
+def save_model(store: Store, model: TrainedModel, model_dir: Path) -> str:
+    """Write the boosters as LightGBM text files under model_dir/<model_id>/ and record the model row."""
+    folder = Path(model_dir) / model.model_id
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"regressor": str(folder / "regressor.txt")}
+    model.regressor.save_model(paths["regressor"])
+    if model.classifier is not None:
+        paths["classifier"] = str(folder / "classifier.txt")
+        model.classifier.save_model(paths["classifier"])
+    model.paths = paths
+    store.save_model_row({
+        "model_id": model.model_id,
+        # Bookkeeping only; nothing about training or prediction depends on it.
+        "created_at": pd.Timestamp.now(tz="UTC"),
+        "name": model.name,
+        "kind": "lightgbm",
+        "target": model.target,
+        "features_json": json.dumps(list(model.features)),
+        "ranges_json": json.dumps([r.to_dict() for r in model.ranges]),
+        "params_json": _json(model.params),
+        "data_hash": model.data_hash,
+        "diagnostics_json": _json(model.diagnostics),
+        "path": str(folder),
+        "n_train": int(model.n_train),
+        "trained_until": model.trained_until,
+    })
+    return model.model_id
+
+
+def _row(store: Store, model_id: str) -> dict[str, Any]:
+    row = store.get_model_row(model_id)
+    if row is None:
+        known = [str(m) for m in store.list_models().get("model_id", pd.Series(dtype=str)).tolist()]
+        hint = f"saved: {', '.join(known[:10])}" if known else "none saved yet (train one with covcall models train)"
+        raise CovcallError(f"no model with id {model_id!r}{did_you_mean(model_id, known)}; {hint}")
+    return row
+
+
+def load_model(store: Store, model_id: str) -> TrainedModel:
+    """Rebuild a saved model from its row and its LightGBM text files."""
+    row = _row(store, model_id)
+    folder = Path(str(row["path"]))
+    reg_path, clf_path = folder / "regressor.txt", folder / "classifier.txt"
+    if not reg_path.exists():
+        raise CovcallError(f"model {model_id}: {reg_path} is missing; the model folder was moved or deleted, "
+                           "retrain the model")
+    from datetime import date
+
+    ranges = [Range(date.fromisoformat(r["start"]), date.fromisoformat(r["end"]), r.get("note", ""))
+              for r in json.loads(row["ranges_json"])]
+    paths = {"regressor": str(reg_path)}
+    classifier = None
+    if clf_path.exists():
+        classifier = lgb.Booster(model_file=str(clf_path))
+        paths["classifier"] = str(clf_path)
+    trained_until = pd.Timestamp(row["trained_until"])
+    return TrainedModel(
+        model_id=str(row["model_id"]), name=str(row["name"]), regressor=lgb.Booster(model_file=str(reg_path)),
+        classifier=classifier, features=tuple(json.loads(row["features_json"])), target=str(row["target"]),
+        ranges=ranges, params=json.loads(row["params_json"]), data_hash=str(row["data_hash"]),
+        diagnostics=json.loads(row["diagnostics_json"]),
+        trained_until=trained_until.tz_localize("UTC") if trained_until.tzinfo is None else trained_until,
+        n_train=int(row["n_train"]), paths=paths)
+
+
+def list_models(store: Store) -> pd.DataFrame:
+    """Saved models, newest first (without the bulky diagnostics JSON)."""
+    df = store.list_models()
+    return df.drop(columns=[c for c in ("diagnostics_json",) if c in df.columns])
+
+
+def model_diagnostics(store: Store, model_id: str) -> dict[str, Any]:
+    """Validation-tail diagnostics of a saved model; feature_importance and calibration are lists of dicts."""
+    return json.loads(_row(store, model_id)["diagnostics_json"])
+
+
+def load_model_policy(store: Store, model_id: str, *, threshold: float = 0.0,
+                      dte_range: tuple[float, float] = (2.0, 30.0),
+                      delta_range: tuple[float, float] = (0.05, 0.5)) -> ModelPolicy:
+    """A ModelPolicy around a saved model, ready to hand to the engine."""
+    from covcall.policies.model import ModelPolicy
+
+    return ModelPolicy(load_model(store, model_id), threshold=float(threshold),
+                       dte_min_days=float(dte_range[0]), dte_max_days=float(dte_range[1]),
+                       delta_min=float(delta_range[0]), delta_max=float(delta_range[1]))
+
+
+__all__ = [
+    "FEATURES", "TARGETS", "TrainedModel", "auc", "brier", "calibration_table", "explain", "list_models",
+    "load_model", "load_model_policy", "log_loss", "model_diagnostics", "predict", "predict_proba", "purge_rows",
+    "save_model", "slug", "spearman", "split_train_valid", "train_model",
+]
