@@ -1,0 +1,169 @@
+"""End-to-end backtests on the synthetic market: identity, no look-ahead, persistence and exports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covcall.backtest import BacktestConfig, run_backtest
+from covcall.dataset import EXAMPLE_COLUMNS, SELL_KEYS, SKIP_KEYS
+from covcall.errors import SpecError
+from covcall.store import Store
+
+SHORT = {"underlying": "BTC", "timeframe": "1d", "start": "2023-01-01", "end": "2023-06-30"}
+
+
+@pytest.fixture(scope="module")
+def tp_4h():
+    return run_backtest(BacktestConfig(underlying="ETH", timeframe="4h", start="2023-01-01", end="2023-06-30",
+                                       exit_style="tp_and_roll"))
+
+
+def test_equity_identity_covered_call_minus_hodl_is_option_pnl(tp_4h):
+    eq = tp_4h.equity
+    legs = tp_4h.trades["pnl_vs_hodl"].sum()
+    assert eq["covered_call"].iloc[-1] - eq["hodl"].iloc[-1] == pytest.approx(legs, rel=1e-9, abs=1e-6)
+    assert tp_4h.metrics["option_pnl_usd"] == pytest.approx(legs)
+    # and every trade's pnl = coin move + option leg
+    t = tp_4h.trades
+    np.testing.assert_allclose(t.pnl, t.pnl_vs_hodl + t.quantity * (t.spot_exit - t.spot_entry))
+
+
+def test_trades_are_consistent_and_sequential(tp_4h):
+    t = tp_4h.trades
+    assert len(t) > 10
+    assert set(t.exit_reason) <= {"expired_otm", "settled_itm", "take_profit", "window_end"}
+    assert (t.exit_time >= t.entry_time).all()
+    assert (t.entry_time.iloc[1:].to_numpy() >= t.exit_time.iloc[:-1].to_numpy()).all()  # one call at a time
+    assert (t.premium_usd > 0).all() and (t.fee_usd > 0).all()
+    tp = t[t.exit_reason == "take_profit"]
+    # take-profit buys back at the ask once the mark reaches half the premium, so the ask is near half
+    assert (tp.exit_usd < tp.premium_usd).all()
+    itm = t[t.exit_reason == "settled_itm"]
+    np.testing.assert_allclose(itm.exit_usd, np.maximum(itm.spot_exit - itm.strike, 0) * itm.quantity)
+
+
+def test_examples_follow_the_seed_schema(tp_4h):
+    ex = tp_4h.examples
+    assert list(ex.columns) == list(EXAMPLE_COLUMNS)
+    sells = ex[ex.action == "SELL_CALL"]
+    assert len(sells) == len(tp_4h.trades)
+    np.testing.assert_allclose(sells.reward.to_numpy(float), tp_4h.trades.pnl.to_numpy(float))
+    assert sells[list(SKIP_KEYS)].isna().all().all()
+    skips = ex[ex.action == "DO_NOTHING"]
+    assert (skips.reward == 0.0).all()
+    assert set(skips.reason) <= {"score_below_threshold", "no_candidates", "trade_simulation_failed"}
+
+
+def test_sold_candidate_label_equals_the_trade(tp_4h):
+    c = tp_4h.candidates
+    chosen = c[c.chosen].reset_index(drop=True)
+    assert len(chosen) == len(tp_4h.trades)
+    np.testing.assert_allclose(chosen.reward, tp_4h.trades.pnl)
+    assert (chosen.label_end == tp_4h.trades.exit_time).all()
+    assert (c.label_end > c.decision_time).all()
+
+
+def test_no_look_ahead_truncating_data_keeps_earlier_decisions():
+    from covcall.market import load_candles
+
+    cfg = BacktestConfig(underlying="BTC", timeframe="1d", start="2022-01-01", end="2022-12-31")
+    candles = load_candles("BTC", "1d", "2021-11-01", "2022-12-31")
+    full = run_backtest(cfg, candles=candles)
+    cut = pd.Timestamp("2022-07-01", tz="UTC")
+    truncated = run_backtest(cfg.model_copy(update={"end": pd.Timestamp("2022-06-30").date()}),
+                             candles=candles[candles.ts < cut])
+    keep = ["decision_time", "action", "instrument", "strike", "delta", "score", "best_score", "reason", "spot",
+            "iv_ann", "rv_ann"]
+    a = full.examples[full.examples.decision_time <= truncated.examples.decision_time.max()][keep]
+    b = truncated.examples[keep]
+    # every decision made before the cut is identical; only outcomes (rewards) may differ
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_persisted_rows_match_result_and_exports(tmp_path):
+    store = Store(tmp_path / "cc.duckdb")
+    res = run_backtest(SHORT, store=store, export_dir=tmp_path / "out")
+    run = store.get_run(res.run_id)
+    assert run["status"] == "ok" and run["config_hash"] == res.config.config_hash()
+    assert json.loads(run["config_json"])["underlying"] == "BTC"
+    assert json.loads(run["metrics_json"])["sharpe"] == pytest.approx(res.metrics["sharpe"])
+    for table, df in (("trades", res.trades), ("examples", res.examples), ("candidates", res.candidates)):
+        assert len(store.read_run_table(table, [res.run_id])) == len(df)
+    eq = store.read_run_table("equity", [res.run_id])
+    np.testing.assert_allclose(eq.covered_call, res.equity.covered_call)
+
+    csv_path, jsonl_path = res.exports["csv"], res.exports["jsonl"]
+    assert "training_dataset_" + res.run_id in csv_path
+    db = store.read_examples([res.run_id])
+    csv = pd.read_csv(csv_path)
+    assert list(csv.columns) == list(EXAMPLE_COLUMNS)
+    assert len(csv) == len(db) == len(res.examples)
+    np.testing.assert_allclose(csv.reward, db.reward)
+    np.testing.assert_allclose(csv.spot, db.spot)
+    lines = [json.loads(x) for x in open(jsonl_path, encoding="utf-8")]
+    assert len(lines) == len(db)
+    for rec, row in zip(lines, db.to_dict("records"), strict=True):
+        keys = SELL_KEYS if rec["action"] == "SELL_CALL" else SKIP_KEYS
+        assert set(rec["extra"]) == set(keys)
+        assert rec["reward"] == pytest.approx(row["reward"])
+        if rec["action"] == "SELL_CALL":
+            assert rec["extra"]["instrument"] == row["instrument"]
+            assert rec["extra"]["dte"] == row["dte"]
+    assert not list((tmp_path / "out").glob(".*tmp"))  # no temp files left behind
+
+
+def test_interrupted_export_leaves_no_partial_file(tmp_path, monkeypatch):
+    from covcall import dataset
+
+    res = run_backtest(SHORT)
+
+    def boom(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", boom)
+    with pytest.raises(KeyboardInterrupt):
+        dataset.export_run_files(res.examples, tmp_path, "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [({"start": "2023-06-01", "end": "2023-01-01"}, "after end"),
+     ({"exit_style": "hold_to_expiri"}, "exit_style"),
+     ({"delta_min": 0.4, "delta_max": 0.2}, "delta_min"),
+     ({"timeframe": "2h"}, "timeframe"),
+     ({"exitstyle": "tp_and_roll"}, "did you mean 'exit_style'")],
+)
+def test_bad_config_gives_clear_error_and_saves_nothing(tmp_path, patch, message):
+    store = Store(tmp_path / "cc.duckdb")
+    kept = run_backtest(SHORT, store=store)
+    with pytest.raises(SpecError, match=message):
+        run_backtest({**SHORT, **patch}, store=store)
+    runs = store.list_runs()
+    assert list(runs.run_id) == [kept.run_id]
+    assert len(store.read_run_table("examples", [kept.run_id])) == len(kept.examples)
+
+
+def test_hodl_baseline_equals_holding():
+    res = run_backtest({**SHORT, "policy": "hodl"})
+    assert res.trades.empty
+    np.testing.assert_allclose(res.equity.covered_call, res.equity.hodl)
+    assert res.metrics["excess_return"] == pytest.approx(0.0)
+
+
+def test_fixed_delta_baseline_sells_weekly_tenth_delta():
+    res = run_backtest({**SHORT, "policy": "fixed_delta", "target_delta": 0.10, "target_dte_days": 7})
+    t = res.trades
+    assert len(t) > 10
+    assert t.delta.between(0.03, 0.2).all()
+    assert t.dte_days.between(3, 11).all()
+
+
+def test_dvol_iv_source_uses_the_index():
+    a = run_backtest({**SHORT, "iv_source": "realized"})
+    b = run_backtest({**SHORT, "iv_source": "dvol"})
+    assert not np.allclose(a.examples.iv_ann.to_numpy(float), b.examples.iv_ann.to_numpy(float))
