@@ -304,7 +304,9 @@ def train_model(candidates: pd.DataFrame, ranges: list[Range], *, name: str, tar
     return TrainedModel(
         model_id=f"{slug(name)}-{data_hash[:8]}", name=name, regressor=regressor, classifier=classifier,
         features=features, target=target, ranges=list(ranges), params=meta["params"] | {"seed": int(seed)},
-        data_hash=data_hash, diagnostics=diag, trained_until=pd.Timestamp(train["label_end"].max()),
+        data_hash=data_hash, diagnostics=diag,
+        # the validation tail steers early stopping, so its labels count as used in training too
+        trained_until=pd.Timestamp(max(train["label_end"].max(), valid["label_end"].max())),
         n_train=int(len(train)))
 
 

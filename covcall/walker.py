@@ -61,6 +61,8 @@ class WalkResult:
 
 
 def _num(v: Any) -> Any:
+    if v is None or v is pd.NaT:
+        return None
     if isinstance(v, (float, np.floating)):
         return float(v) if math.isfinite(float(v)) else None
     if isinstance(v, np.integer):
@@ -71,8 +73,7 @@ def _num(v: Any) -> Any:
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _num(v) if not (isinstance(v, float) and math.isnan(v)) else None for k, v in row.items()}
-            for row in df.to_dict("records")]
+    return [{k: _num(v) for k, v in row.items()} for row in df.to_dict("records")]
 
 
 def _slug(name: str) -> str:
@@ -205,15 +206,18 @@ def write_report(result: WalkResult, folder: Path) -> Path:
     lines = [f"# Walk {result.walk_id}: {result.name}", "",
              f"Ranked by **{result.metric}** on the test range {test}. "
              f"Best: **{result.best_strategy}** ({_fmt(result.best_metric)}). Variants tried: {result.n_trials}.", "",
-             "| rank | strategy | kind | " + result.metric + " | sharpe | total return | max drawdown | PSR | DSR "
-             "| trained until |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| rank | strategy | kind | " + result.metric + " | total return | max drawdown | PSR | DSR "
+             "| trained until |", "|---|---|---|---|---|---|---|---|---|"]
     for r in result.strategies:
         lines.append(f"| {r['rank']} | {r['strategy']} | {r['kind']} | {_fmt(r['metric_value'])} | "
-                     f"{_fmt(r['sharpe'])} | {_fmt(r['total_return'], pct=True)} | "
+                     f"{_fmt(r['total_return'], pct=True)} | "
                      f"{_fmt(r['max_drawdown'], pct=True)} | {_fmt(r['psr'])} | {_fmt(r['dsr'])} | "
                      f"{(r['trained_until'] or '-')[:16]} |")
-    lines += ["", "Training frames:", *[f"- `{k}`: {v}" for k, v in result.info["frames"].items()], "",
-              "Reproduce with `covcall walk --spec result.json`-style spec below:", "", "```json",
+    lines += ["", "PSR: probability the test Sharpe beats 0. DSR: the same against the best Sharpe expected from "
+              f"luck alone over {result.n_trials} variants tried. Trained until: the latest label end any "
+              "training row (incl. the early-stopping tail) used; it must fall before the test start.", "",
+              "Training frames:", *[f"- `{k}`: {v}" for k, v in result.info["frames"].items()], "",
+              "Reproduce: save the spec below as `spec.json` and run `covcall walk --spec spec.json`.", "", "```json",
               json.dumps(result.spec, indent=2), "```", ""]
     (folder / "report.md").write_text("\n".join(lines), encoding="utf-8")
     return folder

@@ -1,0 +1,139 @@
+"""The walker end to end: leakage closed, deterministic rankings, ranking rules, CLI and reports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covcall.cli import main
+from covcall.errors import SpecError
+from covcall.optimizer import rank_key
+from covcall.store import Store
+from covcall.walker import _rank, load_walk, walk
+
+SPEC = {
+    "name": "t", "underlying": "BTC", "timeframe": "1d", "source": "synthetic", "seed": 7, "metric": "sharpe",
+    "rangeTrain": [{"startDate": "2021-01-01", "endDate": "2021-06-30", "note": "first"},
+                   {"startDate": "2021-07-01", "endDate": "2021-12-31", "note": "second"}],
+    "rangeTest": {"startDate": "2022-03-01", "endDate": "2022-08-31", "note": "held out"},
+    "gap_days": 35,
+    "grid": {"delta_range": [[0.10, 0.25], [0.20, 0.35]], "threshold": [0.1]},
+}
+
+
+@pytest.fixture(scope="module")
+def walked(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("walk") / "cc.duckdb")
+    events: list[tuple[int, int, str]] = []
+    res = walk(SPEC, lambda d, t, m: events.append((d, t, m)), store=store)
+    return res, store, events
+
+
+def test_every_variant_and_baseline_is_ranked(walked):
+    res, _, _ = walked
+    board = res.leaderboard
+    assert set(board.strategy) == {"t_strategy-1", "t_strategy-2", "t_model-1", "t_model-2", "t_model-pooled",
+                                   "hodl", "vault_weekly_10d", "bxmd_monthly_30d"}
+    assert list(board["rank"]) == list(range(1, len(board) + 1))
+    values = board.metric_value.to_numpy(float)
+    assert np.all(np.diff(values[np.isfinite(values)]) <= 1e-12)  # best first
+    assert res.best_strategy == board.strategy.iloc[0] and res.best_metric == pytest.approx(values[0])
+    assert board[["psr", "dsr"]].notna().all().all()
+    assert (board.dsr <= board.psr + 1e-12).all()  # deflating for the trials tried never helps
+    assert res.n_trials == 2 * 2 + 3  # grid points tried + models
+
+
+def test_progress_counts_processed_over_total(walked):
+    _, _, events = walked
+    totals = {t for _, t, _ in events}
+    assert totals == {len(events)}
+    assert [d for d, _, _ in events] == list(range(1, len(events) + 1))
+    # 2 ranges x (2 grid points + data + model) + pooled model + 8 test runs
+    assert len(events) == 2 * 4 + 1 + 8
+
+
+def test_no_training_label_touches_the_test_range(walked):
+    res, store, _ = walked
+    test_start = pd.Timestamp("2022-03-01", tz="UTC")
+    trained = res.leaderboard.dropna(subset=["trained_until"])
+    assert (pd.to_datetime(trained.trained_until, utc=True) <= test_start).all()
+    assert len(trained) == 5  # every fitted variant says when its training data ended
+    from covcall.models import load_model, purge_rows
+    from covcall.ranges import Range
+
+    cands = store.read_candidates()
+    for mid in res.leaderboard.model_id.dropna():
+        model = load_model(store, mid)
+        rows = purge_rows(cands, list(model.ranges))
+        assert (rows.label_end <= test_start).all() and (rows.decision_time < test_start).all()
+        assert model.trained_until <= test_start
+        assert all(isinstance(r, Range) for r in model.ranges)
+
+
+def test_walk_is_persisted_and_reopened_with_a_report(walked):
+    res, store, _ = walked
+    again = load_walk(store, res.walk_id)
+    assert again.best_strategy == res.best_strategy
+    assert list(again.leaderboard.strategy) == list(res.leaderboard.strategy)
+    report = json.loads(open(f"{res.report_dir}/result.json", encoding="utf-8").read())
+    assert report["best_strategy"] == res.best_strategy and report["metric"] == "sharpe"
+    md = open(f"{res.report_dir}/report.md", encoding="utf-8").read()
+    assert "t_train_frame-1" in md and "t_test_frame" in md and res.best_strategy in md
+    # every test run is stored and its equity can be drawn against HODL
+    eq = store.read_run_table("equity", [res.leaderboard.run_id.iloc[0]])
+    assert {"covered_call", "hodl"} <= set(eq.columns) and len(eq) > 100
+
+
+def test_same_spec_twice_from_empty_databases_gives_identical_results(walked, tmp_path):
+    res, _, _ = walked
+    again = walk(SPEC, store=Store(tmp_path / "other.duckdb"))
+    cols = ["strategy", "metric_value", "sharpe", "total_return", "max_drawdown", "psr", "dsr", "model_id"]
+    pd.testing.assert_frame_equal(res.leaderboard[cols], again.leaderboard[cols])
+
+
+def test_overlapping_ranges_are_refused_naming_the_overlap(tmp_path):
+    bad = {**SPEC, "rangeTest": {"startDate": "2021-06-01", "endDate": "2021-09-30"}}
+    with pytest.raises(SpecError, match=r"overlaps the test range .* by 30 days"):
+        walk(bad, store=Store(tmp_path / "x.duckdb"))
+
+
+def test_ranking_rules_nan_last_ties_by_name():
+    assert sorted(["b", "a", "c"], key=lambda n: rank_key({"a": 1.0, "b": 1.0, "c": float("nan")}[n], "sharpe", n)) \
+        == ["a", "b", "c"]
+    df = pd.DataFrame({"strategy": ["z", "y", "x"], "kind": "rule", "metric_value": [-0.3, float("nan"), -0.1],
+                       "sharpe_per_bar": [0.1, float("nan"), 0.05], "n_bars": 100, "skew": 0.0, "kurtosis": 3.0,
+                       **{k: 0.0 for k in ("sharpe", "sortino", "calmar", "cagr", "total_return", "max_drawdown",
+                                           "win_rate", "excess_return")},
+                       "trained_until": None, "frame": None, "run_id": "r", "model_id": None, "params": "{}"})
+    out = _rank(df, "max_drawdown", 3)  # a drawdown of -10 % beats -30 %; NaN last
+    assert list(out.strategy) == ["x", "z", "y"]
+
+
+def test_cli_walk_json_and_refusal(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DUCKDB_PATH", str(tmp_path / "cli.duckdb"))
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**SPEC, "grid": {"threshold": [0.1]}, "model": {"pooled": False}}))
+    assert main(["walk", "--spec", str(spec), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["metric"] == "sharpe" and out["best_strategy"] == out["strategies"][0]["strategy"]
+    assert {"best_strategy", "best_metric", "strategies"} <= set(out)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**SPEC, "rangeTest": {"startDate": "2021-12-01", "endDate": "2022-02-28"}}))
+    assert main(["walk", "--spec", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "overlaps the test range" in err and err.count("\n") == 1
+    assert main(["ranges", "validate", "--spec", str(bad)]) == 2
+    assert "overlaps the test range" in capsys.readouterr().out
+    # the walk saved before is still there
+    assert main(["walks", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+
+
+def test_toml_spec_with_unknown_metric_suggests(tmp_path):
+    from covcall.walkspec import WalkSpec
+
+    with pytest.raises(SpecError, match="did you mean 'sortino'"):
+        WalkSpec.parse({**SPEC, "metric": "sortin"})
