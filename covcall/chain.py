@@ -73,7 +73,10 @@ class ChainParams(BaseModel):
     smile_curvature: float = Field(0.0445, ge=0, description="Quadratic smile coefficient in x.")
     smile_min_ratio: float = Field(0.5, gt=0, description="Lower clip of iv / atm(T).")
     smile_max_ratio: float = Field(2.5, gt=0, description="Upper clip of iv / atm(T).")
-    term_slope: float = Field(-0.043, description="ATM IV term-structure exponent in tenor / atm_tenor_days.")
+    # Flat by default: the one snapshot's inverted term (-0.043) comes from an event week (the spot-ETH ETF
+    # decision), and a one-day fit would make short tenors look systematically rich in every backtest.
+    term_slope: float = Field(0.0, description="ATM IV term-structure exponent in tenor / atm_tenor_days "
+                                               "(snapshot fit: -0.043).")
     term_min_days: float = Field(1.0, gt=0, description="Tenor floor of the term-structure factor, days.")
 
     # Spread: spread_coin = max(spread_min_coin, spread_vol_30d * (T/30d)^spread_tenor_exp

@@ -135,8 +135,10 @@ def test_smile_and_term_structure() -> None:
     assert float(smile_iv(0.6, 100.0, 100.0, 30 / 365, p)) == pytest.approx(0.6)
     wings = smile_iv(0.6, 100.0, np.array([60.0, 100.0, 150.0]), 30 / 365, p)
     assert wings[0] > wings[1] < wings[2]
-    atm_t = smile_iv(0.6, 100.0, 100.0, np.array([1, 7, 30, 90, 365]) / 365, p)
-    assert np.all(np.diff(atm_t) < 0)  # calibrated inverted term structure (term_slope < 0)
+    tenors = np.array([1, 7, 30, 90, 365]) / 365
+    np.testing.assert_allclose(smile_iv(0.6, 100.0, 100.0, tenors, p), 0.6)  # flat term by default
+    inverted = p.model_copy(update={"term_slope": -0.043})  # the snapshot's event-week fit
+    assert np.all(np.diff(smile_iv(0.6, 100.0, 100.0, tenors, inverted)) < 0)
     assert smile_iv(0.6, 100.0, 1e6, 1e-9, p) <= 0.6 * 1.2 * p.smile_max_ratio
 
 
@@ -223,7 +225,8 @@ def test_snapshot_expiries_and_names_match_model(snap: pd.DataFrame) -> None:
 def test_snapshot_calibration_reproduces_defaults(snap: pd.DataFrame) -> None:
     assert snap["iv_ann"].notna().mean() > 0.99
     fit, p = calibrate_chain(snap), ChainParams()
-    for name in ("skew_slope", "smile_curvature", "term_slope", "spread_tenor_exp", "spread_delta_exp",
+    assert fit["term_slope"] == pytest.approx(-0.043, abs=0.002)  # fitted, but not the default (see ChainParams)
+    for name in ("skew_slope", "smile_curvature", "spread_tenor_exp", "spread_delta_exp",
                  "spread_itm_frac", "strike_step_frac_daily", "strike_step_frac_short", "strike_step_frac_long"):
         assert fit[name] == pytest.approx(getattr(p, name), abs=0.002), name
     assert fit["spread_vol_30d"] == pytest.approx(p.spread_vol_30d, rel=0.05)
