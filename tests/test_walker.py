@@ -137,3 +137,26 @@ def test_toml_spec_with_unknown_metric_suggests(tmp_path):
 
     with pytest.raises(SpecError, match="did you mean 'sortino'"):
         WalkSpec.parse({**SPEC, "metric": "sortin"})
+
+
+@pytest.mark.realdata
+def test_walk_on_an_imported_real_btc_series(tmp_path):
+    from pathlib import Path
+
+    from covcall.market.csv_import import import_candles_csv
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not shared.is_dir():
+        pytest.skip("../shared/data is not present")
+    store = Store(tmp_path / "real.duckdb")
+    import_candles_csv(store, shared / "BTCUSDT_1d.csv", "BTC", "1d")
+    spec = {**SPEC, "source": "store", "name": "real",
+            "rangeTrain": [{"startDate": "2020-10-01", "endDate": "2021-04-13", "note": "2021 bull"},
+                           {"startDate": "2021-11-10", "endDate": "2022-11-21", "note": "2022 bear"},
+                           {"startDate": "2023-03-20", "endDate": "2023-10-15", "note": "2023 range"}],
+            "rangeTest": {"startDate": "2024-01-01", "endDate": "2024-06-30"}, "gap_days": 30}
+    res = walk(spec, store=store)
+    assert len(res.leaderboard) == 3 + 3 + 1 + 3
+    hodl = res.leaderboard.set_index("strategy").loc["hodl"]
+    # BTC went from about 42.3k to 62.7k over the test range (daily closes): HODL made roughly +48 %
+    assert 0.40 < hodl.total_return < 0.56

@@ -1,0 +1,120 @@
+"""`covcall backtest`, `batch`, `export` and `runs` invoked as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from covcall.cli import main
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DUCKDB_PATH", str(tmp_path / "cc.duckdb"))
+    monkeypatch.setenv("TRAINING_DATA_DIR", str(tmp_path / "exports"))
+    monkeypatch.delenv("SAVE_TRAINING_DATA", raising=False)
+    return tmp_path
+
+
+def run_json(capsys, *argv: str) -> dict:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_backtest_json_reports_metrics_counts_and_no_exports_by_default(env, capsys):
+    out = run_json(capsys, "backtest", "--underlying", "BTC", "--timeframe", "1d", "--start", "2022-01-01",
+                   "--end", "2022-06-30", "--exit-style", "hold_to_expiry")
+    assert set(out) >= {"run_id", "metrics", "counts", "exports"}
+    c = out["counts"]
+    assert c["decisions"] == c["sell_call"] + c["do_nothing"] and c["trades"] == c["sell_call"] > 0
+    assert out["exports"] == {}
+    assert isinstance(out["metrics"]["sharpe"], float)
+    runs = run_json(capsys, "runs")
+    assert [r["run_id"] for r in runs] == [out["run_id"]]
+
+
+def test_save_training_data_writes_csv_and_jsonl_with_the_db_rows(env, capsys, monkeypatch):
+    monkeypatch.setenv("SAVE_TRAINING_DATA", "true")
+    out = run_json(capsys, "backtest", "--underlying", "ETH", "--timeframe", "4h", "--start", "2023-01-01",
+                   "--end", "2023-03-31", "--exit-style", "tp_and_roll")
+    csv = pd.read_csv(out["exports"]["csv"])
+    jsonl = [json.loads(x) for x in open(out["exports"]["jsonl"], encoding="utf-8")]
+    assert len(csv) == len(jsonl) == out["counts"]["decisions"]
+    assert Path(out["exports"]["csv"]).name.startswith(f"training_dataset_{out['run_id']}_")
+    # export from the store gives the same rows again, in parquet too
+    pq = env / "x.parquet"
+    exp = run_json(capsys, "export", "--run", out["run_id"], "--format", "parquet", "--out", str(pq))
+    assert exp["rows"] == len(csv)
+    assert pd.read_parquet(pq)["reward"].sum() == pytest.approx(csv["reward"].sum())
+
+
+def test_batch_runs_the_grid_isolates_failures_and_writes_one_dataset(env, capsys, monkeypatch):
+    monkeypatch.setenv("SAVE_TRAINING_DATA", "1")
+    spec = env / "batch.json"
+    spec.write_text(json.dumps({
+        "name": "grid", "underlyings": ["BTC", "ETH"], "timeframes": ["1d"],
+        "windows": [{"start": "2022-01-01", "end": "2022-03-31"}, {"start": "2030-01-01", "end": "2030-02-01"}],
+        "exit_styles": ["hold_to_expiry", "tp_and_roll"]}))
+    assert main(["batch", "--spec", str(spec), "--json"]) == 1  # some runs failed
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["ok"] == 4 and out["failed"] == 4
+    assert all("2030" in r["label"] for r in out["runs"] if r["status"] == "failed")
+    assert "[8/8] done" in captured.err  # progress on stderr
+    csv = pd.read_csv(out["exports"]["csv"])
+    assert len(csv) == out["examples"] == sum(r["decisions"] for r in out["runs"] if r["status"] == "ok")
+    assert set(csv.underlying) == {"BTC", "ETH"} and set(csv.exit_style.dropna()) == {"hold_to_expiry",
+                                                                                        "tp_and_roll"}
+    runs = run_json(capsys, "runs", "--limit", "50")
+    assert sorted(r["status"] for r in runs).count("failed") == 4
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["backtest", "--start", "2023-02-30"], "start"),
+    (["backtest", "--start", "2023-06-01", "--end", "2023-01-01"], "after end"),
+    (["backtest", "--exit-style", "hold"], "exit_style"),
+    (["backtest", "--timeframe", "15m"], "timeframe"),
+    (["export", "--run", "nope", "--format", "csv", "--out", "x.csv"], "no run 'nope'"),
+    (["export", "--run", "nope", "--format", "xlsx", "--out", "x.xlsx"], "no run"),
+    (["batch", "--spec", "missing.json"], "missing.json"),
+])
+def test_user_errors_are_one_line_exit_2(env, capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err and err.count("\n") == 1
+
+
+def test_console_script_backtest_as_a_subprocess(env):
+    exe = Path(sys.executable).parent / "covcall"
+    res = subprocess.run([str(exe), "backtest", "--start", "2022-01-01", "--end", "2022-02-28", "--json"],
+                         capture_output=True, text=True, env={**os.environ}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["counts"]["trades"] > 0
+
+
+@pytest.mark.realdata
+def test_real_btc_4h_with_dvol_satisfies_the_identity(env, capsys):
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is not present")
+    run_json(capsys, "data", "import", "--csv", str(SHARED / "BTCUSDT_4h.csv"), "--underlying", "BTC",
+             "--timeframe", "4h")
+    run_json(capsys, "data", "import-iv", "--csv", str(SHARED / "btc_dvol.csv"), "--underlying", "BTC")
+    out = run_json(capsys, "backtest", "--underlying", "BTC", "--timeframe", "4h", "--start", "2022-01-01",
+                   "--end", "2022-12-31", "--source", "store", "--iv-source", "dvol", "--exit-style", "tp_and_roll")
+    from covcall.store import Store
+
+    store = Store(env / "cc.duckdb")
+    eq = store.read_run_table("equity", [out["run_id"]])
+    trades = store.read_run_table("trades", [out["run_id"]])
+    assert eq.covered_call.iloc[-1] - eq.hodl.iloc[-1] == pytest.approx(trades.pnl_vs_hodl.sum(), abs=1e-6)
+    # 2022 was a bear year: HODL lost most of its value
+    assert out["metrics"]["hodl_total_return"] < -0.5
