@@ -1,0 +1,172 @@
+"""Dataset: browse, chart and download the training examples and candidates, queried page by page in DuckDB."""
+
+from datetime import timedelta
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from covcall.errors import CovcallError
+from covcall.store import DatasetFilter
+
+settings = ui.get_settings()
+store = ui.get_store()
+db = ui.db_key()
+ss = st.session_state
+
+TABLES = {"Decision examples": "examples", "Candidates": "candidates"}
+ss.setdefault("dataset_table", "Decision examples")
+ss.setdefault("dataset_scope", "All runs")
+ss.setdefault("dataset_runs", [])
+ss.setdefault("dataset_underlyings", [])
+ss.setdefault("dataset_actions", [])
+ss.setdefault("dataset_exit_styles", [])
+ss.setdefault("dataset_use_dates", False)
+ss.setdefault("dataset_delta", (0.0, 1.0))
+ss.setdefault("dataset_dte", (0, 400))
+ss.setdefault("dataset_chosen_only", False)
+ss.setdefault("dataset_page_size", 100)
+ss.setdefault("dataset_page", 1)
+
+st.title("Dataset")
+runs = ui.runs(db)
+runs = runs[runs["status"] == "ok"] if not runs.empty else runs
+if runs.empty:
+    st.info("No runs in the database yet: run a backtest or generate demo data on the Home page.")
+    st.stop()
+
+labels = {r.run_id: f"{r.label or r.underlying} · {r.run_id}" for r in runs.itertuples()}
+batches = sorted({b for b in runs["batch_id"].dropna().unique()}, reverse=True)
+
+with st.container(border=True):
+    c1, c2, c3 = st.columns([1, 2, 1])
+    c1.radio("Table", list(TABLES), key="dataset_table")
+    c1.radio("Runs", ["All runs", "Pick runs", "A batch"], key="dataset_scope", horizontal=True)
+    with c2:
+        if ss["dataset_scope"] == "Pick runs":
+            ss["dataset_runs"] = [r for r in ss["dataset_runs"] if r in labels]
+            st.multiselect("Runs", list(labels), format_func=lambda i: labels[i], key="dataset_runs",
+                           placeholder="choose one or more runs")
+        elif ss["dataset_scope"] == "A batch":
+            if batches:
+                st.selectbox("Batch", batches, key="dataset_batch")
+            else:
+                st.caption("No batches yet (run one on the Backtest page).")
+        u1, u2, u3 = st.columns(3)
+        u1.multiselect("Underlying", sorted(runs["underlying"].dropna().unique()), key="dataset_underlyings",
+                       placeholder="all")
+        if TABLES[ss["dataset_table"]] == "examples":
+            u2.multiselect("Action", ["SELL_CALL", "DO_NOTHING"], key="dataset_actions", placeholder="all")
+        else:
+            u2.checkbox("Chosen candidates only", key="dataset_chosen_only")
+        u3.multiselect("Exit style", ["hold_to_expiry", "tp_and_roll"], key="dataset_exit_styles",
+                       placeholder="all")
+    with c3:
+        lo = pd.Timestamp(runs["start_date"].min()).date()
+        hi = pd.Timestamp(runs["end_date"].max()).date()
+        ss.setdefault("dataset_start", lo)
+        ss.setdefault("dataset_end", hi)
+        st.checkbox("Filter by decision date", key="dataset_use_dates")
+        d1, d2 = st.columns(2)
+        d1.date_input("From", key="dataset_start", disabled=not ss["dataset_use_dates"])
+        d2.date_input("To (inclusive)", key="dataset_end", disabled=not ss["dataset_use_dates"])
+    f1, f2 = st.columns(2)
+    f1.slider("Delta", 0.0, 1.0, step=0.01, key="dataset_delta",
+              help="Sold delta (examples) or candidate delta; the full range also keeps rows without one")
+    f2.slider("DTE (days)", 0, 400, step=1, key="dataset_dte")
+
+table = TABLES[ss["dataset_table"]]
+if ss["dataset_use_dates"] and ss["dataset_start"] > ss["dataset_end"]:
+    st.error(f"date filter: from {ss['dataset_start']} is after to {ss['dataset_end']}; swap them")
+    st.stop()
+delta_lo, delta_hi = ss["dataset_delta"]
+dte_lo, dte_hi = ss["dataset_dte"]
+flt = DatasetFilter(
+    run_ids=tuple(ss["dataset_runs"]) if ss["dataset_scope"] == "Pick runs" else None,
+    batch_id=ss.get("dataset_batch") if ss["dataset_scope"] == "A batch" and batches else None,
+    underlyings=tuple(ss["dataset_underlyings"]) or None,
+    actions=(tuple(ss["dataset_actions"]) or None) if table == "examples" else None,
+    exit_styles=tuple(ss["dataset_exit_styles"]) or None,
+    start=ss["dataset_start"] if ss["dataset_use_dates"] else None,
+    end=ss["dataset_end"] + timedelta(days=1) if ss["dataset_use_dates"] else None,
+    # The full slider range means "no filter" so DO_NOTHING rows (no delta / DTE) stay in.
+    delta_min=delta_lo if delta_lo > 0.0 else None, delta_max=delta_hi if delta_hi < 1.0 else None,
+    dte_min=float(dte_lo) if dte_lo > 0 else None, dte_max=float(dte_hi) if dte_hi < 400 else None,
+    chosen_only=bool(ss["dataset_chosen_only"]) if table == "candidates" else False,
+)
+fkey = ui.filter_key(flt)
+
+try:
+    total = ui.count_rows(db, table, fkey)
+    summary = ui.dataset_summary(db, table, fkey)
+except CovcallError as err:
+    st.error(str(err))
+    st.stop()
+
+st.markdown(f"### {ui.fmt_rows(total)}")
+s = st.columns(6)
+s[0].metric("Runs", ui.fmt_count(summary.get("runs")))
+s[1].metric("Mean reward", ui.fmt_usd(summary.get("mean_reward")), help="Reward in USD per decision / candidate")
+s[2].metric("Total reward", ui.fmt_usd(summary.get("total_reward")))
+s[3].metric("Sell share" if table == "examples" else "Chosen share", ui.fmt_pct(summary.get("sell_share")))
+s[4].metric("Win rate", ui.fmt_pct(summary.get("win_rate")))
+first, last = summary.get("first"), summary.get("last")
+s[5].metric("Span", "n/a" if first is None else f"{pd.Timestamp(first):%Y-%m-%d} → {pd.Timestamp(last):%Y-%m-%d}")
+
+tab_rows, tab_charts, tab_dl = st.tabs(["Rows", "Charts", "Download"])
+with tab_rows:
+    p1, p2, p3 = st.columns([1, 1, 4])
+    p1.selectbox("Rows per page", [25, 50, 100, 250, 500], key="dataset_page_size")
+    pages = max(1, -(-total // int(ss["dataset_page_size"])))
+    if ss["dataset_page"] > pages:
+        ss["dataset_page"] = pages
+    p2.number_input(f"Page (of {pages:,})", 1, pages, step=1, key="dataset_page")
+    offset = (int(ss["dataset_page"]) - 1) * int(ss["dataset_page_size"])
+    page = ui.page_rows(db, table, fkey, int(ss["dataset_page_size"]), offset)
+    p3.caption(f"rows {offset + 1 if total else 0:,}–{offset + len(page):,} of {total:,}")
+    st.dataframe(page, hide_index=True, width="stretch", height=420,
+                 column_config={"reward": st.column_config.NumberColumn("reward", format="$%.2f"),
+                                "spot": st.column_config.NumberColumn("spot", format="$%.2f"),
+                                "strike": st.column_config.NumberColumn("strike", format="$%.0f"),
+                                "delta": st.column_config.NumberColumn("delta", format="%.3f")})
+
+with tab_charts:
+    if total == 0:
+        st.info("Nothing matches the filters.")
+    else:
+        g1, g2 = st.columns(2)
+        hist = ui.reward_histogram(db, table, fkey, 40)
+        fig = go.Figure(go.Bar(x=(hist["bin_lo"] + hist["bin_hi"]) / 2, y=hist["rows"],
+                               width=(hist["bin_hi"] - hist["bin_lo"]), marker_color="#1f77b4"))
+        fig.update_layout(title="Reward distribution (USD)", height=340, margin=dict(l=10, r=10, t=40, b=10),
+                          xaxis_tickprefix="$", yaxis_title="rows")
+        g1.plotly_chart(fig, width="stretch", key="dataset_hist")
+        if table == "examples":
+            aot = ui.actions_over_time(db, fkey, "month")
+            fig = px.bar(aot, x="period", y="rows", color="action", title="Actions per month",
+                         color_discrete_map={"SELL_CALL": "#2ca02c", "DO_NOTHING": "#7f7f7f"})
+        else:
+            aot = None
+            fig = None
+        if fig is not None:
+            fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10))
+            g2.plotly_chart(fig, width="stretch", key="dataset_actions_chart")
+        g3, g4 = st.columns(2)
+        dte_col = "dte" if table == "examples" else "dte_days"
+        for col, column, title, fmt in ((g3, "delta", "Mean reward vs delta", ".2f"),
+                                        (g4, dte_col, "Mean reward vs DTE (days)", ".0f")):
+            by = ui.reward_by(db, table, fkey, column, 20)
+            if by.empty:
+                col.caption(f"{title}: no rows with a {column}")
+                continue
+            fig = go.Figure(go.Bar(x=by[column], y=by["mean_reward"], customdata=by["rows"],
+                                   hovertemplate="%{x:" + fmt + "}: $%{y:,.2f} (%{customdata} rows)<extra></extra>",
+                                   marker_color=["#2ca02c" if v >= 0 else "#d62728" for v in by["mean_reward"]]))
+            fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), yaxis_tickprefix="$")
+            col.plotly_chart(fig, width="stretch", key=f"dataset_by_{column}")
+
+with tab_dl:
+    st.write(f"Download the filtered selection ({ui.fmt_rows(total)}) straight from DuckDB.")
+    ui.download_buttons(table, flt, f"covcall_{table}", key="dataset_dl", formats=("csv", "jsonl", "parquet"))

@@ -1,0 +1,265 @@
+"""Ranges: edit training ranges and the held-out test range, see leak checks live, save and load range sets."""
+
+from datetime import date, timedelta
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from covcall.errors import CovcallError
+from covcall.ranges import (
+    Range,
+    RangeSet,
+    has_errors,
+    load_range_set,
+    presets,
+    rolling,
+    save_range_set,
+    suggest_ranges,
+    synthetic_preset,
+)
+
+settings = ui.get_settings()
+store = ui.get_store()
+db = ui.db_key()
+ss = st.session_state
+
+
+def rows_of(rs: RangeSet) -> list[dict]:
+    return [{"start": r.start, "end": r.end, "note": r.note} for r in rs.train]
+
+
+def load_into_editor(rs: RangeSet) -> None:
+    """Replace what the editor shows (a new editor key drops its pending edits)."""
+    ss["ranges_train"] = rows_of(rs)
+    ss["ranges_test_start"], ss["ranges_test_end"] = rs.test.start, rs.test.end
+    ss["ranges_test_note"] = rs.test.note
+    ss["ranges_gap_days"] = int(rs.gap_days)
+    ss["ranges_strict"] = bool(rs.strict)
+    ss["ranges_name"] = rs.name
+    ss["ranges_editor_version"] = ss.get("ranges_editor_version", 0) + 1
+
+
+if "ranges_train" not in ss:
+    load_into_editor(presets()["btc-regimes"])
+ss.setdefault("ranges_underlying", "BTC")
+ss.setdefault("ranges_max_label_days", 30)
+ss.setdefault("ranges_flash", None)
+
+
+# Buttons that refill the editor run as callbacks: widget values may only change before widgets are drawn.
+def preset_choices() -> dict[str, RangeSet]:
+    choices = dict(presets())
+    for u in ("BTC", "ETH"):
+        try:
+            sp = synthetic_preset(u, int(settings.synthetic_seed), gap_days=int(ss.get("ranges_gap_days", 30)))
+        except CovcallError:
+            continue
+        choices[sp.name] = sp
+    return choices
+
+
+def use_preset() -> None:
+    load_into_editor(preset_choices()[ss["ranges_preset_pick"]])
+    ss["ranges_flash"] = ("success", f"filled from preset '{ss['ranges_preset_pick']}'")
+
+
+def load_saved() -> None:
+    name = ss["ranges_load_pick"]
+    try:
+        load_into_editor(load_range_set(store, name))
+    except CovcallError as err:
+        ss["ranges_flash"] = ("error", str(err))
+    else:
+        ss["ranges_flash"] = ("success", f"loaded range set '{name}'")
+
+
+def suggest() -> None:
+    test = Range(ss["ranges_test_start"], ss["ranges_test_end"], ss.get("ranges_test_note", ""))
+    try:
+        c = ui.candles(db, ss["ranges_underlying"], "1d", date(2019, 1, 1), test.end, ss["ranges_source"],
+                       int(settings.synthetic_seed))
+        close = pd.Series(c["close"].to_numpy(), index=pd.DatetimeIndex(c["ts"]))
+        suggested = suggest_ranges(close, test=test, gap_days=int(ss["ranges_gap_days"]),
+                                   name=ss["ranges_name"].strip() or "suggested")
+    except CovcallError as err:
+        ss["ranges_flash"] = ("error", str(err))
+    else:
+        load_into_editor(suggested)
+        ss["ranges_flash"] = ("success", f"suggested {len(suggested.train)} training ranges from "
+                                         f"{ss['ranges_underlying']} regimes")
+
+
+def use_window() -> None:
+    windows = rolling(ss["ranges_roll_start"], int(ss["ranges_roll_train"]), int(ss["ranges_roll_test"]),
+                      int(ss["ranges_roll_step"]), int(ss["ranges_gap_days"]), int(ss["ranges_roll_count"]))
+    picked = next(w for w in windows if w.name == ss["ranges_roll_pick"])
+    load_into_editor(picked)
+    ss["ranges_flash"] = ("success", f"filled from rolling window '{picked.name}'")
+
+
+def _date(v: object) -> date | None:
+    if v is None or (not isinstance(v, date) and pd.isna(v)):
+        return None
+    if isinstance(v, str):
+        try:
+            return date.fromisoformat(v[:10])
+        except ValueError:
+            return None
+    return pd.Timestamp(v).date()
+
+
+def current_set(edited: pd.DataFrame) -> tuple[RangeSet, list[str]]:
+    """The range set on screen, plus problems with rows the core cannot read (missing dates)."""
+    problems: list[str] = []
+    train: list[Range] = []
+    for i, row in enumerate(edited.to_dict("records"), start=1):
+        s, e = _date(row.get("start")), _date(row.get("end"))
+        note = row.get("note")
+        note = "" if note is None or (isinstance(note, float) and pd.isna(note)) else str(note)
+        if s is None and e is None and not note:
+            continue  # an untouched new row
+        if s is None or e is None:
+            problems.append(f"train range {i}: pick both a start and an end date")
+            continue
+        train.append(Range(s, e, note))
+    test = Range(ss["ranges_test_start"], ss["ranges_test_end"], ss.get("ranges_test_note", ""))
+    rs = RangeSet(name=ss["ranges_name"].strip(), train=train, test=test, gap_days=int(ss["ranges_gap_days"]),
+                  strict=bool(ss["ranges_strict"]))
+    return rs, problems
+
+
+def price_chart(rs: RangeSet, underlying: str) -> go.Figure | None:
+    days = [r.start for r in rs.train] + [rs.test.start] + [r.end for r in rs.train] + [rs.test.end]
+    lo, hi = min(days) - timedelta(days=60), max(days) + timedelta(days=30)
+    try:
+        c = ui.candles(db, underlying, "1d", lo, hi, ss.get("ranges_source", "synthetic"), int(settings.synthetic_seed))
+    except CovcallError as err:
+        st.warning(f"no price chart: {err}")
+        return None
+    fig = go.Figure(go.Scatter(x=c["ts"], y=c["close"], name=f"{underlying} close", line=dict(color="#333")))
+    ui.shade_ranges(fig, [(r.start, r.end, r.note) for r in rs.train], (rs.test.start, rs.test.end, rs.test.note))
+    fig.update_yaxes(tickprefix="$", tickformat=",.0f", type="log")
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
+                      title=f"{underlying} daily close: training ranges green, test range orange")
+    return fig
+
+
+st.title("Ranges")
+st.caption("Training ranges feed fitting; the test range is held out. Leak checks run as you edit.")
+if ss["ranges_flash"]:
+    kind, text = ss["ranges_flash"]
+    (st.success if kind == "success" else st.error)(text)
+    ss["ranges_flash"] = None
+
+top = st.columns([1, 1, 1, 1])
+top[0].selectbox("Underlying (price chart, suggestions)", ["BTC", "ETH"], key="ranges_underlying")
+ss.setdefault("ranges_source", "synthetic")
+top[1].selectbox("Price source", ["synthetic", "store"], key="ranges_source")
+top[2].number_input("Longest label horizon (days)", 0, 400, step=1, key="ranges_max_label_days",
+                    help="The largest DTE a strategy may hold: training labels run this long past a range's end")
+top[3].text_input("Range set name", key="ranges_name")
+
+left, right = st.columns([3, 2])
+with left:
+    st.markdown("**Training ranges**")
+    base = pd.DataFrame(ss["ranges_train"], columns=["start", "end", "note"])
+    for col in ("start", "end"):
+        base[col] = pd.to_datetime(base[col]).dt.date
+    edited = st.data_editor(
+        base, num_rows="dynamic", hide_index=True, width="stretch",
+        key=f"ranges_editor_{ss['ranges_editor_version']}",
+        column_config={"start": st.column_config.DateColumn("start", format="YYYY-MM-DD"),
+                       "end": st.column_config.DateColumn("end (inclusive)", format="YYYY-MM-DD"),
+                       "note": st.column_config.TextColumn("note", width="large")})
+with right:
+    st.markdown("**Test range**")
+    t1, t2 = st.columns(2)
+    t1.date_input("Test start", key="ranges_test_start", min_value=date(2010, 1, 1), max_value=date(2035, 12, 31))
+    t2.date_input("Test end (inclusive)", key="ranges_test_end", min_value=date(2010, 1, 1),
+                  max_value=date(2035, 12, 31))
+    g1, g2 = st.columns(2)
+    g1.number_input("Gap days", 0, 365, step=1, key="ranges_gap_days",
+                    help="Days left empty between a training range's end and the test start")
+    g2.write("")
+    g2.checkbox("Strict (a short gap is an error)", key="ranges_strict")
+
+rs, problems = current_set(edited)
+issues = rs.validate(float(ss["ranges_max_label_days"]))
+blocking = bool(problems) or has_errors(issues) or not rs.name
+
+st.markdown("**Checks**")
+for p in problems:
+    st.error(p)
+for issue in issues:
+    {"error": st.error, "warning": st.warning, "note": st.info}[issue.level](issue.message)
+if not problems and not issues:
+    st.success(f"{len(rs.train)} training ranges and the test range pass every check.")
+if not rs.name:
+    st.error("give the range set a name to save it")
+
+fig = price_chart(rs, ss["ranges_underlying"])
+if fig is not None:
+    st.plotly_chart(fig, width="stretch", key="ranges_chart")
+
+save_col, load_col = st.columns(2)
+with save_col:
+    st.markdown("**Save**")
+    if st.button(f"Save range set '{rs.name}'", type="primary", disabled=blocking, key="ranges_save",
+                 help="Fix the errors above to save" if blocking else None):
+        try:
+            save_range_set(store, rs)
+        except CovcallError as err:
+            st.error(str(err))
+        else:
+            ui.invalidate()
+            st.success(f"saved range set '{rs.name}'")
+with load_col:
+    st.markdown("**Load**")
+    names = ui.range_set_names(db)
+    if names:
+        lc1, lc2 = st.columns([3, 1])
+        lc1.selectbox("Saved range sets", names, key="ranges_load_pick", label_visibility="collapsed")
+        lc2.button("Load", key="ranges_load", width="stretch", on_click=load_saved)
+    else:
+        st.caption("No saved range sets yet.")
+
+st.divider()
+st.subheader("Fill from a preset, a regime suggestion or the rolling generator")
+p_col, s_col, r_col = st.columns(3)
+with p_col:
+    st.markdown("**Presets**")
+    st.selectbox("Preset", list(preset_choices()), key="ranges_preset_pick")
+    st.button("Use preset", key="ranges_use_preset", on_click=use_preset)
+with s_col:
+    st.markdown("**Regime suggestion**")
+    st.caption("One training range per regime (bull, chop, dump): the longest of each that ends "
+               "`gap days` before the test range, from the selected underlying's daily closes.")
+    st.button("Suggest ranges", key="ranges_suggest", on_click=suggest)
+with r_col:
+    st.markdown("**Rolling generator**")
+    ss.setdefault("ranges_roll_start", date(2022, 1, 1))
+    ss.setdefault("ranges_roll_train", 180)
+    ss.setdefault("ranges_roll_test", 60)
+    ss.setdefault("ranges_roll_step", 60)
+    ss.setdefault("ranges_roll_count", 4)
+    r1, r2 = st.columns(2)
+    r1.date_input("First training day", key="ranges_roll_start")
+    r2.number_input("Windows", 1, 50, key="ranges_roll_count")
+    r3, r4, r5 = st.columns(3)
+    r3.number_input("Train days", 1, 2000, key="ranges_roll_train")
+    r4.number_input("Test days", 1, 1000, key="ranges_roll_test")
+    r5.number_input("Step days", 1, 1000, key="ranges_roll_step")
+    try:
+        windows = rolling(ss["ranges_roll_start"], int(ss["ranges_roll_train"]), int(ss["ranges_roll_test"]),
+                          int(ss["ranges_roll_step"]), int(ss["ranges_gap_days"]), int(ss["ranges_roll_count"]))
+    except CovcallError as err:
+        st.error(str(err))
+        windows = []
+    if windows:
+        st.dataframe(pd.DataFrame([{"window": w.name, "train": str(w.train[0]), "test": str(w.test)}
+                                   for w in windows]), hide_index=True, width="stretch")
+        names_w = [w.name for w in windows]
+        st.selectbox("Window to edit", names_w, key="ranges_roll_pick")
+        st.button("Use window", key="ranges_use_window", on_click=use_window)

@@ -1,0 +1,110 @@
+"""AppTest: the Backtest page runs a backtest and a batch, shows metrics, rejects bad input, reopens runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pandas as pd
+import pytest
+from apptest_support import errors, fresh_env, metric_value, no_exception, open_page, texts, ui
+
+from covcall.backtest import BacktestConfig, run_backtest
+from covcall.store import Store
+
+PAGE = "pages/backtest.py"
+
+
+@pytest.fixture
+def db(monkeypatch, tmp_path):
+    return fresh_env(monkeypatch, tmp_path)
+
+
+def short_window(at, start=date(2024, 1, 1), end=date(2024, 3, 31)):
+    at.date_input(key="backtest_start").set_value(start)
+    at.date_input(key="backtest_end").set_value(end)
+    at.run()
+
+
+def test_run_shows_the_results_metrics(db):
+    at = open_page(PAGE)
+    short_window(at)
+    at.selectbox(key="backtest_exit_style").set_value("tp_and_roll").run()
+    at.button(key="backtest_run").click().run()
+    no_exception(at)
+    assert not errors(at)
+    runs = Store(db).list_runs()
+    assert len(runs) == 1
+    # The same settings, run again through the API, give the numbers the cards show.
+    expected = run_backtest(BacktestConfig(underlying="BTC", timeframe="1d", start="2024-01-01", end="2024-03-31",
+                                           exit_style="tp_and_roll")).metrics
+    assert metric_value(at, "Sharpe") == ui.fmt_ratio(expected["sharpe"])
+    assert metric_value(at, "Total return") == ui.fmt_pct(expected["total_return"])
+    assert metric_value(at, "Max drawdown") == ui.fmt_pct(expected["max_drawdown"])
+    assert metric_value(at, "vs HODL") == ui.fmt_pct(expected["excess_return"])
+    assert metric_value(at, "Trades") == str(int(expected["n_trades"]))
+    assert runs["run_id"].iloc[0] in texts(at)
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_start_after_end_is_a_clear_error_and_nothing_is_lost(db):
+    at = open_page(PAGE)
+    short_window(at)
+    at.button(key="backtest_run").click().run()
+    first = Store(db).list_runs()["run_id"].tolist()
+    short_window(at, date(2024, 5, 1), date(2024, 2, 1))
+    at.button(key="backtest_run").click().run()
+    no_exception(at)
+    assert errors(at) == ["start 2024-05-01 is after end 2024-02-01; swap them"]
+    assert Store(db).list_runs()["run_id"].tolist() == first
+    assert first[0] in texts(at)  # the earlier result is still on screen
+
+
+def test_regime_preset_fills_start_and_end(db):
+    at = open_page(PAGE)
+    options = at.selectbox(key="backtest_preset").options
+    pick = next(o for o in options if o.startswith("btc-regimes · test"))
+    at.selectbox(key="backtest_preset").set_value(pick).run()
+    assert at.date_input(key="backtest_start").value == date(2024, 1, 1)
+    assert at.date_input(key="backtest_end").value == date(2024, 6, 30)
+    pick = next(o for o in options if o.startswith("btc-regimes · train 3"))
+    at.selectbox(key="backtest_preset").set_value(pick).run()
+    assert at.date_input(key="backtest_start").value == date(2023, 3, 20)
+    assert at.date_input(key="backtest_end").value == date(2023, 10, 15)
+
+
+def test_recent_run_reopens_with_its_own_metrics(db):
+    at = open_page(PAGE)
+    short_window(at)
+    at.button(key="backtest_run").click().run()
+    at.selectbox(key="backtest_underlying").set_value("ETH").run()
+    at.button(key="backtest_run").click().run()
+    store = Store(db)
+    runs = store.list_runs()
+    btc = runs[runs["underlying"] == "BTC"].iloc[0]
+    sharpe = json.loads(btc["metrics_json"])["sharpe"]
+    at2 = open_page(PAGE)  # a new session: nothing in memory but the database
+    at2.selectbox(key="backtest_recent_pick").set_value(btc["run_id"]).run()
+    at2.button(key="backtest_recent_open").click().run()
+    no_exception(at2)
+    assert btc["run_id"] in texts(at2)
+    assert metric_value(at2, "Sharpe") == ui.fmt_ratio(sharpe)
+
+
+def test_batch_runs_the_grid_and_lists_each_run(db):
+    at = open_page(PAGE)
+    at.session_state["backtest_batch_windows"] = pd.DataFrame(
+        {"start": [date(2024, 1, 1)], "end": [date(2024, 2, 29)], "note": ["Jan-Feb"]})
+    at.multiselect(key="backtest_batch_underlyings").set_value(["BTC"])
+    at.multiselect(key="backtest_batch_exit_styles").set_value(["hold_to_expiry", "tp_and_roll"])
+    at.run()
+    assert at.button(key="backtest_batch_run").label == "Run batch (2 runs)"
+    at.button(key="backtest_batch_run").click().run()
+    no_exception(at)
+    assert not errors(at)
+    table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert list(table["status"]) == ["ok", "ok"]
+    assert table["label"].str.contains("Jan-Feb").all()
+    runs = Store(db).list_runs()
+    assert runs["batch_id"].nunique() == 1 and len(runs) == 2
+    assert "2 ok, 0 failed" in texts(at)

@@ -1,0 +1,44 @@
+"""AppTest: the Home page shows what is in the database and fills it with demo data."""
+
+from __future__ import annotations
+
+import pytest
+from apptest_support import errors, fresh_env, metric_value, no_exception, open_page, texts
+
+from covcall.store import Store
+
+
+@pytest.fixture
+def db(monkeypatch, tmp_path):
+    return fresh_env(monkeypatch, tmp_path)
+
+
+def test_empty_database_shows_zero_counts_path_and_cli_hints(db):
+    at = open_page()
+    assert metric_value(at, "Runs") == "0"
+    assert metric_value(at, "Walks") == "0"
+    shown = texts(at)
+    assert str(db) in shown
+    assert "synthetic" in shown
+    assert any("covcall data import" in c.value for c in at.code)
+
+
+def test_generate_demo_data_fills_every_table(db):
+    at = open_page()
+    at.button(key="home_demo").click().run()
+    no_exception(at)
+    assert not errors(at)
+    done = " ".join(s.value for s in at.success)
+    assert "Demo data ready: 8 backtests" in done
+    counts = Store(db).counts()
+    assert metric_value(at, "Runs") == f"{counts['runs']:,}" and counts["runs"] >= 8
+    assert metric_value(at, "Examples") == f"{counts['examples']:,}"
+    assert metric_value(at, "Walks") == "1"
+    assert "demo-regimes" in done
+
+
+def test_bad_setting_shows_one_line_error_not_a_traceback(db, monkeypatch):
+    monkeypatch.setenv("FEE_RATE", "lots")
+    at = open_page()
+    assert errors(at) == ["invalid setting FEE_RATE='lots': expected a number"]
+    assert not at.metric
