@@ -100,7 +100,7 @@ def use_window() -> None:
 
 
 def _date(v: object) -> date | None:
-    if v is None or (not isinstance(v, date) and pd.isna(v)):
+    if v is None or v is pd.NaT or (isinstance(v, float) and pd.isna(v)):
         return None
     if isinstance(v, str):
         try:

@@ -1,0 +1,100 @@
+"""AppTest: the Ranges page validates as the user edits, blocks saving bad sets and keeps saved ones."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from apptest_support import errors, fresh_env, no_exception, open_page
+
+from covcall.ranges import load_range_set, presets, rolling
+from covcall.store import Store
+
+PAGE = "pages/ranges.py"
+
+
+@pytest.fixture
+def db(monkeypatch, tmp_path):
+    return fresh_env(monkeypatch, tmp_path)
+
+
+def edit_training(at, rows):
+    """What the editor hands back after the user typed these rows (its base rows in session state)."""
+    at.session_state["ranges_train"] = rows
+    at.run()
+
+
+def test_overlapping_training_range_shows_the_overlap_and_disables_save(db):
+    at = open_page(PAGE)
+    assert not at.button(key="ranges_save").disabled  # the btc-regimes preset is valid
+    rows = [dict(r) for r in at.session_state["ranges_train"]]
+    rows.append({"start": date(2024, 5, 1), "end": date(2024, 8, 31), "note": "too late"})
+    edit_training(at, rows)
+    no_exception(at)
+    msg = ("train range 4 (2024-05-01 .. 2024-08-31) overlaps the test range (2024-01-01 .. 2024-06-30) "
+           "by 61 days (2024-05-01 .. 2024-06-30): move its start after 2024-06-30")
+    assert msg in errors(at)
+    assert at.button(key="ranges_save").disabled
+
+
+def test_reversed_and_half_filled_rows_are_errors(db):
+    at = open_page(PAGE)
+    edit_training(at, [{"start": date(2023, 6, 1), "end": date(2023, 1, 1), "note": ""},
+                       {"start": date(2023, 2, 1), "end": None, "note": "half"}])
+    shown = errors(at)
+    assert "train range 1 (2023-06-01 .. 2023-01-01): start is after end; swap them" in shown
+    assert "train range 2: pick both a start and an end date" in shown
+    assert at.button(key="ranges_save").disabled
+
+
+def test_short_gap_warns_and_strict_makes_it_an_error(db):
+    at = open_page(PAGE)
+    edit_training(at, [{"start": date(2023, 6, 1), "end": date(2023, 12, 20), "note": ""}])
+    assert any("labels leak" in w.value for w in at.warning)
+    assert not at.button(key="ranges_save").disabled
+    at.checkbox(key="ranges_strict").check().run()
+    assert any("labels leak" in e for e in errors(at))
+    assert at.button(key="ranges_save").disabled
+
+
+def test_saved_set_survives_bad_edits_and_loads_back(db):
+    at = open_page(PAGE)
+    at.text_input(key="ranges_name").set_value("my-set").run()
+    at.button(key="ranges_save").click().run()
+    assert any("saved range set 'my-set'" in s.value for s in at.success)
+    store = Store(db)
+    saved = load_range_set(store, "my-set")
+    assert saved.train == presets()["btc-regimes"].train
+    # Bad edits: the test range reversed. Nothing can be saved and the stored set is untouched.
+    at.date_input(key="ranges_test_end").set_value(date(2023, 12, 1)).run()
+    assert any("start is after end" in e for e in errors(at))
+    assert at.button(key="ranges_save").disabled
+    assert load_range_set(store, "my-set") == saved
+    at.selectbox(key="ranges_load_pick").set_value("my-set")
+    at.button(key="ranges_load").click().run()
+    no_exception(at)
+    assert any("loaded range set 'my-set'" in s.value for s in at.success)
+    assert at.date_input(key="ranges_test_end").value == date(2024, 6, 30)
+    assert not errors(at)
+
+
+def test_preset_suggestion_and_rolling_fill_the_editor(db):
+    at = open_page(PAGE)
+    at.selectbox(key="ranges_preset_pick").set_value("synthetic-eth-seed7")
+    at.button(key="ranges_use_preset").click().run()
+    assert at.text_input(key="ranges_name").value == "synthetic-eth-seed7"
+    assert len(at.session_state["ranges_train"]) >= 1
+    at.selectbox(key="ranges_underlying").set_value("ETH").run()
+    at.button(key="ranges_suggest").click().run()
+    no_exception(at)
+    assert any(s.value.startswith("suggested ") and "ETH regimes" in s.value for s in at.success)
+    rows = at.session_state["ranges_train"]
+    assert rows and all(r["note"].split(":")[0] in ("bull", "chop", "dump") for r in rows)
+    at.number_input(key="ranges_roll_count").set_value(3).run()
+    at.selectbox(key="ranges_roll_pick").set_value("rolling-2")
+    at.button(key="ranges_use_window").click().run()
+    assert at.text_input(key="ranges_name").value == "rolling-2"
+    expected = rolling(date(2022, 1, 1), 180, 60, 60, at.number_input(key="ranges_gap_days").value, 3)[1]
+    assert at.date_input(key="ranges_test_start").value == expected.test.start
+    assert len(at.session_state["ranges_train"]) == 1
+    assert not errors(at)
