@@ -1,0 +1,108 @@
+"""AppTest: the Dataset page counts, pages, filters, charts and exports rows straight from DuckDB."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from apptest_support import errors, fresh_env, no_exception, open_page
+
+from covcall.batch import run_batch
+from covcall.store import DatasetFilter, Store
+
+PAGE = "pages/dataset.py"
+
+
+@pytest.fixture
+def db(monkeypatch, tmp_path):
+    path = fresh_env(monkeypatch, tmp_path)
+    run_batch({"name": "t", "underlyings": ["BTC", "ETH"], "timeframes": ["1d"],
+               "windows": [{"start": "2024-01-01", "end": "2024-04-30"}], "exit_styles": ["hold_to_expiry"],
+               "base": {"threshold": 0.6}}, store=Store(path))
+    return path
+
+
+def row_count_text(at) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("### ") and m.value.endswith("rows"))
+
+
+def test_counts_filters_and_table_switch_change_the_row_count(db):
+    store = Store(db)
+    at = open_page(PAGE)
+    no_exception(at)
+    total = store.count_rows("examples", DatasetFilter())
+    assert row_count_text(at) == f"### {total:,} rows"
+    at.multiselect(key="dataset_actions").set_value(["SELL_CALL"]).run()
+    sells = store.count_rows("examples", DatasetFilter(actions=("SELL_CALL",)))
+    assert 0 < sells < total
+    assert row_count_text(at) == f"### {sells:,} rows"
+    at.multiselect(key="dataset_underlyings").set_value(["ETH"]).run()
+    eth_sells = store.count_rows("examples", DatasetFilter(actions=("SELL_CALL",), underlyings=("ETH",)))
+    assert row_count_text(at) == f"### {eth_sells:,} rows"
+    at.radio(key="dataset_table").set_value("Candidates").run()
+    cands = store.count_rows("candidates", DatasetFilter(underlyings=("ETH",)))
+    assert row_count_text(at) == f"### {cands:,} rows"
+    assert not errors(at)
+
+
+def test_table_is_paged_not_loaded_whole(db):
+    store = Store(db)
+    at = open_page(PAGE)
+    at.radio(key="dataset_table").set_value("Candidates").run()
+    at.selectbox(key="dataset_page_size").set_value(25).run()
+    shown = next(d.value for d in at.dataframe if "strike" in d.value.columns)
+    assert len(shown) == 25
+    at.number_input(key="dataset_page").set_value(2).run()
+    page2 = next(d.value for d in at.dataframe if "strike" in d.value.columns)
+    expected = store.page_rows("candidates", DatasetFilter(), limit=25, offset=25)
+    assert list(page2["strike"]) == list(expected["strike"])
+
+
+def test_run_pick_date_and_delta_filters(db):
+    store = Store(db)
+    runs = store.list_runs()
+    btc = runs[runs["underlying"] == "BTC"]["run_id"].iloc[0]
+    at = open_page(PAGE)
+    at.radio(key="dataset_scope").set_value("Pick runs").run()
+    at.multiselect(key="dataset_runs").set_value([btc]).run()
+    whole = store.count_rows("examples", DatasetFilter(run_ids=(btc,)))
+    assert row_count_text(at) == f"### {whole:,} rows"
+    at.checkbox(key="dataset_use_dates").check().run()
+    at.date_input(key="dataset_start").set_value(date(2024, 2, 1))
+    at.date_input(key="dataset_end").set_value(date(2024, 2, 29)).run()
+    n = store.count_rows("examples", DatasetFilter(run_ids=(btc,), start=date(2024, 2, 1), end=date(2024, 3, 1)))
+    assert row_count_text(at) == f"### {n:,} rows" and 0 < n < whole
+    at.slider(key="dataset_delta").set_value((0.15, 1.0)).run()
+    n = store.count_rows("examples", DatasetFilter(run_ids=(btc,), start=date(2024, 2, 1), end=date(2024, 3, 1),
+                                                   delta_min=0.15))
+    assert row_count_text(at) == f"### {n:,} rows"
+    assert len(at.get("plotly_chart")) >= 3
+
+
+def test_reversed_date_filter_is_a_clear_error(db):
+    at = open_page(PAGE)
+    at.checkbox(key="dataset_use_dates").check().run()
+    at.date_input(key="dataset_start").set_value(date(2024, 4, 1))
+    at.date_input(key="dataset_end").set_value(date(2024, 2, 1)).run()
+    no_exception(at)
+    assert errors(at) == ["date filter: from 2024-04-01 is after to 2024-02-01; swap them"]
+
+
+def test_downloads_are_the_filtered_selection_in_three_formats(db):
+    import io
+    import json
+
+    import pandas as pd
+    from apptest_support import ui
+
+    at = open_page(PAGE)
+    at.multiselect(key="dataset_actions").set_value(["SELL_CALL"]).run()
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Download CSV", "Download JSONL", "Download PARQUET"]
+    flt = DatasetFilter(actions=("SELL_CALL",))
+    n = Store(db).count_rows("examples", flt)
+    csv = pd.read_csv(io.BytesIO(ui.copy_rows_bytes("examples", flt, "csv")))
+    assert len(csv) == n and set(csv["action"]) == {"SELL_CALL"}
+    lines = ui.copy_rows_bytes("examples", flt, "jsonl").decode().strip().splitlines()
+    assert len(lines) == n and isinstance(json.loads(lines[0])["extra"], dict)
+    assert len(pd.read_parquet(io.BytesIO(ui.copy_rows_bytes("examples", flt, "parquet")))) == n
