@@ -22,7 +22,6 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "quick (4 rule variants per range)": {"delta_range": [[0.10, 0.25], [0.20, 0.35]], "threshold": [0.10, 0.40]},
     "full (default grid)": dict(DEFAULT_GRID),
 }
-PCT_COLS = ("metric_value_pct", "cagr", "total_return", "max_drawdown", "win_rate", "excess_return")
 ss.setdefault("leaderboard_range_mode", "Saved range set")
 ss.setdefault("leaderboard_underlying", "BTC")
 ss.setdefault("leaderboard_timeframe", "1d")
@@ -101,20 +100,18 @@ def spec_of(rs: RangeSet) -> dict[str, Any]:
 
 def ranked_table(board: pd.DataFrame, metric: str) -> Any:
     """The leaderboard with one format per unit and the best row highlighted."""
-    cols = [c for c in ("rank", "strategy", "kind", "metric_value", "sharpe", "sortino", "calmar", "cagr",
-                        "total_return", "max_drawdown", "win_rate", "excess_return", "psr", "dsr",
-                        "trained_until", "frame") if c in board.columns]
+    others = [m for m in METRICS if m != metric]
+    cols = [c for c in ("rank", "strategy", "kind", metric, *others, "psr", "dsr", "trained_until", "frame")
+            if c in board.columns]
     df = board[cols].copy()
     df["trained_until"] = df["trained_until"].map(
         lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(pd.Timestamp(v))[:16])
     df["frame"] = df["frame"].fillna("")
-    df = df.rename(columns={"metric_value": metric})
     fmts: dict[str, Any] = {}
     for c in df.columns:
-        if c in ("cagr", "total_return", "max_drawdown", "win_rate", "excess_return") or (
-                c == metric and metric in ui.PCT_METRICS):
+        if c in ("cagr", "total_return", "max_drawdown", "win_rate", "excess_return"):
             fmts[c] = ui.fmt_pct
-        elif c in ("sharpe", "sortino", "calmar", "psr", "dsr", metric):
+        elif c in ("sharpe", "sortino", "calmar", "psr", "dsr"):
             fmts[c] = ui.fmt_ratio
     best = df["rank"].min() if len(df) else None
 
@@ -147,7 +144,9 @@ def render_walk(result: WalkResult) -> None:
         {"error": st.error, "warning": st.warning}.get(issue["level"], st.info)(issue["message"])
 
     st.markdown("**Equity on the test range**")
-    st.slider("Top variants", 1, max(1, min(10, len(board))), key="leaderboard_top_n")
+    most = max(2, min(10, len(board)))
+    ss["leaderboard_top_n"] = min(int(ss["leaderboard_top_n"]), most)
+    st.slider("Top variants", 1, most, key="leaderboard_top_n")
     top = board.head(int(ss["leaderboard_top_n"]))
     ids = tuple(str(r) for r in top["run_id"].dropna())
     if ids:

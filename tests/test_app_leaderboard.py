@@ -1,0 +1,89 @@
+"""AppTest: the Leaderboard page walks a range set, ranks variants with PSR/DSR and reopens earlier walks."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from apptest_support import errors, fresh_env, no_exception, open_page, texts
+
+from covcall.ranges import RangeSet, save_range_set
+from covcall.store import Store
+
+PAGE = "pages/leaderboard.py"
+SHORT = {"name": "short", "rangeTrain": [{"startDate": "2022-01-01", "endDate": "2022-06-30", "note": "h1"}],
+         "rangeTest": {"startDate": "2022-09-01", "endDate": "2022-11-30", "note": "autumn"}, "gap_days": 45}
+
+
+@pytest.fixture
+def db(monkeypatch, tmp_path):
+    path = fresh_env(monkeypatch, tmp_path)
+    save_range_set(Store(path), RangeSet.from_dict(SHORT))
+    return path
+
+
+def board(at):
+    return next(d.value for d in at.dataframe if "strategy" in d.value.columns)
+
+
+def test_walk_ranks_variants_and_shows_models(db):
+    at = open_page(PAGE)
+    assert at.selectbox(key="leaderboard_range_set").value == "short"
+    at.text_input(key="leaderboard_name").set_value("ui-walk").run()
+    at.button(key="leaderboard_walk").click().run()
+    no_exception(at)
+    assert not errors(at)
+    table = board(at)
+    walk = Store(db).list_walks().iloc[0]
+    assert walk["name"] == "ui-walk"
+    assert "hodl" in set(table["strategy"])
+    assert list(table["rank"]) == list(range(1, len(table) + 1))
+    assert table["strategy"].iloc[0] == walk["best_strategy"]
+    assert {"psr", "dsr", "trained_until"} <= set(table.columns)
+    assert any(f"Best: **{walk['best_strategy']}**" in s.value for s in at.success)
+    assert walk["walk_id"] in texts(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 2  # test-range equity plus the model diagnostics
+    assert at.selectbox(key="leaderboard_model_pick").options
+
+
+def test_metric_and_baselines_change_the_walk(db):
+    at = open_page(PAGE)
+    at.selectbox(key="leaderboard_metric").set_value("total_return")
+    at.multiselect(key="leaderboard_baselines").set_value(["hodl"])
+    at.toggle(key="leaderboard_models").set_value(False).run()
+    at.button(key="leaderboard_walk").click().run()
+    no_exception(at)
+    table = board(at)
+    assert "total_return" in table.columns
+    assert set(table["strategy"]) >= {"hodl"} and "vault_weekly_10d" not in set(table["strategy"])
+    assert not any("model" in s for s in table["strategy"])
+    assert "This walk trained no models." in texts(at)
+
+
+def test_overlapping_dates_are_refused_and_nothing_is_saved(db):
+    at = open_page(PAGE)
+    at.radio(key="leaderboard_range_mode").set_value("Enter dates").run()
+    at.date_input(key="leaderboard_train_start").set_value(date(2022, 1, 1))
+    at.date_input(key="leaderboard_train_end").set_value(date(2022, 9, 30))
+    at.date_input(key="leaderboard_test_start").set_value(date(2022, 9, 1))
+    at.date_input(key="leaderboard_test_end").set_value(date(2022, 11, 30)).run()
+    at.button(key="leaderboard_walk").click().run()
+    no_exception(at)
+    assert any("overlaps the test range" in e for e in errors(at))
+    assert Store(db).list_walks().empty
+    assert Store(db).list_range_sets() == ["short"]
+
+
+def test_earlier_walk_reopens(db):
+    at = open_page(PAGE)
+    at.toggle(key="leaderboard_models").set_value(False).run()
+    at.button(key="leaderboard_walk").click().run()
+    walk_id = Store(db).list_walks()["walk_id"].iloc[0]
+    at2 = open_page(PAGE)
+    assert "hodl" not in texts(at2)
+    at2.selectbox(key="leaderboard_pick").set_value(walk_id)
+    at2.button(key="leaderboard_open").click().run()
+    no_exception(at2)
+    assert walk_id in texts(at2)
+    assert "hodl" in set(board(at2)["strategy"])
