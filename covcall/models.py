@@ -454,3 +454,34 @@ __all__ = [
     "load_model", "load_model_policy", "log_loss", "model_diagnostics", "predict", "predict_proba", "purge_rows",
     "save_model", "slug", "spearman", "split_train_valid", "train_model",
 ]
+
+
+def explain_decision(store: Store, model_id: str, run_id: str, decision_time: Any = None,
+                     threshold: float = 0.0) -> dict[str, Any]:
+    """Why a model sold a candidate (or skipped) at one decision of a run whose candidates were recorded.
+
+    Returns the decision time, every candidate with its prediction, the best one, whether it cleared the
+    threshold, and the best candidate's per-feature contributions (LightGBM's own pred_contrib output).
+    """
+    model = load_model(store, model_id)
+    cands = store.read_candidates([run_id])
+    if cands.empty:
+        raise CovcallError(f"run {run_id!r} has no recorded candidates to explain; run it with candidates recorded")
+    times = cands["decision_time"].drop_duplicates().sort_values().reset_index(drop=True)
+    if decision_time is None:
+        t = times.iloc[0]
+    else:
+        want = pd.Timestamp(decision_time)
+        want = want.tz_localize("UTC") if want.tzinfo is None else want.tz_convert("UTC")
+        later = times[times >= want]
+        if later.empty:
+            raise CovcallError(f"run {run_id!r} has no decision at or after {want:%Y-%m-%d %H:%M}; its last is "
+                               f"{times.iloc[-1]:%Y-%m-%d %H:%M}")
+        t = later.iloc[0]
+    at = cands[cands["decision_time"] == t].reset_index(drop=True)
+    preds = predict(model, at)
+    best = int(np.argmax(preds))
+    table = at[["instrument", "strike", "dte_days", "delta", "premium_pct", "score"]].assign(prediction=preds)
+    return {"decision_time": t, "candidates": table, "best": best, "best_prediction": float(preds[best]),
+            "sells": bool(preds[best] >= threshold), "threshold": threshold,
+            "contributions": explain(model, at, best), "target": model.target}

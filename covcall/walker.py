@@ -133,7 +133,9 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
     done = n_opt
     for v in variants:
         cfg = spec.base_config(spec.ranges.test, **v.overrides, label=f"{spec.name}: {v.name} on test")
-        res = run_backtest(cfg, candles=candles, iv=iv, store=store, batch_id=walk_id, record_candidates=False)
+        # model variants keep their candidates so every decision can be explained afterwards
+        res = run_backtest(cfg, candles=candles, iv=iv, store=store, batch_id=walk_id,
+                           record_candidates=v.model_id is not None)
         m = res.metrics
         rows.append({"strategy": v.name, "kind": v.kind, "metric_value": m.get(spec.metric),
                      **{k: m.get(k) for k in METRICS}, "sharpe_per_bar": m.get("sharpe_per_bar"),

