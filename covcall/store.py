@@ -275,12 +275,7 @@ class Store:
         sql = ("SELECT ts, open, high, low, close, volume FROM candles "
                "WHERE source = ? AND underlying = ? AND timeframe = ?")
         params: list[Any] = [source, underlying, timeframe]
-        if start is not None:
-            sql += " AND ts >= ?"
-            params.append(_ts(start))
-        if end is not None:
-            sql += " AND ts < ?"
-            params.append(_ts(end))
+        sql += _span_sql(start, end, params)
         return self._frame(sql + " ORDER BY ts", params, ["ts"])
 
     def fetched_spans(self, source: str, underlying: str, timeframe: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -316,12 +311,7 @@ class Store:
         if source is not None:
             sql += " AND source = ?"
             params.append(source)
-        if start is not None:
-            sql += " AND ts >= ?"
-            params.append(_ts(start))
-        if end is not None:
-            sql += " AND ts < ?"
-            params.append(_ts(end))
+        sql += _span_sql(start, end, params)
         return self._frame(sql + " ORDER BY ts, source", params, ["ts"])
 
     # -- runs ------------------------------------------------------------------------------------
@@ -544,6 +534,16 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as con:
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+
+def _span_sql(start: Any, end: Any, params: list[Any]) -> str:
+    """' AND ts >= ? AND ts < ?' for the bounds given, appending their values to params."""
+    sql = ""
+    for bound, op in ((start, ">="), (end, "<")):
+        if bound is not None:
+            sql += f" AND ts {op} ?"
+            params.append(_ts(bound))
+    return sql
 
 
 def _sql_path(path: Path) -> str:

@@ -51,6 +51,18 @@ def premium_score(bid_usd: np.ndarray, spot: float, dte_days: np.ndarray, delta:
     return (np.asarray(bid_usd, dtype=float) / spot) * (365.0 / dte) * (1.0 - np.asarray(delta, dtype=float))
 
 
+def sellable_within(chain: Candidates, delta_min: float, delta_max: float, dte_min_days: float,
+                    dte_max_days: float) -> np.ndarray:
+    """Mask of calls with a bid whose delta and tenor fall inside the bounds (inclusive)."""
+    return (
+        (chain["delta"] >= delta_min)
+        & (chain["delta"] <= delta_max)
+        & (chain["dte_days"] >= dte_min_days)
+        & (chain["dte_days"] <= dte_max_days)
+        & (chain["bid_usd"] > 0)
+    )
+
+
 def no_choice(candidates: Candidates, scores: np.ndarray, reason: str) -> Choice:
     best = float(np.max(scores)) if len(scores) else float("nan")
     return Choice(None, reason, best, scores)

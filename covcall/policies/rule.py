@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from covcall.policies.base import Candidates, Choice, no_choice
+from covcall.policies.base import Candidates, Choice, no_choice, sellable_within
 
 
 @dataclass(frozen=True)
@@ -21,13 +21,7 @@ class RulePolicy:
     name: str = "rule"
 
     def universe(self, chain: Candidates) -> np.ndarray:
-        return (
-            (chain["delta"] >= self.delta_min)
-            & (chain["delta"] <= self.delta_max)
-            & (chain["dte_days"] >= self.dte_min_days)
-            & (chain["dte_days"] <= self.dte_max_days)
-            & (chain["bid_usd"] > 0)
-        )
+        return sellable_within(chain, self.delta_min, self.delta_max, self.dte_min_days, self.dte_max_days)
 
     def choose(self, candidates: Candidates, state: dict[str, float]) -> Choice:
         scores = candidates["score"]
