@@ -27,7 +27,7 @@ class TableQuotes:
         dte = (expiry - t).total_seconds().to_numpy() / 86400.0 if len(rows) else np.empty(0)
         bid = np.array([r[2] for r in rows], dtype=float)
         mark = self.mark(spot, strike, dte / 365.0, atm_iv)
-        return {"instrument": np.array([f"BTC-{e:%d%b%y}-{k:.0f}-C".upper() for k, e in zip(strike, expiry)],
+        return {"instrument": np.array([f"BTC-{e:%d%b%y}-{k:.0f}-C".upper() for k, e in zip(strike, expiry, strict=True)],
                                        dtype=object),
                 "expiry": expiry.as_unit("ns").asi8, "strike": strike, "dte_days": dte, "t_years": dte / 365.0,
                 "delta": np.full(len(rows), 0.2), "iv_ann": np.full(len(rows), atm_iv), "bid_usd": bid,
