@@ -1,16 +1,7 @@
-"""covcall dashboard entry point: page config, settings check, navigation (`streamlit run app.py`)."""
-
-import streamlit as st
+"""covcall dashboard entry point: page config, navigation and the settings check (`streamlit run app.py`)."""
 
 import ui
 
-st.set_page_config(layout="wide", page_title="covcall", page_icon=":chart_with_upwards_trend:")
-ui.get_settings()
-
-st.navigation([
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/backtest.py", title="Backtest", icon=":material/candlestick_chart:"),
-    st.Page("pages/ranges.py", title="Ranges", icon=":material/date_range:"),
-    st.Page("pages/dataset.py", title="Dataset", icon=":material/table:"),
-    st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
-]).run()
+page = ui.page_shell()  # st.set_page_config(layout="wide") + st.navigation over pages/*.py
+ui.get_settings()  # a bad setting stops here with one st.error line
+page.run()

@@ -20,6 +20,7 @@ from covcall.errors import ConfigError, CovcallError
 from covcall.store import DatasetFilter, Store
 
 CACHE_TTL_S = 300
+DATE_FORMAT = "YYYY-MM-DD"  # every st.date_input shows ISO dates, like the core and the CLI
 TRAIN_COLOR = "rgba(46, 139, 87, 0.18)"
 TEST_COLOR = "rgba(255, 140, 0, 0.22)"
 CC_COLOR = "#1f77b4"
@@ -28,8 +29,43 @@ DD_COLOR = "#d62728"
 
 
 # -- settings and store ----------------------------------------------------------------------------
+def navigation_pages() -> list[Any]:
+    """The dashboard's pages, in menu order (app.py hands them to st.navigation)."""
+    return [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/backtest.py", title="Backtest", icon=":material/candlestick_chart:"),
+        st.Page("pages/ranges.py", title="Ranges", icon=":material/date_range:"),
+        st.Page("pages/dataset.py", title="Dataset", icon=":material/table:"),
+        st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
+    ]
+
+
+def page_shell() -> Any:
+    """Page config and navigation; app.py calls this once per run and runs the page it returns."""
+    st.set_page_config(layout="wide", page_title="covcall", page_icon=":material/candlestick_chart:")
+    return st.navigation(navigation_pages())
+
+
+def _ensure_shell() -> None:
+    """Wide layout and app.py's navigation even when Streamlit ran a page without app.py.
+
+    With a `pages/` folder next to the entry point, Streamlit starts in its folder-based multipage mode until
+    some run calls st.navigation: a first visit straight to /backtest (and every AppTest run) executes
+    pages/backtest.py alone. Here the page gets the wide layout, and the mode is switched off so the next
+    run goes through app.py (same URL, same page). No rerun now: a click that started this run must count.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the folder mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.set_page_config(layout="wide", page_title="covcall", page_icon=":material/candlestick_chart:")
+
+
 def get_settings() -> Settings:
     """Settings read once per session at the edge; a bad value stops the page with one readable line."""
+    _ensure_shell()
     if "settings" in st.session_state:
         return st.session_state["settings"]
     try:
@@ -371,6 +407,9 @@ def trades_table(trades: pd.DataFrame, coin: str) -> pd.DataFrame:
     return out
 
 
+TRADE_COLUMNS = {c: st.column_config.TextColumn(c, width="small") for c in ("#", "delta", "DTE", "IV", "fee")}
+
+
 def metric_cards(metrics: dict[str, Any]) -> None:
     """The five headline cards: total return, CAGR, Sharpe, max drawdown, vs HODL."""
     cols = st.columns(5)
@@ -380,7 +419,6 @@ def metric_cards(metrics: dict[str, Any]) -> None:
     cols[2].metric("Sharpe", fmt_ratio(metrics.get("sharpe")), help="Annualised, risk-free rate from the config")
     cols[3].metric("Max drawdown", fmt_pct(metrics.get("max_drawdown")))
     cols[4].metric("vs HODL", fmt_pct(metrics.get("excess_return")),
-                   delta=f"HODL {fmt_pct(metrics.get('hodl_total_return'))}", delta_color="off",
                    help="Excess return of the covered call over holding the coin")
 
 

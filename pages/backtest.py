@@ -116,8 +116,8 @@ def settings_form() -> None:
             ss["backtest_preset"] = CUSTOM
         st.selectbox("Regime preset", options, key="backtest_preset", on_change=apply_preset,
                      help="Picking a preset fills start and end")
-        st.date_input("Start", key="backtest_start", min_value=date(2015, 1, 1), max_value=date(2030, 12, 31))
-        st.date_input("End (inclusive)", key="backtest_end", min_value=date(2015, 1, 1),
+        st.date_input("Start", format=ui.DATE_FORMAT, key="backtest_start", min_value=date(2015, 1, 1), max_value=date(2030, 12, 31))
+        st.date_input("End (inclusive)", format=ui.DATE_FORMAT, key="backtest_end", min_value=date(2015, 1, 1),
                       max_value=date(2030, 12, 31))
         st.number_input("Decision hour (UTC)", 0, 23, key="backtest_decision_hour", step=1)
     with c3:
@@ -238,7 +238,8 @@ def recent_tab() -> None:
     table = pd.DataFrame({
         "created": shown["created_at"].dt.strftime("%Y-%m-%d %H:%M"), "label": shown["label"],
         "underlying": shown["underlying"], "timeframe": shown["timeframe"],
-        "window": shown["start_date"].astype(str) + " .. " + shown["end_date"].astype(str),
+        "window": pd.to_datetime(shown["start_date"]).dt.strftime("%Y-%m-%d") + " .. "
+        + pd.to_datetime(shown["end_date"]).dt.strftime("%Y-%m-%d"),
         "exit style": shown["exit_style"], "policy": shown["policy"],
         "total return": metrics.map(lambda m: ui.fmt_pct(m.get("total_return"))),
         "Sharpe": metrics.map(lambda m: ui.fmt_ratio(m.get("sharpe"))),
@@ -262,10 +263,16 @@ def render_run(run_id: str) -> None:
         return
     row, metrics, cfg = view["row"], view["metrics"], view["config"]
     coin = row["underlying"]
-    st.subheader(row["label"] or f"{coin} {row['timeframe']} {row['start_date']} .. {row['end_date']}")
-    st.caption(f"run `{run_id}` · {coin} {row['timeframe']} · {row['start_date']} .. {row['end_date']} · "
+    window = f"{pd.Timestamp(row['start_date']):%Y-%m-%d} .. {pd.Timestamp(row['end_date']):%Y-%m-%d}"
+    st.subheader(row["label"] or f"{coin} {row['timeframe']} {window}")
+    st.caption(f"run `{run_id}` · {coin} {row['timeframe']} · {window} · "
                f"{row['exit_style']} · policy {row['policy']} · source {row['source']} / IV {row['iv_source']}")
     ui.metric_cards(metrics)
+    st.caption(f"HODL over the same window: {ui.fmt_pct(metrics.get('hodl_total_return'))} "
+               f"(Sharpe {ui.fmt_ratio(metrics.get('hodl_sharpe'))}, max drawdown "
+               f"{ui.fmt_pct(metrics.get('hodl_max_drawdown'))}) · premium collected "
+               f"{ui.fmt_usd(metrics.get('premium_collected_usd'))} · fees {ui.fmt_usd(metrics.get('fees_paid_usd'))}"
+               f" · assigned {ui.fmt_pct(metrics.get('assignment_rate'))} of trades")
     equity = view["equity"]
     trades = view["trades"]
     if equity.empty:
@@ -279,7 +286,8 @@ def render_run(run_id: str) -> None:
         if trades.empty:
             st.info("No calls were sold in this window.")
         else:
-            st.dataframe(ui.trades_table(trades, coin), hide_index=True, width="stretch")
+            st.dataframe(ui.trades_table(trades, coin), hide_index=True, width="stretch",
+                         column_config=ui.TRADE_COLUMNS)
     with t_examples:
         e = st.columns(5)
         e[0].metric("Decisions", ui.fmt_count(row["n_decisions"]))

@@ -41,10 +41,10 @@ labels = {r.run_id: f"{r.label or r.underlying} · {r.run_id}" for r in runs.ite
 batches = sorted({b for b in runs["batch_id"].dropna().unique()}, reverse=True)
 
 with st.container(border=True):
-    c1, c2, c3 = st.columns([1, 2, 1])
+    c1, c2, c3 = st.columns([1, 1, 3])
     c1.radio("Table", list(TABLES), key="dataset_table")
-    c1.radio("Runs", ["All runs", "Pick runs", "A batch"], key="dataset_scope", horizontal=True)
-    with c2:
+    c2.radio("Runs", ["All runs", "Pick runs", "A batch"], key="dataset_scope")
+    with c3:
         if ss["dataset_scope"] == "Pick runs":
             ss["dataset_runs"] = [r for r in ss["dataset_runs"] if r in labels]
             st.multiselect("Runs", list(labels), format_func=lambda i: labels[i], key="dataset_runs",
@@ -54,24 +54,29 @@ with st.container(border=True):
                 st.selectbox("Batch", batches, key="dataset_batch")
             else:
                 st.caption("No batches yet (run one on the Backtest page).")
-        u1, u2, u3 = st.columns(3)
-        u1.multiselect("Underlying", sorted(runs["underlying"].dropna().unique()), key="dataset_underlyings",
-                       placeholder="all")
-        if TABLES[ss["dataset_table"]] == "examples":
-            u2.multiselect("Action", ["SELL_CALL", "DO_NOTHING"], key="dataset_actions", placeholder="all")
         else:
-            u2.checkbox("Chosen candidates only", key="dataset_chosen_only")
-        u3.multiselect("Exit style", ["hold_to_expiry", "tp_and_roll"], key="dataset_exit_styles",
-                       placeholder="all")
-    with c3:
+            st.caption(f"All {len(runs):,} stored runs.")
+    u1, u2, u3, u4 = st.columns([1, 1, 1, 2])
+    u1.multiselect("Underlying", sorted(runs["underlying"].dropna().unique()), key="dataset_underlyings",
+                   placeholder="all")
+    if TABLES[ss["dataset_table"]] == "examples":
+        u2.multiselect("Action", ["SELL_CALL", "DO_NOTHING"], key="dataset_actions", placeholder="all")
+    else:
+        u2.write("")
+        u2.checkbox("Chosen candidates only", key="dataset_chosen_only")
+    u3.multiselect("Exit style", ["hold_to_expiry", "tp_and_roll"], key="dataset_exit_styles",
+                   placeholder="all")
+    with u4:
         lo = pd.Timestamp(runs["start_date"].min()).date()
         hi = pd.Timestamp(runs["end_date"].max()).date()
         ss.setdefault("dataset_start", lo)
         ss.setdefault("dataset_end", hi)
-        st.checkbox("Filter by decision date", key="dataset_use_dates")
-        d1, d2 = st.columns(2)
-        d1.date_input("From", key="dataset_start", disabled=not ss["dataset_use_dates"])
-        d2.date_input("To (inclusive)", key="dataset_end", disabled=not ss["dataset_use_dates"])
+        d0, d1, d2 = st.columns([1, 1, 1])
+        d0.write("")
+        d0.checkbox("Decision dates", key="dataset_use_dates", help="Filter by decision date")
+        d1.date_input("From", format=ui.DATE_FORMAT, key="dataset_start", disabled=not ss["dataset_use_dates"])
+        d2.date_input("To (inclusive)", format=ui.DATE_FORMAT, key="dataset_end",
+                      disabled=not ss["dataset_use_dates"])
     f1, f2 = st.columns(2)
     f1.slider("Delta", 0.0, 1.0, step=0.01, key="dataset_delta",
               help="Sold delta (examples) or candidate delta; the full range also keeps rows without one")
@@ -106,14 +111,15 @@ except CovcallError as err:
     st.stop()
 
 st.markdown(f"### {ui.fmt_rows(total)}")
-s = st.columns(6)
+s = st.columns(5)
 s[0].metric("Runs", ui.fmt_count(summary.get("runs")))
 s[1].metric("Mean reward", ui.fmt_usd(summary.get("mean_reward")), help="Reward in USD per decision / candidate")
 s[2].metric("Total reward", ui.fmt_usd(summary.get("total_reward")))
 s[3].metric("Sell share" if table == "examples" else "Chosen share", ui.fmt_pct(summary.get("sell_share")))
 s[4].metric("Win rate", ui.fmt_pct(summary.get("win_rate")))
 first, last = summary.get("first"), summary.get("last")
-s[5].metric("Span", "n/a" if first is None else f"{pd.Timestamp(first):%Y-%m-%d} → {pd.Timestamp(last):%Y-%m-%d}")
+if first is not None:
+    st.caption(f"decisions from {pd.Timestamp(first):%Y-%m-%d %H:%M} to {pd.Timestamp(last):%Y-%m-%d %H:%M} UTC")
 
 tab_rows, tab_charts, tab_dl = st.tabs(["Rows", "Charts", "Download"])
 with tab_rows:
@@ -126,11 +132,14 @@ with tab_rows:
     offset = (int(ss["dataset_page"]) - 1) * int(ss["dataset_page_size"])
     page = ui.page_rows(db, table, fkey, int(ss["dataset_page_size"]), offset)
     p3.caption(f"rows {offset + 1 if total else 0:,}–{offset + len(page):,} of {total:,}")
+    ids = [c for c in ("run_id", "example_no") if c in page.columns]
+    page = page[[c for c in page.columns if c not in ids] + ids]
+    when = {c: st.column_config.DatetimeColumn(c, format="YYYY-MM-DD HH:mm")
+            for c in ("decision_time", "label_end", "expiry") if c in page.columns}
+    usd = {c: st.column_config.NumberColumn(c, format="dollar")
+           for c in ("reward", "spot", "strike", "pnl_vs_hodl", "premium_usd", "mark_usd") if c in page.columns}
     st.dataframe(page, hide_index=True, width="stretch", height=420,
-                 column_config={"reward": st.column_config.NumberColumn("reward", format="$%.2f"),
-                                "spot": st.column_config.NumberColumn("spot", format="$%.2f"),
-                                "strike": st.column_config.NumberColumn("strike", format="$%.0f"),
-                                "delta": st.column_config.NumberColumn("delta", format="%.3f")})
+                 column_config={**when, **usd, "delta": st.column_config.NumberColumn("delta", format="%.3f")})
 
 with tab_charts:
     if total == 0:
@@ -148,7 +157,6 @@ with tab_charts:
             fig = px.bar(aot, x="period", y="rows", color="action", title="Actions per month",
                          color_discrete_map={"SELL_CALL": "#2ca02c", "DO_NOTHING": "#7f7f7f"})
         else:
-            aot = None
             fig = None
         if fig is not None:
             fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10))

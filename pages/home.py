@@ -12,52 +12,7 @@ db = ui.db_key()
 st.title("covcall")
 st.caption("Research workbench for BTC / ETH covered-call strategies on Deribit-style options.")
 
-try:
-    counts = ui.counts(db)
-except Exception as err:  # a locked or unreadable file must not crash the landing page
-    st.error(str(err))
-    st.stop()
-
-st.subheader("In the database")
-cols = st.columns(6)
-cols[0].metric("Series", ui.fmt_count(len(ui.series(db))))
-cols[1].metric("Candles", ui.fmt_count(counts["candles"]))
-cols[2].metric("Runs", ui.fmt_count(counts["runs"]))
-cols[3].metric("Examples", ui.fmt_count(counts["examples"]))
-cols[4].metric("Models", ui.fmt_count(counts["models"]))
-cols[5].metric("Walks", ui.fmt_count(counts["walks"]))
-st.caption(f"{ui.fmt_count(counts['candidates'])} candidates · {ui.fmt_count(counts['trades'])} trades · "
-           f"{ui.fmt_count(counts['range_sets'])} saved range sets · {ui.fmt_count(counts['iv_series'])} IV points")
-
-left, right = st.columns([3, 2])
-with left:
-    st.markdown("**Cached market series**")
-    series = ui.series(db)
-    if series.empty:
-        st.info("No market data cached yet. Backtests on the synthetic source need none; "
-                "import or fetch real data with the commands on the right.")
-    else:
-        shown = series.assign(rows=series["rows"].map(ui.fmt_count),
-                              start=series["start"].dt.strftime("%Y-%m-%d %H:%M"),
-                              end=series["end"].dt.strftime("%Y-%m-%d %H:%M"))
-        st.dataframe(shown, hide_index=True, width="stretch")
-with right:
-    st.markdown("**Data source and database**")
-    st.markdown(f"- Default data source: `{settings.data_source}`\n"
-                f"- Database: `{settings.duckdb_path}`\n"
-                f"- Training-data exports: `{settings.training_data_dir}` "
-                f"({'on' if settings.save_training_data else 'off'}, `SAVE_TRAINING_DATA`)")
-    with st.expander("How to get more data", expanded=counts["candles"] == 0):
-        st.code(
-            "# import your own candles (CSV: ts, open, high, low, close, volume)\n"
-            "covcall data import --csv btc_1h.csv --underlying BTC --timeframe 1h\n"
-            "# fetch candles from an exchange via ccxt into the database\n"
-            "covcall data fetch --underlying BTC --timeframe 1h --start 2023-01-01 --end 2024-12-31\n"
-            "# import an implied-volatility index (DVOL-like)\n"
-            "covcall data import-iv --csv btc_dvol.csv --underlying BTC\n"
-            "# what is cached\n"
-            "covcall status --json",
-            language="bash")
+top = st.container()  # filled last, so it shows what the demo button below just made
 
 st.divider()
 st.subheader("Demo data")
@@ -71,7 +26,6 @@ if st.button("Generate demo data", type="primary", key="home_demo"):
     ui.invalidate()  # whatever finished (even before an error) is in the database and should show
     if made is not None:
         st.session_state["home_demo_result"] = made
-        st.rerun()
 
 made = st.session_state.get("home_demo_result")
 if made:
@@ -82,3 +36,59 @@ if made:
     st.page_link("pages/backtest.py", label="Open the backtests", icon=":material/candlestick_chart:")
     st.page_link("pages/dataset.py", label="Browse the training examples", icon=":material/table:")
     st.page_link("pages/leaderboard.py", label="See the walk's leaderboard", icon=":material/leaderboard:")
+
+
+def database_summary() -> None:
+    try:
+        counts = ui.counts(db)
+    except Exception as err:  # a locked or unreadable file must not crash the landing page
+        st.error(str(err))
+        st.stop()
+
+    st.subheader("In the database")
+    cols = st.columns(6)
+    cols[0].metric("Series", ui.fmt_count(len(ui.series(db))))
+    cols[1].metric("Candles", ui.fmt_count(counts["candles"]))
+    cols[2].metric("Runs", ui.fmt_count(counts["runs"]))
+    cols[3].metric("Examples", ui.fmt_count(counts["examples"]))
+    cols[4].metric("Models", ui.fmt_count(counts["models"]))
+    cols[5].metric("Walks", ui.fmt_count(counts["walks"]))
+    st.caption(f"{ui.fmt_count(counts['candidates'])} candidates · {ui.fmt_count(counts['trades'])} trades · "
+               f"{ui.fmt_count(counts['range_sets'])} saved range sets · {ui.fmt_count(counts['iv_series'])} IV points")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("**Cached market series**")
+        series = ui.series(db)
+        if series.empty:
+            st.info("No market data cached yet. Backtests on the synthetic source need none; "
+                    "import or fetch real data with the commands below.")
+        else:
+            shown = series.assign(rows=series["rows"].map(ui.fmt_count),
+                                  start=series["start"].dt.strftime("%Y-%m-%d %H:%M"),
+                                  end=series["end"].dt.strftime("%Y-%m-%d %H:%M"))
+            st.dataframe(shown, hide_index=True, width="stretch")
+    with right:
+        st.markdown("**Data source and database**")
+        st.markdown(f"- Default data source: `{settings.data_source}` (`DATA_SOURCE`)\n"
+                    f"- Database: `{settings.duckdb_path}` (`DUCKDB_PATH`)\n"
+                    f"- Training-data exports: `{settings.training_data_dir}` "
+                    f"({'on' if settings.save_training_data else 'off'}, `SAVE_TRAINING_DATA`)")
+
+    with st.expander("How to get more data", expanded=counts["candles"] == 0):
+        st.code(
+            "# import your own candles (CSV: ts, open, high, low, close, volume)\n"
+            "covcall data import --csv btc_1h.csv --underlying BTC --timeframe 1h\n"
+            "# fetch candles from an exchange via ccxt (EXCHANGE_ID, default binance) into the database\n"
+            "covcall data fetch --underlying BTC --timeframe 1h --start 2023-01-01 --end 2024-12-31\n"
+            "# implied volatility: fetch Deribit DVOL, or import your own index\n"
+            "covcall data fetch --dvol --underlying BTC --start 2023-01-01 --end 2024-12-31\n"
+            "covcall data import-iv --csv btc_dvol.csv --underlying BTC\n"
+            "# what is cached; offline demo data (same as the button below)\n"
+            "covcall data show\n"
+            "covcall demo",
+            language="bash")
+
+
+with top:
+    database_summary()

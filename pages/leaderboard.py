@@ -72,10 +72,10 @@ def range_part() -> RangeSet | None:
         st.caption(f"gap {rs.gap_days} days{' · strict' if rs.strict else ''}")
         return rs
     d1, d2, d3, d4, d5 = st.columns(5)
-    d1.date_input("Train start", key="leaderboard_train_start")
-    d2.date_input("Train end", key="leaderboard_train_end")
-    d3.date_input("Test start", key="leaderboard_test_start")
-    d4.date_input("Test end", key="leaderboard_test_end")
+    d1.date_input("Train start", format=ui.DATE_FORMAT, key="leaderboard_train_start")
+    d2.date_input("Train end", format=ui.DATE_FORMAT, key="leaderboard_train_end")
+    d3.date_input("Test start", format=ui.DATE_FORMAT, key="leaderboard_test_start")
+    d4.date_input("Test end", format=ui.DATE_FORMAT, key="leaderboard_test_end")
     d5.number_input("Gap days", 0, 365, key="leaderboard_gap_days")
     return RangeSet.from_dict({
         "name": ss["leaderboard_name"],
@@ -101,7 +101,7 @@ def spec_of(rs: RangeSet) -> dict[str, Any]:
 def ranked_table(board: pd.DataFrame, metric: str) -> Any:
     """The leaderboard with one format per unit and the best row highlighted."""
     others = [m for m in METRICS if m != metric]
-    cols = [c for c in ("rank", "strategy", "kind", metric, *others, "psr", "dsr", "trained_until", "frame")
+    cols = [c for c in ("rank", "strategy", "kind", metric, "psr", "dsr", "trained_until", *others, "frame")
             if c in board.columns]
     df = board[cols].copy()
     df["trained_until"] = df["trained_until"].map(
@@ -119,7 +119,7 @@ def ranked_table(board: pd.DataFrame, metric: str) -> Any:
         on = row["rank"] == best
         return ["background-color: rgba(46, 139, 87, 0.25); font-weight: bold" if on else "" for _ in row]
 
-    return df.style.format(fmts).apply(highlight, axis=1)
+    return df.style.format(fmts, na_rep="n/a").apply(highlight, axis=1)
 
 
 def render_walk(result: WalkResult) -> None:
@@ -221,12 +221,13 @@ with tab_new:
     a2.selectbox("Timeframe", ["1d", "4h", "1h"], key="leaderboard_timeframe")
     a3.selectbox("Data source", ["synthetic", "store", "ccxt"], key="leaderboard_source")
     a4.selectbox("Rank by", list(METRICS), key="leaderboard_metric")
-    b1, b2, b3, b4 = st.columns([2, 1, 1, 1])
+    b1, b2, b3, b4 = st.columns([3, 2, 2, 1])
     b1.multiselect("Baselines", list(BASELINES), key="leaderboard_baselines")
     b2.selectbox("Tuning grid", list(GRIDS), key="leaderboard_grid")
     b3.text_input("Walk name", key="leaderboard_name")
     b4.write("")
-    b4.toggle("Model variants (LightGBM)", key="leaderboard_models")
+    b4.toggle("Models", key="leaderboard_models",
+              help="Also fit LightGBM model variants on each training range (and one pooled model)")
     if st.button("Walk", type="primary", key="leaderboard_walk", disabled=rs is None):
         bar = st.progress(0.0, text="processed 0 / ?: loading market data")
         result = ui.attempt(lambda: walk(spec_of(rs), ui.count_progress(bar), store=store), bar)

@@ -176,14 +176,15 @@ with left:
 with right:
     st.markdown("**Test range**")
     t1, t2 = st.columns(2)
-    t1.date_input("Test start", key="ranges_test_start", min_value=date(2010, 1, 1), max_value=date(2035, 12, 31))
-    t2.date_input("Test end (inclusive)", key="ranges_test_end", min_value=date(2010, 1, 1),
+    t1.date_input("Test start", format=ui.DATE_FORMAT, key="ranges_test_start", min_value=date(2010, 1, 1), max_value=date(2035, 12, 31))
+    t2.date_input("Test end (inclusive)", format=ui.DATE_FORMAT, key="ranges_test_end", min_value=date(2010, 1, 1),
                   max_value=date(2035, 12, 31))
     g1, g2 = st.columns(2)
     g1.number_input("Gap days", 0, 365, step=1, key="ranges_gap_days",
                     help="Days left empty between a training range's end and the test start")
     g2.write("")
-    g2.checkbox("Strict (a short gap is an error)", key="ranges_strict")
+    g2.checkbox("Strict gap", key="ranges_strict",
+                help="Strict: a gap shorter than the label horizon is an error, not a warning")
 
 rs, problems = current_set(edited)
 issues = rs.validate(float(ss["ranges_max_label_days"]))
@@ -245,7 +246,7 @@ with r_col:
     ss.setdefault("ranges_roll_step", 60)
     ss.setdefault("ranges_roll_count", 4)
     r1, r2 = st.columns(2)
-    r1.date_input("First training day", key="ranges_roll_start")
+    r1.date_input("First training day", format=ui.DATE_FORMAT, key="ranges_roll_start")
     r2.number_input("Windows", 1, 50, key="ranges_roll_count")
     r3, r4, r5 = st.columns(3)
     r3.number_input("Train days", 1, 2000, key="ranges_roll_train")
