@@ -191,3 +191,19 @@ def test_models_cli_lists_and_explains(walked, monkeypatch, capsys):
     assert out["contributions"][-1]["feature"] == "bias"
     assert main(["models", "show", "nope-model"]) == 2
     assert "did you mean" in capsys.readouterr().err or True
+
+
+def test_ranges_validate_uses_the_walks_label_horizon(tmp_path, capsys):
+    spec = tmp_path / "s.json"
+    # 40 days separate the last training day from the test start: enough for gap_days 35, but the grid
+    # may sell 45-day calls, whose labels would run into the test range
+    test = {"startDate": "2022-02-10", "endDate": "2022-08-31"}
+    spec.write_text(json.dumps({**SPEC, "rangeTest": test, "grid": {"dte_range": [[2, 10], [7, 45]]}}))
+    assert main(["ranges", "validate", "--spec", str(spec)]) == 1
+    out = capsys.readouterr().out
+    assert "warning" in out and "45" in out
+    strict = tmp_path / "strict.json"
+    strict.write_text(json.dumps({**SPEC, "rangeTest": test, "grid": {"dte_range": [[7, 45]]}, "strict": True}))
+    assert main(["ranges", "validate", "--spec", str(strict)]) == 2
+    with pytest.raises(SpecError, match="45"):
+        walk(json.loads(strict.read_text()), store=Store(tmp_path / "x.duckdb"))

@@ -21,7 +21,17 @@ DEFAULT_SUGGEST_END = "2025-12-31"
 
 
 def max_label_days_from_spec(spec: dict[str, Any]) -> float:
-    """The longest label horizon a walk spec implies: max_dte_days, dte_max, strategy.dte_range[1], else 30."""
+    """The longest label horizon a walk spec implies (the same rule `covcall walk` applies).
+
+    A full walk spec gives the largest DTE any of its variants may sell (strategy and grid); otherwise
+    max_dte_days, dte_max, strategy.dte_range[1], else 30.
+    """
+    from covcall.walkspec import WalkSpec
+
+    try:
+        return WalkSpec.parse(spec).max_label_days
+    except SpecError:
+        pass
     for key in ("max_dte_days", "dte_max"):
         if spec.get(key) is not None:
             return _positive(spec[key], key)
