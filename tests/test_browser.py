@@ -1,0 +1,188 @@
+"""End to end in Debian's Chromium: demo data, a backtest, a range edit, a dataset filter and a walk."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "test-output" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (make browser)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make dev)")
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+import ui  # noqa: E402
+from covcall.store import Store  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:  # loopback only
+            return r.read().decode().strip() == "ok"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """`streamlit run app.py` on a free loopback port with its own database; killed at teardown."""
+    tmp = tmp_path_factory.mktemp("browser")
+    port = _free_port()
+    env = {**os.environ, "DUCKDB_PATH": str(tmp / "covcall.duckdb"), "TRAINING_DATA_DIR": str(tmp / "exports"),
+           "SAVE_TRAINING_DATA": "false", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    log = open(tmp / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
+    streamlit = str(Path(sys.executable).with_name("streamlit"))
+    proc = subprocess.Popen(
+        [streamlit, "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(f"{base}/_stcore/health"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start: {(tmp / 'streamlit.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield {"base": base, "db": tmp / "covcall.duckdb", "tmp": tmp}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: dict) -> Iterator[object]:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    profile = server["tmp"] / "chromium-profile"
+    with sync_api.sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, args=ARGS,
+                                                   headless=True, viewport={"width": 1400, "height": 3000})
+        pg = ctx.new_page()
+        pg.set_default_timeout(60_000)
+        yield pg
+        ctx.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _idle(pg) -> None:
+    """Wait until Streamlit has finished the current run (no 'Running...' status widget)."""
+    pg.wait_for_timeout(300)
+    pg.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=180_000)
+    pg.wait_for_timeout(300)
+
+
+def _shot(pg, name: str) -> None:
+    """Screenshot once the run is over and every plotly chart has drawn."""
+    _idle(pg)
+    pg.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".every(c => c.querySelector('.main-svg'))", timeout=60_000)
+    pg.wait_for_timeout(500)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def _rows_heading(pg) -> str:
+    return pg.get_by_role("heading", name=re.compile(r"^[\d,]+ rows?$")).first.inner_text()
+
+
+def test_dashboard_end_to_end(server: dict, page) -> None:
+    pg = page
+    base = server["base"]
+    store = Store(server["db"])
+
+    # Home: demo data behind a progress bar, then what it made.
+    pg.goto(base)
+    pg.get_by_role("button", name="Generate demo data").click()
+    pg.get_by_text("Demo data ready").wait_for(timeout=180_000)
+    _idle(pg)
+    assert store.counts()["walks"] == 1
+    assert pg.locator('[data-testid="stMetric"]', has_text="Runs").locator(
+        '[data-testid="stMetricValue"]').inner_text() == f"{store.counts()['runs']:,}"
+    _shot(pg, "home")
+
+    # Backtest: the default half-year daily synthetic run; its Sharpe card matches the stored result.
+    pg.get_by_role("link", name="Backtest").first.click()
+    pg.get_by_role("button", name="Run backtest").click()
+    sharpe_card = pg.locator('[data-testid="stMetric"]', has_text="Sharpe")
+    sharpe_card.first.wait_for(timeout=120_000)
+    _idle(pg)
+    latest = store.list_runs(limit=1).iloc[0]
+    assert latest["batch_id"] is None or str(latest["batch_id"]) in ("None", "nan")
+    expected = ui.fmt_ratio(json.loads(latest["metrics_json"])["sharpe"])
+    assert sharpe_card.first.locator('[data-testid="stMetricValue"]').inner_text() == expected
+    _shot(pg, "backtest")
+
+    # Ranges: add a training range in the editor that overlaps the test range; the error names the overlap.
+    pg.get_by_role("link", name="Ranges").first.click()
+    pg.get_by_text("Training ranges").first.wait_for()
+    _idle(pg)
+    editor = pg.locator('[data-testid="stDataFrame"]').first
+    editor.hover()
+    pg.get_by_role("button", name="Add row").first.click()
+    pg.wait_for_timeout(500)
+    box = editor.locator("canvas").first.bounding_box()
+    row_y = box["y"] + 35 * 4 + 17  # header + three preset rows, middle of the new row
+    for col_x, value in ((box["x"] + 55, "2024-05-01"), (box["x"] + 125, "2024-08-31")):
+        pg.mouse.dblclick(col_x, row_y)
+        cell = pg.locator("#portal input[type=date]").first
+        cell.fill(value)
+        cell.press("Enter")
+        pg.wait_for_timeout(400)
+    pg.get_by_text(re.compile(r"train range 4 \(2024-05-01 \.\. 2024-08-31\) overlaps the test range")).wait_for()
+    assert pg.get_by_role("button", name=re.compile("Save range set")).is_disabled()
+    _shot(pg, "ranges")
+
+    # Dataset: the row count text changes when a filter is applied.
+    pg.get_by_role("link", name="Dataset").first.click()
+    before = _rows_heading(pg)
+    _idle(pg)
+    before = _rows_heading(pg)
+    pg.locator('[data-testid="stMultiSelect"]', has_text="Action").click()
+    pg.get_by_role("option", name="SELL_CALL").click()
+    pg.keyboard.press("Escape")
+    pg.wait_for_function(
+        "b => [...document.querySelectorAll('h3')].some(h => /^[\\d,]+ rows?$/.test(h.innerText.trim())"
+        " && h.innerText.trim() !== b)", arg=before)
+    _idle(pg)
+    after = _rows_heading(pg)
+    assert after != before
+    assert int(after.split()[0].replace(",", "")) < int(before.split()[0].replace(",", ""))
+    _shot(pg, "dataset")
+
+    # Leaderboard: walk the demo range set; the ranked table lists hodl.
+    pg.get_by_role("link", name="Leaderboard").first.click()
+    pg.get_by_role("button", name="Walk", exact=True).click()
+    pg.get_by_text("Best:").first.wait_for(timeout=180_000)
+    _idle(pg)
+    strategies = pg.locator('[id^="glide-cell-1-"]').all_inner_texts()
+    assert "hodl" in strategies
+    assert store.counts()["walks"] == 2
+    _shot(pg, "leaderboard")
