@@ -100,6 +100,28 @@ def invalidate() -> None:
         fn.clear()
 
 
+# -- widgets whose value survives page switches and interrupted runs -------------------------------
+def kept(key: str) -> dict[str, Any]:
+    """Keyword arguments for a widget whose value lives in st.session_state[key], not in widget state.
+
+    Streamlit drops a widget's state while its page is not shown, and a click that interrupts a page's
+    first run can reset widgets that took their value from session state to their minimum. A widget made
+    with an explicit `value` from a plain session key, copied back on change, survives both.
+    """
+    wkey = f"{key}__widget"
+
+    def copy_back() -> None:
+        st.session_state[key] = st.session_state[wkey]
+
+    return {"key": wkey, "value": st.session_state[key], "on_change": copy_back}
+
+
+def set_kept(key: str, value: Any) -> None:
+    """Change a kept value from code (a preset, a reopened run): the widget re-reads it on the next run."""
+    st.session_state[key] = value
+    st.session_state.pop(f"{key}__widget", None)
+
+
 # -- number formats: one per unit -------------------------------------------------------------------
 def _bad(x: Any) -> bool:
     if x is None or x is pd.NA:
@@ -324,8 +346,9 @@ def download_buttons(table: str, f: DatasetFilter, stem: str, key: str, formats:
 
 # -- charts --------------------------------------------------------------------------------------------
 def _layout(fig: go.Figure, height: int = 380, title: str | None = None) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+    # Legend below the plot: above it, it collides with titles and subplot titles.
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), title=title,
+                      legend=dict(orientation="h", yanchor="top", y=-0.08, xanchor="left", x=0),
                       hovermode="x unified")
     return fig
 
@@ -370,7 +393,7 @@ def price_figure(equity: pd.DataFrame, trades: pd.DataFrame, underlying: str) ->
             x=trades["entry_time"], y=trades["strike"], mode="markers", name="strike",
             marker=dict(symbol="line-ew-open", size=12, color="#9467bd")))
     fig.update_yaxes(tickprefix="$", tickformat=",.0f")
-    return _layout(fig, height=380, title=f"{underlying} price with calls sold and exits")
+    return _layout(fig, height=520, title=f"{underlying} price with calls sold and exits")
 
 
 def shade_ranges(fig: go.Figure, train: list[tuple[Any, Any, str]], test: tuple[Any, Any, str] | None) -> None:

@@ -119,36 +119,36 @@ def settings_form() -> None:
         st.date_input("Start", format=ui.DATE_FORMAT, key="backtest_start", min_value=date(2015, 1, 1), max_value=date(2030, 12, 31))
         st.date_input("End (inclusive)", format=ui.DATE_FORMAT, key="backtest_end", min_value=date(2015, 1, 1),
                       max_value=date(2030, 12, 31))
-        st.number_input("Decision hour (UTC)", 0, 23, key="backtest_decision_hour", step=1)
+        st.number_input("Decision hour (UTC)", 0, 23, step=1, **ui.kept("backtest_decision_hour"))
     with c3:
         st.selectbox("Policy", POLICIES, key="backtest_policy",
                      help="rule: score-threshold seller; fixed_delta: always sell one delta/tenor; "
                           "hodl: never sell; model: a trained LightGBM model")
         st.selectbox("Exit style", EXIT_STYLES, key="backtest_exit_style")
-        st.slider("Take profit", 0.05, 0.95, step=0.05, key="backtest_take_profit",
+        st.slider("Take profit", 0.05, 0.95, step=0.05, **ui.kept("backtest_take_profit"),
                   disabled=ss["backtest_exit_style"] != "tp_and_roll",
                   help="tp_and_roll: buy back when the mark falls to (1 - tp) x premium, then sell again")
-        st.number_input("Score threshold", -1.0, 5.0, step=0.05, key="backtest_threshold", format="%.2f",
+        st.number_input("Score threshold", -1.0, 5.0, step=0.05, format="%.2f", **ui.kept("backtest_threshold"),
                         help="Minimum premium score to sell (rule policy)")
     with c4:
-        st.slider("Delta range", 0.01, 0.90, step=0.01, key="backtest_delta")
-        st.slider("DTE range (days)", 0, 120, step=1, key="backtest_dte")
+        st.slider("Delta range", 0.01, 0.90, step=0.01, **ui.kept("backtest_delta"))
+        st.slider("DTE range (days)", 0, 120, step=1, **ui.kept("backtest_dte"))
         if ss["backtest_policy"] == "fixed_delta":
-            st.number_input("Target delta", 0.01, 0.99, step=0.01, key="backtest_target_delta")
-            st.number_input("Target DTE (days)", 1.0, 365.0, step=1.0, key="backtest_target_dte")
+            st.number_input("Target delta", 0.01, 0.99, step=0.01, **ui.kept("backtest_target_delta"))
+            st.number_input("Target DTE (days)", 1.0, 365.0, step=1.0, **ui.kept("backtest_target_dte"))
         if ss["backtest_policy"] == "model":
             model_ids = list(ui.models(db)["model_id"]) if not ui.models(db).empty else []
             st.selectbox("Model", model_ids, key="backtest_model_id", placeholder="train one with `covcall train`")
     with st.expander("Fees, size and seed"):
         f1, f2, f3, f4, f5 = st.columns(5)
         f1.number_input("Trade fee (fraction of underlying)", 0.0, 0.01, step=0.0001, format="%.4f",
-                        key="backtest_fee_rate")
+                        **ui.kept("backtest_fee_rate"))
         f2.number_input("Fee cap (fraction of option price)", 0.0, 1.0, step=0.005, format="%.3f",
-                        key="backtest_fee_cap")
+                        **ui.kept("backtest_fee_cap"))
         f3.number_input("Settlement fee", 0.0, 0.01, step=0.00005, format="%.5f",
-                        key="backtest_settlement_fee_rate")
-        f4.number_input("Quantity (coins)", 0.001, 1000.0, step=0.1, key="backtest_quantity")
-        f5.number_input("Synthetic seed", 0, 10_000, step=1, key="backtest_seed")
+                        **ui.kept("backtest_settlement_fee_rate"))
+        f4.number_input("Quantity (coins)", 0.001, 1000.0, step=0.1, **ui.kept("backtest_quantity"))
+        f5.number_input("Synthetic seed", 0, 10_000, step=1, **ui.kept("backtest_seed"))
         st.text_input("Label (optional)", key="backtest_label", placeholder="shown in the run list")
 
 

@@ -56,7 +56,7 @@ with st.container(border=True):
                 st.caption("No batches yet (run one on the Backtest page).")
         else:
             st.caption(f"All {len(runs):,} stored runs.")
-    u1, u2, u3, u4 = st.columns([1, 1, 1, 2])
+    u1, u2, u3 = st.columns(3)
     u1.multiselect("Underlying", sorted(runs["underlying"].dropna().unique()), key="dataset_underlyings",
                    placeholder="all")
     if TABLES[ss["dataset_table"]] == "examples":
@@ -66,14 +66,14 @@ with st.container(border=True):
         u2.checkbox("Chosen candidates only", key="dataset_chosen_only")
     u3.multiselect("Exit style", ["hold_to_expiry", "tp_and_roll"], key="dataset_exit_styles",
                    placeholder="all")
-    with u4:
+    with st.container():
         lo = pd.Timestamp(runs["start_date"].min()).date()
         hi = pd.Timestamp(runs["end_date"].max()).date()
         ss.setdefault("dataset_start", lo)
         ss.setdefault("dataset_end", hi)
-        d0, d1, d2 = st.columns([1, 1, 1])
+        d0, d1, d2 = st.columns(3)
         d0.write("")
-        d0.checkbox("Decision dates", key="dataset_use_dates", help="Filter by decision date")
+        d0.checkbox("Filter by decision date", key="dataset_use_dates")
         d1.date_input("From", format=ui.DATE_FORMAT, key="dataset_start", disabled=not ss["dataset_use_dates"])
         d2.date_input("To (inclusive)", format=ui.DATE_FORMAT, key="dataset_end",
                       disabled=not ss["dataset_use_dates"])

@@ -1,9 +1,13 @@
 """Home: what is in the database, where it lives, how to get more data, and one-click demo data."""
 
+from datetime import date
+
 import streamlit as st
 
 import ui
 from covcall.demo import generate_demo_data
+from covcall.market.csv_import import import_candles_csv, import_iv_csv
+from covcall.market.exchange import fetch_candles, fetch_dvol
 
 settings = ui.get_settings()
 store = ui.get_store()
@@ -13,6 +17,72 @@ st.title("covcall")
 st.caption("Research workbench for BTC / ETH covered-call strategies on Deribit-style options.")
 
 top = st.container()  # filled last, so it shows what the demo button below just made
+
+st.divider()
+st.subheader("Get market data")
+st.caption("Everything lands in the DuckDB cache: backtests use it with data source `store` (or `ccxt` for "
+           "fetched series). A bad file is refused as a whole, with the lines at fault; nothing cached is lost.")
+tab_csv, tab_iv, tab_fetch = st.tabs(["Import candles (CSV)", "Import an IV index (CSV)", "Fetch from an exchange"])
+
+
+def _report(done: dict) -> None:
+    ui.invalidate()
+    if not done["rows"]:
+        st.info(f"{done['underlying']}: nothing cached for that window")
+        return
+    st.success(f"{done['underlying']} {done['timeframe']}: {ui.fmt_count(done['rows'])} rows from "
+               f"{done['start']:%Y-%m-%d %H:%M} to {done['end']:%Y-%m-%d %H:%M} cached"
+               + (f" ({done['gaps']} gaps reported, not filled)" if done.get("gaps") else ""))
+
+
+with tab_csv:
+    c1, c2, c3 = st.columns([3, 1, 1])
+    upload = c1.file_uploader("OHLCV file", type=["csv", "txt"], key="home_csv_file",
+                              help="A timestamp/date/time column (ISO text or epoch s/ms), then open, high, low, "
+                                   "close (volume optional), any order and case; newest-first files are fine")
+    c2.text_input("Underlying", value="BTC", key="home_csv_underlying")
+    c3.selectbox("Timeframe", ["1d", "4h", "1h"], key="home_csv_timeframe")
+    if st.button("Import candles", key="home_csv_import", disabled=upload is None):
+        done = ui.attempt(lambda: import_candles_csv(store, upload, st.session_state["home_csv_underlying"]
+                                                     .strip().upper(), st.session_state["home_csv_timeframe"]))
+        if done is not None:
+            _report(done)
+
+with tab_iv:
+    c1, c2 = st.columns([3, 1])
+    iv_upload = c1.file_uploader("IV file", type=["csv", "txt"], key="home_iv_file",
+                                 help="A date column and an IV column (close/iv/dvol/value) in vol points like "
+                                      "DVOL (47.5 = 47.5 %); a daily value counts from the next midnight")
+    c2.text_input("Underlying", value="BTC", key="home_iv_underlying")
+    if st.button("Import IV index", key="home_iv_import", disabled=iv_upload is None):
+        done = ui.attempt(lambda: import_iv_csv(store, iv_upload,
+                                                st.session_state["home_iv_underlying"].strip().upper()))
+        if done is not None:
+            _report(done)
+
+with tab_fetch:
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.selectbox("What", ["candles", "Deribit DVOL"], key="home_fetch_what")
+    c2.selectbox("Underlying", ["BTC", "ETH"], key="home_fetch_underlying")
+    c3.selectbox("Timeframe", ["1d", "4h", "1h"], key="home_fetch_timeframe",
+                 disabled=st.session_state.get("home_fetch_what") == "Deribit DVOL")
+    c4.date_input("Start", value=date(2024, 1, 1), format=ui.DATE_FORMAT, key="home_fetch_start")
+    c5.date_input("End (inclusive)", value=date(2024, 3, 31), format=ui.DATE_FORMAT, key="home_fetch_end")
+    st.caption(f"Exchange for candles: `{settings.exchange_id}` (`EXCHANGE_ID`). Only spans not cached yet "
+               "are fetched; pages fetched before an error stay cached.")
+    if st.button("Fetch", key="home_fetch_go"):
+        ss = st.session_state
+        with st.spinner("fetching"):
+            if ss["home_fetch_what"] == "candles":
+                done = ui.attempt(lambda: fetch_candles(store, ss["home_fetch_underlying"], ss["home_fetch_timeframe"],
+                                                        ss["home_fetch_start"], ss["home_fetch_end"],
+                                                        exchange=settings.exchange_id))
+            else:
+                done = ui.attempt(lambda: fetch_dvol(store, ss["home_fetch_underlying"], ss["home_fetch_start"],
+                                                     ss["home_fetch_end"]))
+        ui.invalidate()
+        if done is not None:
+            _report({**done, "timeframe": done.get("timeframe", "1d")})
 
 st.divider()
 st.subheader("Demo data")
@@ -62,7 +132,7 @@ def database_summary() -> None:
         series = ui.series(db)
         if series.empty:
             st.info("No market data cached yet. Backtests on the synthetic source need none; "
-                    "import or fetch real data with the commands below.")
+                    "import or fetch real data below, or with the commands here.")
         else:
             shown = series.assign(rows=series["rows"].map(ui.fmt_count),
                                   start=series["start"].dt.strftime("%Y-%m-%d %H:%M"),

@@ -42,3 +42,18 @@ def test_bad_setting_shows_one_line_error_not_a_traceback(db, monkeypatch):
     at = open_page()
     assert errors(at) == ["invalid setting FEE_RATE='lots': expected a number"]
     assert not at.metric
+
+
+def test_offline_fetch_shows_the_clear_error_and_keeps_the_cache(db):
+    from covcall.market.synthetic import synthetic_candles
+
+    Store(db).write_candles("csv", "BTC", "1d", synthetic_candles("BTC", "1d", "2024-01-01", "2024-02-01"))
+    at = open_page()
+    at.selectbox(key="home_fetch_what").set_value("candles")
+    at.button(key="home_fetch_go").click().run(timeout=90)
+    no_exception(at)
+    shown = errors(at)
+    assert len(shown) == 1 and shown[0].startswith("cannot reach binance")
+    assert "use the synthetic source or import a CSV" in shown[0]
+    assert Store(db).counts()["candles"] == 31
+    assert metric_value(at, "Candles") == "31"

@@ -118,8 +118,18 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     base = server["base"]
     store = Store(server["db"])
 
-    # Home: demo data behind a progress bar, then what it made.
+    # Home: import a CSV through the uploader; it lands in the cache and the counts follow.
     pg.goto(base)
+    csv = server["tmp"] / "mini_btc_1d.csv"
+    csv.write_text("Date,Open,High,Low,Close,Volume\n" + "".join(
+        f"2024-01-{d:02d},{40000 + d},{40500 + d},{39500 + d},{40100 + d},10\n" for d in range(10, 0, -1)))
+    pg.get_by_role("tab", name="Import candles (CSV)").click()
+    pg.locator('[data-testid="stFileUploader"]').first.locator("input[type=file]").set_input_files(str(csv))
+    pg.get_by_role("button", name="Import candles").click()
+    pg.get_by_text("BTC 1d: 10 rows from 2024-01-01 00:00 to 2024-01-10 00:00 cached").wait_for()
+    assert store.counts()["candles"] == 10
+
+    # Home: demo data behind a progress bar, then what it made.
     pg.get_by_role("button", name="Generate demo data").click()
     pg.get_by_text("Demo data ready").wait_for(timeout=180_000)
     _idle(pg)
@@ -130,6 +140,7 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
 
     # Backtest: the default half-year daily synthetic run; its Sharpe card matches the stored result.
     pg.get_by_role("link", name="Backtest").first.click()
+    # clicked as soon as it shows, while the page's first run may still be going: settings must survive
     pg.get_by_role("button", name="Run backtest").click()
     sharpe_card = pg.locator('[data-testid="stMetric"]', has_text="Sharpe")
     sharpe_card.first.wait_for(timeout=120_000)
@@ -138,6 +149,13 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     assert latest["batch_id"] is None or str(latest["batch_id"]) in ("None", "nan")
     expected = ui.fmt_ratio(json.loads(latest["metrics_json"])["sharpe"])
     assert sharpe_card.first.locator('[data-testid="stMetricValue"]').inner_text() == expected
+    cfg = json.loads(store.get_run(latest["run_id"])["config_json"])
+    assert (cfg["delta_min"], cfg["delta_max"], cfg["threshold"]) == (0.10, 0.30, 0.10)
+    # after the run the form still shows the settings it ran with
+    assert pg.locator('[data-testid="stNumberInput"]', has_text="Score threshold").locator("input").input_value() \
+        == "0.10"
+    assert pg.locator('[data-testid="stNumberInput"]', has_text="Decision hour").locator("input").input_value() \
+        == "8"
     _shot(pg, "backtest")
 
     # Ranges: add a training range in the editor that overlaps the test range; the error names the overlap.
