@@ -271,6 +271,22 @@ def run_view(db: str, run_id: str) -> dict[str, Any] | None:
             "config": json.loads(row.get("config_json") or "{}"), "equity": equity, "trades": trades}
 
 
+@st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
+def decision_times(db: str, run_id: str) -> list[str]:
+    """Decision times (UTC, 'YYYY-MM-DD HH:MM') at which a run recorded candidates."""
+    cands = _store().read_candidates([run_id])
+    if cands.empty:
+        return []
+    return [f"{t:%Y-%m-%d %H:%M}" for t in cands["decision_time"].drop_duplicates().sort_values()]
+
+
+@st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
+def explain_decision(db: str, model_id: str, run_id: str, at: str, threshold: float) -> dict[str, Any]:
+    from covcall.models import explain_decision as explain
+
+    return explain(_store(), model_id, run_id, at, threshold)
+
+
 def filter_key(f: DatasetFilter) -> tuple[tuple[str, Any], ...]:
     return tuple((k, getattr(f, k)) for k in DatasetFilter.__dataclass_fields__)
 
@@ -318,7 +334,7 @@ def candles(db: str, underlying: str, timeframe: str, start: date, end: date, so
 
 
 _CACHED = (counts, series, runs, range_set_names, walks, models, run_view, count_rows, page_rows, dataset_summary,
-           reward_histogram, reward_by, actions_over_time)
+           reward_histogram, reward_by, actions_over_time, decision_times, explain_decision)
 
 
 # -- downloads -----------------------------------------------------------------------------------------

@@ -45,6 +45,19 @@ def test_walk_ranks_variants_and_shows_models(db):
     charts = at.get("plotly_chart")
     assert len(charts) >= 2  # test-range equity plus the model diagnostics
     assert at.selectbox(key="leaderboard_model_pick").options
+    # why the model sold or skipped: its contributions add up to the prediction it acted on
+    from covcall.models import explain_decision
+    from covcall.walker import load_walk
+
+    pick = at.selectbox(key="leaderboard_model_pick").value
+    stored = load_walk(Store(db), walk["walk_id"]).leaderboard
+    row = stored[stored["strategy"] == pick].iloc[0]
+    at_time = at.selectbox(key="leaderboard_explain_at").value
+    out = explain_decision(Store(db), Store(db).list_models().set_index("name").loc[pick, "model_id"],
+                           row["run_id"], at_time, 0.0)
+    shown = " ".join(m.value for m in at.markdown)
+    assert out["candidates"].iloc[out["best"]]["instrument"] in shown
+    assert f"{out['best_prediction']:.4f}" in shown
 
 
 def test_metric_and_baselines_change_the_walk(db):
