@@ -361,10 +361,10 @@ def download_buttons(table: str, f: DatasetFilter, stem: str, key: str, formats:
 
 
 # -- charts --------------------------------------------------------------------------------------------
-def _layout(fig: go.Figure, height: int = 380, title: str | None = None) -> go.Figure:
+def layout(fig: go.Figure, height: int = 380, title: str | None = None) -> go.Figure:
     # Legend below the plot: above it, it collides with titles and subplot titles.
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), title=title,
-                      legend=dict(orientation="h", yanchor="top", y=-0.08, xanchor="left", x=0),
+                      legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
                       hovermode="x unified")
     return fig
 
@@ -386,7 +386,7 @@ def equity_figure(equity: pd.DataFrame) -> go.Figure:
                              line=dict(color=HODL_COLOR, width=1, dash="dot")), 2, 1)
     fig.update_yaxes(tickprefix="$", tickformat=",.0f", row=1, col=1)
     fig.update_yaxes(tickformat=".0%", row=2, col=1)
-    return _layout(fig, height=520)
+    return layout(fig, height=520)
 
 
 def price_figure(equity: pd.DataFrame, trades: pd.DataFrame, underlying: str) -> go.Figure:
@@ -409,7 +409,7 @@ def price_figure(equity: pd.DataFrame, trades: pd.DataFrame, underlying: str) ->
             x=trades["entry_time"], y=trades["strike"], mode="markers", name="strike",
             marker=dict(symbol="line-ew-open", size=12, color="#9467bd")))
     fig.update_yaxes(tickprefix="$", tickformat=",.0f")
-    return _layout(fig, height=520, title=f"{underlying} price with calls sold and exits")
+    return layout(fig, height=520, title=f"{underlying} price with calls sold and exits")
 
 
 def shade_ranges(fig: go.Figure, train: list[tuple[Any, Any, str]], test: tuple[Any, Any, str] | None) -> None:

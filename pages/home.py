@@ -108,7 +108,31 @@ if made:
     st.page_link("pages/leaderboard.py", label="See the walk's leaderboard", icon=":material/leaderboard:")
 
 
+def market_preview() -> None:
+    """BTC and ETH daily closes from the default source, so a fresh install shows the market it will use."""
+    import plotly.graph_objects as go
+
+    source = settings.data_source if settings.data_source != "ccxt" else "store"
+    fig = go.Figure()
+    shown = []
+    for coin, axis in (("BTC", "y"), ("ETH", "y2")):
+        try:
+            c = ui.candles(db, coin, "1d", date(2019, 1, 1), date(2026, 12, 31), source, int(settings.synthetic_seed))
+        except Exception:  # nothing cached for this coin yet: the preview just leaves it out
+            continue
+        fig.add_trace(go.Scatter(x=c["ts"], y=c["close"], name=f"{coin} (USD)", yaxis=axis))
+        shown.append(coin)
+    if not shown:
+        return
+    fig.update_layout(yaxis=dict(type="log", tickprefix="$", tickformat="~s", title="BTC"),
+                      yaxis2=dict(type="log", tickprefix="$", tickformat=",.0f", overlaying="y", side="right",
+                                  title="ETH", showgrid=False))
+    st.markdown(f"**Market in use** (source `{source}`, daily closes, log scale)")
+    st.plotly_chart(ui.layout(fig, height=300), width="stretch", key="home_market")
+
+
 def database_summary() -> None:
+
     try:
         counts = ui.counts(db)
     except Exception as err:  # a locked or unreadable file must not crash the landing page
@@ -144,6 +168,8 @@ def database_summary() -> None:
                     f"- Database: `{settings.duckdb_path}` (`DUCKDB_PATH`)\n"
                     f"- Training-data exports: `{settings.training_data_dir}` "
                     f"({'on' if settings.save_training_data else 'off'}, `SAVE_TRAINING_DATA`)")
+
+    market_preview()
 
     with st.expander("How to get more data", expanded=counts["candles"] == 0):
         st.code(

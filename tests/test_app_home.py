@@ -21,6 +21,9 @@ def test_empty_database_shows_zero_counts_path_and_cli_hints(db):
     assert str(db) in shown
     assert "synthetic" in shown
     assert any("covcall data import" in c.value for c in at.code)
+    # a fresh install already shows the (synthetic) market it will trade
+    assert len(at.get("plotly_chart")) == 1
+    assert any("Market in use" in m.value and "synthetic" in m.value for m in at.markdown)
 
 
 def test_generate_demo_data_fills_every_table(db):
