@@ -1,0 +1,56 @@
+"""The store: schema versioning, transactions, and a clear message when another process keeps the lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+
+from covcall.errors import CovcallError, StoreBusyError
+from covcall.store import SCHEMA_VERSION, Store
+
+
+def test_schema_is_versioned_and_a_newer_file_is_refused(tmp_path):
+    s = Store(tmp_path / "a.duckdb")
+    assert s.schema_version() == SCHEMA_VERSION
+    s.set_meta("schema_version", str(SCHEMA_VERSION + 1))
+    with pytest.raises(CovcallError, match="newer than this covcall"):
+        Store(tmp_path / "a.duckdb").counts()
+
+
+def test_a_failed_transaction_writes_nothing(tmp_path):
+    s = Store(tmp_path / "t.duckdb")
+    good = pd.DataFrame({"ts": pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC"), "open": 1.0,
+                         "high": 2.0, "low": 0.5, "close": 1.5, "volume": 1.0})
+    s.write_candles("csv", "BTC", "1d", good)
+    run = {"run_id": "r1", "status": "ok"}
+    bad_trades = pd.DataFrame({"run_id": ["r1"], "no_such_column": [1]})
+    with pytest.raises(Exception):  # noqa: B017 - any database error; the point is what is left behind
+        s.save_run(run, {"trades": bad_trades})
+    assert s.counts()["runs"] == 0  # the run row did not land without its trades
+    assert len(s.read_candles("csv", "BTC", "1d")) == 3  # earlier data untouched
+
+
+def test_lock_held_past_the_timeout_gives_one_clear_message(tmp_path):
+    path = tmp_path / "busy.duckdb"
+    Store(path).counts()  # create the file
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, sys, time
+        con = duckdb.connect({str(path)!r})
+        print("locked", flush=True)
+        time.sleep(20)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        t0 = time.monotonic()
+        with pytest.raises(StoreBusyError, match="stayed locked by another process for 1s"):
+            Store(path, timeout_s=1.0).counts()
+        assert time.monotonic() - t0 < 5
+    finally:
+        holder.kill()
+        holder.wait()
+    assert Store(path).counts()["runs"] == 0  # usable again once the other process is gone
