@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from covcall import open_store
 from covcall.config import Settings
 from covcall.errors import CovcallError
 
@@ -64,11 +65,6 @@ def register(sub: Any) -> None:
     r.set_defaults(func=cmd_runs)
 
 
-def _store(settings: Settings) -> Any:
-    from covcall.store import Store
-
-    return Store(settings.duckdb_path, settings.store_timeout_s)
-
 
 def config_from_args(args: argparse.Namespace, settings: Settings) -> Any:
     from covcall.backtest import BacktestConfig
@@ -95,7 +91,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
     cfg = config_from_args(args, settings)
     export_dir = settings.training_data_dir if settings.save_training_data else None
-    res = run_backtest(cfg, store=_store(settings), export_dir=export_dir, progress=_stderr_progress)
+    res = run_backtest(cfg, store=open_store(settings), export_dir=export_dir, progress=_stderr_progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     summary = res.summary()
@@ -130,7 +126,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     def progress(done: int, total: int, label: str) -> None:
         print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
 
-    res = run_batch(spec, store=_store(settings), export_dir=export_dir, progress=progress)
+    res = run_batch(spec, store=open_store(settings), export_dir=export_dir, progress=progress)
     out = res.to_dict()
 
     def human() -> None:
@@ -149,7 +145,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import emit
     from covcall.dataset import export_run
 
-    out = export_run(_store(settings), args.run, args.format, args.out)
+    out = export_run(open_store(settings), args.run, args.format, args.out)
     emit(args, out, f"wrote {out['rows']} examples to {out['path']}")
     return 0
 
@@ -159,7 +155,7 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.limit <= 0:
         raise CovcallError("--limit must be a positive number")
-    df = _store(settings).list_runs(limit=args.limit)
+    df = open_store(settings).list_runs(limit=args.limit)
     cols = ["run_id", "status", "label", "underlying", "timeframe", "start_date", "end_date", "exit_style",
             "n_trades", "n_decisions"]
     rows = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records") if len(df) else []

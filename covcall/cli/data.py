@@ -8,12 +8,12 @@ from typing import Any
 
 import pandas as pd
 
+from covcall import open_store
 from covcall.cli import emit
 from covcall.config import Settings
 from covcall.errors import DataError
 from covcall.market.csv_import import import_candles_csv, import_iv_csv
 from covcall.market.frame import TIMEFRAMES, check_timeframe
-from covcall.store import Store
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -28,9 +28,6 @@ def _date(flag: str, value: str) -> pd.Timestamp:
         raise DataError(f"{flag} {value!r} is not a date; expected YYYY-MM-DD, e.g. 2024-01-31") from None
 
 
-def _store(settings: Settings) -> Store:
-    return Store(settings.duckdb_path, settings.store_timeout_s)
-
 
 def _plain(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in payload.items()}
@@ -43,7 +40,7 @@ def _summary(verb: str, p: dict[str, Any]) -> str:
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     check_timeframe(args.timeframe)
-    result = _plain(import_candles_csv(_store(settings), args.csv, args.underlying, args.timeframe))
+    result = _plain(import_candles_csv(open_store(settings), args.csv, args.underlying, args.timeframe))
     extra = f"; dropped {result['dropped_duplicates']} duplicate rows" if result["dropped_duplicates"] else ""
     gaps = f"; {result['gaps']} gaps (missing bars) kept as gaps" if result.get("gaps") else ""
     emit(args, result, _summary("imported", result) + extra + gaps)
@@ -51,7 +48,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import_iv(args: argparse.Namespace, settings: Settings) -> int:
-    result = _plain(import_iv_csv(_store(settings), args.csv, args.underlying))
+    result = _plain(import_iv_csv(open_store(settings), args.csv, args.underlying))
     emit(args, result, _summary("imported", result) + " (ts = when each value is known)")
     return 0
 
@@ -63,7 +60,7 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
         raise DataError(f"--start {args.start} is after --end {args.end}; expected --start <= --end (YYYY-MM-DD)")
     from covcall.market.exchange import fetch_candles, fetch_dvol  # ccxt is slow to import
 
-    store = _store(settings)
+    store = open_store(settings)
     if args.dvol:
         result = fetch_dvol(store, args.underlying, start, end)
     else:
@@ -76,7 +73,7 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
-    series = _store(settings).list_series()
+    series = open_store(settings).list_series()
     entries = [
         {"kind": r.kind, "source": r.source, "underlying": r.underlying, "timeframe": r.timeframe,
          "rows": int(r.rows), "start": r.start.isoformat(), "end": r.end.isoformat()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from covcall import open_store
 from covcall.config import Settings
 
 
@@ -29,17 +30,12 @@ def register(sub: Any) -> None:
     ex.set_defaults(func=cmd_explain)
 
 
-def _store(settings: Settings) -> Any:
-    from covcall.store import Store
-
-    return Store(settings.duckdb_path, settings.store_timeout_s)
-
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import emit
     from covcall.models import list_models
 
-    df = list_models(_store(settings))
+    df = list_models(open_store(settings))
     cols = [c for c in ("model_id", "name", "target", "n_train", "trained_until", "created_at") if c in df.columns]
     rows = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records") if len(df) else []
     emit(args, rows, lambda: print(df[cols].to_string(index=False) if len(df) else "no models yet"))
@@ -50,7 +46,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import emit
     from covcall.models import model_diagnostics
 
-    d = model_diagnostics(_store(settings), args.model_id)
+    d = model_diagnostics(open_store(settings), args.model_id)
 
     def human() -> None:
         for k in ("n_train", "n_valid", "best_iteration", "auc", "brier", "log_loss", "base_rate", "rmse", "rank_ic"):
@@ -67,7 +63,7 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import emit
     from covcall.models import explain_decision
 
-    out = explain_decision(_store(settings), args.model_id, args.run, args.at, args.threshold)
+    out = explain_decision(open_store(settings), args.model_id, args.run, args.at, args.threshold)
     payload = {**out, "candidates": out["candidates"].to_dict("records"),
                "contributions": out["contributions"].to_dict("records")}
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pandas as pd
 
+from covcall import open_store
 from covcall import ranges as rg
 from covcall.cli import emit
 from covcall.config import Settings
 from covcall.errors import SpecError
 from covcall.spec import read_spec_file
-from covcall.store import Store
 
 DEFAULT_MAX_LABEL_DAYS = 30.0
 DEFAULT_SUGGEST_START = "2019-01-01"
@@ -62,9 +62,6 @@ def _render(rs: rg.RangeSet) -> str:
     return "\n".join(lines)
 
 
-def _store(settings: Settings) -> Store:
-    return Store(settings.duckdb_path, settings.store_timeout_s)
-
 
 # -- handlers --------------------------------------------------------------------------------------
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
@@ -100,7 +97,7 @@ def _suggest(args: argparse.Namespace, settings: Settings) -> int:
     start = rg._parse_date(args.start, "--start")
     end = (rg._parse_date(args.end, "--end") if args.end
            else (test.end if test else rg._parse_date(DEFAULT_SUGGEST_END, "--end")))
-    store = _store(settings) if args.source == "store" or args.save else None
+    store = open_store(settings) if args.source == "store" or args.save else None
     candles = load_candles(args.underlying, args.timeframe, start.isoformat(), end.isoformat(),
                            source=args.source, store=store, seed=settings.synthetic_seed)
     close = pd.Series(candles["close"].to_numpy(), index=pd.to_datetime(candles["ts"], utc=True))
@@ -131,13 +128,13 @@ def _presets(args: argparse.Namespace, settings: Settings) -> int:
 
 def _save(args: argparse.Namespace, settings: Settings) -> int:
     rs, _ = _range_set_from_file(args.spec, args.name)
-    rg.save_range_set(_store(settings), rs)
+    rg.save_range_set(open_store(settings), rs)
     emit(args, rs.to_dict(), f"saved range set {rs.name}: {len(rs.train)} training range(s), test {rs.test}")
     return 0
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    store = _store(settings)
+    store = open_store(settings)
     sets = [rg.load_range_set(store, n) for n in rg.list_range_sets(store)]
 
     def human() -> None:
@@ -152,7 +149,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
     name = args.name
-    rs = rg.presets().get(name) or rg.load_range_set(_store(settings), name)
+    rs = rg.presets().get(name) or rg.load_range_set(open_store(settings), name)
     emit(args, rs.to_dict(), lambda: print(_render(rs)))
     return 0
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from covcall import open_store
 from covcall.config import Settings
 
 
@@ -37,11 +38,6 @@ def register(sub: Any) -> None:
     d.set_defaults(func=cmd_demo)
 
 
-def _store(settings: Settings) -> Any:
-    from covcall.store import Store
-
-    return Store(settings.duckdb_path, settings.store_timeout_s)
-
 
 def _progress(done: int, total: int, msg: str) -> None:
     print(f"[{done}/{total}] {msg}", file=sys.stderr, flush=True)
@@ -62,7 +58,7 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.walker import walk
 
     spec = _load_spec(args.spec, settings)
-    res = walk(spec, _progress, store=_store(settings))
+    res = walk(spec, _progress, store=open_store(settings))
     out = res.to_dict()
 
     def human() -> None:
@@ -84,7 +80,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
     spec = _load_spec(args.spec, settings)
     check_ranges(spec)
-    store = _store(settings)
+    store = open_store(settings)
     lo, hi = spec.data_window()
     cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe, "source": spec.source,
                                 "iv_source": spec.iv_source, "seed": spec.seed, "start": lo, "end": hi})
@@ -112,7 +108,7 @@ def cmd_walks(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import emit
     from covcall.walker import load_walk
 
-    store = _store(settings)
+    store = open_store(settings)
     if args.show:
         res = load_walk(store, args.show)
         emit(args, res.to_dict(), lambda: print(res.leaderboard.to_string(index=False)))
@@ -128,7 +124,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.demo import generate_demo_data
 
     export_dir = settings.training_data_dir if settings.save_training_data else None
-    out = generate_demo_data(_store(settings), export_dir=export_dir, seed=settings.synthetic_seed,
+    out = generate_demo_data(open_store(settings), export_dir=export_dir, seed=settings.synthetic_seed,
                              progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
     emit(args, out, lambda: print(f"demo data ready: {out}"))
     return 0
