@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-import secrets
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -150,10 +151,22 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def new_run_id(config: BacktestConfig) -> str:
-    """Readable and unique: UTC creation time, config hash prefix, a random suffix (not used by the simulation)."""
+_ID_COUNTER = itertools.count(1)
+
+
+def new_id(prefix: str = "", tag: str = "") -> str:
+    """A readable unique id: UTC creation time, process id and a per-process counter (no randomness).
+
+    Ids are bookkeeping, never simulation input: two runs of one config give the same results, not the same id.
+    """
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{config.config_hash()[:6]}-{secrets.token_hex(2)}"
+    middle = f"{tag}-" if tag else ""
+    return f"{prefix}{stamp}-{middle}{os.getpid() % 100000:05d}{next(_ID_COUNTER):03d}"
+
+
+def new_run_id(config: BacktestConfig) -> str:
+    """Run id: creation time, config hash prefix, process and counter."""
+    return new_id(tag=config.config_hash()[:6])
 
 
 def make_policy(config: BacktestConfig, model_loader: Callable[[str], Any] | None = None) -> Policy:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from covcall import __version__
-from covcall.backtest import BacktestConfig, config_error_line, run_backtest
+from covcall.backtest import BacktestConfig, config_error_line, new_id, run_backtest
 from covcall.dataset import export_run_files
 from covcall.errors import CovcallError, SpecError
 
@@ -86,8 +84,7 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Any = None, export_dir
     if isinstance(spec, dict):
         spec = BatchSpec.parse(spec)
     configs = spec.configs()
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    batch_id = f"b{stamp}-{secrets.token_hex(2)}"
+    batch_id = new_id("b")
     result = BatchResult(batch_id)
     frames: list[pd.DataFrame] = []
     total = len(configs)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import secrets
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from covcall import __version__
-from covcall.backtest import WARMUP_DAYS, BacktestConfig, data_hash, load_inputs, run_backtest
+from covcall.backtest import WARMUP_DAYS, BacktestConfig, data_hash, load_inputs, new_id, run_backtest
 from covcall.errors import CovcallError, SpecError, did_you_mean
 from covcall.metrics import deflated_sharpe_ratio, probabilistic_sharpe_ratio
 from covcall.optimizer import (
@@ -106,8 +104,7 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
         store = Store(Path(tmp.name) / "walk.duckdb")
     root = Path(store.path).parent
     model_dir = Path(model_dir) if model_dir is not None else root / "models"
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    walk_id = f"{_slug(spec.name)}-{stamp}-{secrets.token_hex(2)}"
+    walk_id = new_id(f"{_slug(spec.name)}-")
 
     lo, hi = spec.data_window()
     span_cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe,
