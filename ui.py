@@ -343,9 +343,11 @@ MIMES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "applica
 
 def copy_rows_bytes(table: str, f: DatasetFilter, fmt: str) -> bytes:
     """The filtered selection written by DuckDB to a temp file, returned as bytes for st.download_button."""
+    from covcall.dataset import export_selection
+
     with tempfile.TemporaryDirectory(prefix="covcall-dl-") as tmp:
         path = Path(tmp) / f"{table}.{fmt}"
-        get_store().copy_rows(table, f, path, fmt)
+        export_selection(get_store(), table, f, fmt, path)
         return path.read_bytes()
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from covcall.errors import CovcallError, did_you_mean
-from covcall.store import Store, dumps
+from covcall.store import DATASET_TABLES, DatasetFilter, Store, dumps
 
 SELL_KEYS = ("instrument", "delta", "strike", "dte", "score", "exit_style", "pnl_vs_hodl", "max_drawdown_pct")
 SKIP_KEYS = ("best_score", "candidates", "reason")
@@ -152,14 +152,38 @@ def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_
                          "equity": equity})
 
 
-def export_run(store: Store, run_ids: list[str] | str, fmt: str, out: str | Path) -> dict[str, Any]:
-    """Export the examples of stored runs to one file (csv, jsonl or parquet)."""
-    ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
-    known = set(store.list_runs()["run_id"])
-    for rid in ids:
+def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: str, out: str | Path) -> dict[str, Any]:
+    """Write a filtered selection of examples or candidates straight from DuckDB to one file, atomically.
+
+    The Dataset page's downloads and `covcall export` both come through here. Examples keep the seed
+    schema: `extra` nested in JSONL, flattened in CSV and Parquet.
+    """
+    if fmt not in FORMATS:
+        raise CovcallError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}{did_you_mean(fmt, FORMATS)}")
+    if table not in DATASET_TABLES:
+        raise CovcallError(f"table must be one of {', '.join(DATASET_TABLES)}; got {table!r}"
+                           f"{did_you_mean(table, DATASET_TABLES)}")
+    runs = store.list_runs()
+    known = set(runs["run_id"]) if len(runs) else set()
+    for rid in selection.run_ids or ():
         if rid not in known:
             raise CovcallError(f"no run {rid!r} in the database{did_you_mean(rid, known)}; list runs with "
                                "`covcall runs`")
-    examples = store.read_examples(ids)
-    path = write_examples(examples, Path(out), fmt)
-    return {"path": str(path), "rows": int(len(examples)), "format": fmt, "runs": ids}
+    if selection.batch_id is not None and (not len(runs) or selection.batch_id not in set(runs["batch_id"])):
+        batches = set(runs["batch_id"].dropna()) if len(runs) else set()
+        raise CovcallError(f"no batch {selection.batch_id!r} in the database{did_you_mean(selection.batch_id, batches)}")
+    rows = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
+        rows = store.copy_rows(table, selection, tmp, fmt)
+
+    _atomic_write(Path(out), write)
+    return {"path": str(out), "rows": rows, "format": fmt, "table": table}
+
+
+def export_run(store: Store, run_ids: list[str] | str, fmt: str, out: str | Path) -> dict[str, Any]:
+    """Export the examples of stored runs to one file (csv, jsonl or parquet)."""
+    ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+    out_info = export_selection(store, "examples", DatasetFilter(run_ids=tuple(ids)), fmt, out)
+    return {**out_info, "runs": ids}

@@ -84,7 +84,7 @@ def test_batch_runs_the_grid_isolates_failures_and_writes_one_dataset(env, capsy
     (["backtest", "--exit-style", "hold"], "exit_style"),
     (["backtest", "--timeframe", "15m"], "timeframe"),
     (["export", "--run", "nope", "--format", "csv", "--out", "x.csv"], "no run 'nope'"),
-    (["export", "--run", "nope", "--format", "xlsx", "--out", "x.xlsx"], "no run"),
+    (["export", "--run", "nope", "--format", "xlsx", "--out", "x.xlsx"], "format must be one of csv, jsonl, parquet"),
     (["batch", "--spec", "missing.json"], "missing.json"),
 ])
 def test_user_errors_are_one_line_exit_2(env, capsys, argv, needle):
@@ -118,3 +118,26 @@ def test_real_btc_4h_with_dvol_satisfies_the_identity(env, capsys):
     assert eq.covered_call.iloc[-1] - eq.hodl.iloc[-1] == pytest.approx(trades.pnl_vs_hodl.sum(), abs=1e-6)
     # 2022 was a bear year: HODL lost most of its value
     assert out["metrics"]["hodl_total_return"] < -0.5
+
+
+def test_export_a_filtered_selection_like_the_dataset_page(env, capsys):
+    spec = env / "b.json"
+    spec.write_text(json.dumps({"name": "x", "underlyings": ["BTC", "ETH"], "timeframes": ["1d"],
+                                "windows": [{"start": "2022-01-01", "end": "2022-03-31"}],
+                                "exit_styles": ["hold_to_expiry"], "base": {"threshold": 0.6}}))
+    batch = run_json(capsys, "batch", "--spec", str(spec))
+    out = run_json(capsys, "export", "--batch", batch["batch_id"], "--underlying", "ETH", "--action", "SELL_CALL",
+                   "--start", "2022-02-01", "--end", "2022-02-28", "--format", "jsonl", "--out",
+                   str(env / "sel.jsonl"))
+    rows = [json.loads(x) for x in open(env / "sel.jsonl", encoding="utf-8")]
+    assert out["rows"] == len(rows) > 0
+    assert {r["underlying"] for r in rows} == {"ETH"} and {r["action"] for r in rows} == {"SELL_CALL"}
+    assert all("2022-02-01" <= r["decision_time"][:10] <= "2022-02-28" for r in rows)
+    assert set(rows[0]["extra"]) == {"instrument", "delta", "strike", "dte", "score", "exit_style", "pnl_vs_hodl",
+                                     "max_drawdown_pct"}
+    cands = run_json(capsys, "export", "--batch", batch["batch_id"], "--table", "candidates", "--format", "csv",
+                     "--out", str(env / "c.csv"))
+    assert cands["rows"] == len(pd.read_csv(env / "c.csv")) > out["rows"]
+    assert main(["export", "--batch", "nope", "--format", "csv", "--out", str(env / "n.csv")]) == 2
+    assert "no batch 'nope'" in capsys.readouterr().err
+    assert not (env / "n.csv").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date, timedelta
 from typing import Any
 
 from covcall import open_store
@@ -51,9 +52,18 @@ def register(sub: Any) -> None:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_batch)
 
-    e = sub.add_parser("export", help="export a run's training examples",
-                       description="Export the training examples of stored runs as csv, jsonl or parquet.")
-    e.add_argument("--run", required=True, action="append", help="run id (repeat for several)")
+    e = sub.add_parser("export", help="export training examples or candidates",
+                       description="Export stored training examples (or the candidate table) as csv, jsonl or "
+                                   "parquet: of some runs, of a batch, or of any filtered selection, as the "
+                                   "Dataset page does.")
+    e.add_argument("--run", action="append", help="run id (repeat for several)")
+    e.add_argument("--batch", help="batch id (or walk id): every run it made")
+    e.add_argument("--table", default="examples", help="examples (default) or candidates")
+    e.add_argument("--underlying", action="append", help="only these underlyings (repeatable)")
+    e.add_argument("--action", action="append", help="examples only: SELL_CALL or DO_NOTHING (repeatable)")
+    e.add_argument("--exit-style", dest="exit_style", action="append", help="hold_to_expiry or tp_and_roll")
+    e.add_argument("--start", help="decisions on or after this day, YYYY-MM-DD")
+    e.add_argument("--end", help="decisions up to this day (inclusive), YYYY-MM-DD")
     e.add_argument("--format", required=True, help="csv, jsonl or parquet")
     e.add_argument("--out", required=True, help="output file")
     e.add_argument("--json", action="store_true")
@@ -143,10 +153,27 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import emit
-    from covcall.dataset import export_run
+    from covcall.dataset import export_selection
+    from covcall.store import DatasetFilter
 
-    out = export_run(open_store(settings), args.run, args.format, args.out)
-    emit(args, out, f"wrote {out['rows']} examples to {out['path']}")
+    def day(flag: str, value: str | None, shift: int = 0) -> Any:
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value) + timedelta(days=shift)
+        except ValueError:
+            raise CovcallError(f"--{flag} {value!r} is not a date (use YYYY-MM-DD)") from None
+
+    start, end = day("start", args.start), day("end", args.end, 1)
+    if start is not None and end is not None and start >= end:
+        raise CovcallError(f"--start {args.start} is after --end {args.end}; swap them")
+    selection = DatasetFilter(
+        run_ids=tuple(args.run) if args.run else None, batch_id=args.batch,
+        underlyings=tuple(args.underlying) if args.underlying else None,
+        actions=tuple(args.action) if args.action else None,
+        exit_styles=tuple(args.exit_style) if args.exit_style else None, start=start, end=end)
+    out = export_selection(open_store(settings), args.table, selection, args.format, args.out)
+    emit(args, out, f"wrote {out['rows']} {args.table} rows to {out['path']}")
     return 0
 
 
