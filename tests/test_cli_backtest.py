@@ -141,3 +141,12 @@ def test_export_a_filtered_selection_like_the_dataset_page(env, capsys):
     assert main(["export", "--batch", "nope", "--format", "csv", "--out", str(env / "n.csv")]) == 2
     assert "no batch 'nope'" in capsys.readouterr().err
     assert not (env / "n.csv").exists()
+
+
+def test_status_reports_counts_and_settings(env, capsys):
+    run_json(capsys, "backtest", "--start", "2022-01-01", "--end", "2022-01-31")
+    out = run_json(capsys, "status")
+    assert out["database"].endswith("cc.duckdb") and out["data_source"] == "synthetic"
+    assert out["counts"]["runs"] == 1 and out["counts"]["examples"] > 0
+    assert main(["status"]) == 0
+    assert "runs 1" in capsys.readouterr().out

@@ -13,7 +13,7 @@ from covcall.config import Settings, load_settings
 from covcall.errors import CovcallError
 
 # Each module exposes register(subparsers) and sets `func(args, settings) -> int` on its parsers.
-_COMMAND_MODULES = ("data", "backtest", "ranges", "walk", "models")
+_COMMAND_MODULES = ("status", "data", "backtest", "ranges", "walk", "models")
 
 
 class _Parser(argparse.ArgumentParser):
