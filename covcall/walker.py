@@ -172,6 +172,28 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
     return result
 
 
+def train(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, *, store: Store,
+          model_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Fit only the LightGBM variants of a walk spec (one per training range, plus the pooled one).
+
+    Returns one summary per model: name, model_id, frame, trained_until and the main diagnostics.
+    """
+    if isinstance(spec, dict):
+        spec = WalkSpec.parse(spec)
+    check_ranges(spec)
+    lo, hi = spec.data_window()
+    cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe, "source": spec.source,
+                                "iv_source": spec.iv_source, "seed": spec.seed, "start": lo, "end": hi})
+    candles, iv = load_inputs(cfg, store)
+    model_dir = Path(model_dir) if model_dir is not None else Path(store.path).parent / "models"
+    opt = optimize(spec, candles=candles, iv=iv, store=store, model_dir=model_dir, batch_id=new_id("train-"),
+                   progress=progress, total=optimizer_steps(spec, rules=False), rules=False)
+    keys = ("auc", "brier", "log_loss", "base_rate", "rmse", "rank_ic", "n_train", "n_valid")
+    return [{"name": v.name, "model_id": v.model_id, "frame": v.frame,
+             "trained_until": v.trained_until.isoformat() if v.trained_until is not None else None,
+             "diagnostics": {k: _num(v.diagnostics.get(k)) for k in keys}} for v in opt.variants]
+
+
 def _rank(df: pd.DataFrame, metric: str, n_trials: int) -> pd.DataFrame:
     """Order by the metric (NaN last, ties by name) and add PSR (vs 0) and DSR (vs luck over n_trials)."""
     if df.empty:

@@ -10,7 +10,7 @@ import streamlit as st
 import ui
 from covcall.errors import CovcallError
 from covcall.ranges import RangeSet, load_range_set
-from covcall.walker import WalkResult, load_walk, walk
+from covcall.walker import WalkResult, load_walk, train, walk
 from covcall.walkspec import BASELINES, DEFAULT_GRID, METRICS
 
 settings = ui.get_settings()
@@ -266,12 +266,32 @@ with tab_new:
     b4.write("")
     b4.toggle("Models", key="leaderboard_models",
               help="Also fit LightGBM model variants on each training range (and one pooled model)")
-    if st.button("Walk", type="primary", key="leaderboard_walk", disabled=rs is None):
+    k1, k2, _ = st.columns([1, 2, 5])
+    go_walk = k1.button("Walk", type="primary", key="leaderboard_walk", disabled=rs is None)
+    go_train = k2.button("Train models only", key="leaderboard_train", disabled=rs is None,
+                         help="Fit the LightGBM variants on the training ranges without testing anything "
+                              "(same as `covcall train`)")
+    if go_walk:
         bar = st.progress(0.0, text="processed 0 / ?: loading market data")
         result = ui.attempt(lambda: walk(spec_of(rs), ui.count_progress(bar), store=store), bar)
         ui.invalidate()
         if result is not None:
             ss["leaderboard_walk_id"] = result.walk_id
+    if go_train:
+        bar = st.progress(0.0, text="processed 0 / ?: loading market data")
+        trained = ui.attempt(lambda: train(spec_of(rs), ui.count_progress(bar), store=store), bar)
+        ui.invalidate()
+        if trained is not None:
+            ss["leaderboard_trained"] = trained
+    if ss.get("leaderboard_trained"):
+        st.markdown("**Trained models** (use one on the Backtest page with policy `model`)")
+        st.dataframe(pd.DataFrame([{
+            "model": m["name"], "model_id": m["model_id"], "frame": m["frame"],
+            "trained until": (m["trained_until"] or "")[:16].replace("T", " "),
+            "training rows": ui.fmt_count(m["diagnostics"].get("n_train")),
+            "AUC": ui.fmt_ratio(m["diagnostics"].get("auc")), "rank IC": ui.fmt_ratio(m["diagnostics"].get("rank_ic")),
+            "RMSE": ui.fmt_ratio(m["diagnostics"].get("rmse"))} for m in ss["leaderboard_trained"]]),
+            hide_index=True, width="stretch")
 with tab_old:
     earlier = ui.walks(db)
     if earlier.empty:

@@ -100,3 +100,15 @@ def test_earlier_walk_reopens(db):
     no_exception(at2)
     assert walk_id in texts(at2)
     assert "hodl" in set(board(at2)["strategy"])
+
+
+def test_train_models_only_lists_the_fitted_models(db):
+    at = open_page(PAGE)
+    at.button(key="leaderboard_train").click().run()
+    no_exception(at)
+    assert not errors(at)
+    stored = Store(db).list_models()
+    assert len(stored) == 1 and Store(db).counts()["walks"] == 0  # trained, nothing tested
+    table = next(d.value for d in at.dataframe if "model_id" in d.value.columns)
+    assert list(table["model_id"]) == list(stored["model_id"])
+    assert table["trained until"].iloc[0] <= "2022-07-01"

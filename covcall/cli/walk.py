@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from covcall import open_store
@@ -73,26 +72,10 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from covcall.backtest import BacktestConfig, load_inputs
     from covcall.cli import emit
-    from covcall.optimizer import optimize, optimizer_steps
-    from covcall.walker import check_ranges
+    from covcall.walker import train
 
-    spec = _load_spec(args.spec, settings)
-    check_ranges(spec)
-    store = open_store(settings)
-    lo, hi = spec.data_window()
-    cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe, "source": spec.source,
-                                "iv_source": spec.iv_source, "seed": spec.seed, "start": lo, "end": hi})
-    candles, iv = load_inputs(cfg, store)
-    opt = optimize(spec, candles=candles, iv=iv, store=store, model_dir=Path(store.path).parent / "models",
-                   batch_id=f"train-{spec.spec_hash()}", progress=_progress,
-                   total=optimizer_steps(spec, rules=False), rules=False)
-    models = [{"name": v.name, "model_id": v.model_id, "frame": v.frame,
-               "trained_until": v.trained_until.isoformat() if v.trained_until is not None else None,
-               "diagnostics": {k: v.diagnostics.get(k) for k in ("auc", "brier", "log_loss", "base_rate", "rmse",
-                                                                 "rank_ic", "n_train", "n_valid")}}
-              for v in opt.variants]
+    models = train(_load_spec(args.spec, settings), _progress, store=open_store(settings))
 
     def human() -> None:
         for m in models:
