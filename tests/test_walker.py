@@ -190,7 +190,11 @@ def test_models_cli_lists_and_explains(walked, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["contributions"][-1]["feature"] == "bias"
     assert main(["models", "show", "nope-model"]) == 2
-    assert "did you mean" in capsys.readouterr().err or True
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope-model" in err and err.count("\n") == 1
+    typo = row.model_id[:-1]  # one character off a real id
+    assert main(["models", "show", typo]) == 2
+    assert f"did you mean '{row.model_id}'" in capsys.readouterr().err
 
 
 def test_ranges_validate_uses_the_walks_label_horizon(tmp_path, capsys):
