@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from covcall import __version__
 from covcall.chain import ChainParams
 from covcall.engine import Market, SimOutput, SimParams, simulate
 from covcall.errors import SpecError, did_you_mean
 from covcall.policies import FixedDeltaPolicy, HodlPolicy, Policy, RulePolicy
+from covcall.version import code_version
 
 Progress = Callable[[float, str], None]
 WARMUP_DAYS = 60
@@ -314,6 +314,6 @@ def run_backtest(
         result.exports = export_run_files(result.examples, Path(export_dir), run_id)
     if store is not None:
         say(0.9, "saving to the database")
-        persist_run(store, result, batch_id=batch_id, code_version=__version__)
+        persist_run(store, result, batch_id=batch_id, code_version=code_version())
     say(1.0, "done")
     return result

@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from covcall import __version__
 from covcall.backtest import BacktestConfig, config_error_line, new_id, run_backtest
 from covcall.dataset import export_run_files
 from covcall.errors import CovcallError, SpecError
+from covcall.version import code_version
 
 BatchProgress = Callable[[int, int, str], None]
 
@@ -121,5 +121,5 @@ def _failed(store: Any, cfg: BacktestConfig, batch_id: str, error: str) -> dict[
                         "timeframe": cfg.timeframe, "start_date": cfg.start, "end_date": cfg.end,
                         "source": cfg.source, "iv_source": cfg.iv_source, "exit_style": cfg.exit_style,
                         "policy": cfg.policy, "config_json": cfg.model_dump_json(),
-                        "config_hash": cfg.config_hash(), "code_version": __version__}, {})
+                        "config_hash": cfg.config_hash(), "code_version": code_version()}, {})
     return {"run_id": run_id, "label": cfg.label, "status": "failed", "error": error}

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from covcall import __version__
 from covcall.backtest import WARMUP_DAYS, BacktestConfig, data_hash, load_inputs, new_id, run_backtest
 from covcall.errors import CovcallError, SpecError, did_you_mean
 from covcall.metrics import deflated_sharpe_ratio, probabilistic_sharpe_ratio
@@ -26,6 +25,7 @@ from covcall.optimizer import (
 )
 from covcall.ranges import has_errors
 from covcall.store import Store
+from covcall.version import code_version
 from covcall.walkspec import METRICS, WalkSpec
 
 LEADERBOARD_COLUMNS = ("rank", "strategy", "kind", "metric_value", *METRICS, "psr", "dsr", "trained_until",
@@ -151,7 +151,7 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
         best_strategy=None if best is None else str(best["strategy"]),
         best_metric=None if best is None else float(best["metric_value"]),
         leaderboard=board, spec=spec.to_dict(), n_trials=opt.n_trials,
-        info={"spec_hash": spec.spec_hash(), "data_hash": data_hash(candles, iv), "code_version": __version__,
+        info={"spec_hash": spec.spec_hash(), "data_hash": data_hash(candles, iv), "code_version": code_version(),
               "frames": {k: str(r) for k, r in spec.ranges.frames(spec.label_prefix).items()},
               "issues": [i.to_dict() for i in issues],
               "models": {v.name: {"model_id": v.model_id, "diagnostics": v.diagnostics}

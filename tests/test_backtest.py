@@ -89,6 +89,9 @@ def test_persisted_rows_match_result_and_exports(tmp_path):
     res = run_backtest(SHORT, store=store, export_dir=tmp_path / "out")
     run = store.get_run(res.run_id)
     assert run["status"] == "ok" and run["config_hash"] == res.config.config_hash()
+    from covcall.version import code_version
+
+    assert run["code_version"] == code_version() and run["code_version"].startswith("0.1.0")
     assert json.loads(run["config_json"])["underlying"] == "BTC"
     assert json.loads(run["metrics_json"])["sharpe"] == pytest.approx(res.metrics["sharpe"])
     for table, df in (("trades", res.trades), ("examples", res.examples), ("candidates", res.candidates)):
