@@ -390,7 +390,8 @@ def bid_usd(
 
 
 def build_chain(
-    t: pd.Timestamp, spot: float, atm_iv: float, underlying: str, params: ChainParams | None = None, rate: float = 0.0
+    t: pd.Timestamp, spot: float, atm_iv: float, underlying: str, params: ChainParams | None = None, rate: float = 0.0,
+    names: bool = True,
 ) -> dict[str, np.ndarray]:
     """Every listed call at time `t`, one entry per (expiry, strike), as parallel numpy arrays.
 
@@ -424,8 +425,7 @@ def build_chain(
     mark_usd = np.asarray(call_price(spot, strike, t_years, iv, rate), dtype=float)
     mark_coin = mark_usd / spot
     bid, ask = quotes(mark_coin, spot, strike, t_years, params, iv_ann=iv, rate=rate)
-    return {
-        "instrument": np.asarray(instrument_name(underlying, expiry, strike)).astype(str),
+    out = {
         "expiry": expiry,
         "kind": np.repeat(kinds_all, sizes),
         "strike": strike,
@@ -441,6 +441,9 @@ def build_chain(
         "ask_usd": ask * spot,
         "moneyness": strike / spot,
     }
+    if names:  # the engine names only the candidates it keeps (names=False), the slowest part of a listing
+        out["instrument"] = np.asarray(instrument_name(underlying, expiry, strike)).astype(str)
+    return out
 
 
 # ---------------------------------------------------------------- calibration against a real snapshot

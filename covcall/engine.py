@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from covcall.chain import ChainParams, ask_usd, build_chain, mark_call_usd
+from covcall.chain import ChainParams, ask_usd, build_chain, instrument_name, mark_call_usd
 from covcall.policies.base import Candidates, Policy, premium_score
 
 NS_PER_YEAR = 365.0 * 86400e9
@@ -34,7 +34,7 @@ class BSQuotes:
     rate: float = 0.0
 
     def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str) -> dict[str, np.ndarray]:
-        return build_chain(t, spot, atm_iv, underlying, self.params, self.rate)
+        return build_chain(t, spot, atm_iv, underlying, self.params, self.rate, names=False)
 
     def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any) -> np.ndarray:
         return mark_call_usd(spot, strike, t_years, atm_iv, self.params, self.rate)
@@ -263,6 +263,9 @@ def _candidates_at(market: Market, i: int, policy: Policy, p: SimParams) -> Cand
     chain["spread_pct"] = np.where(mid > 0, (chain["ask_usd"] - chain["bid_usd"]) / np.where(mid > 0, mid, 1), np.nan)
     mask = policy.universe(chain)
     cands = {key: np.asarray(v)[mask] for key, v in chain.items()}
+    if "instrument" not in cands:
+        cands["instrument"] = np.asarray(instrument_name(p.underlying, cands["expiry_ns"].astype("datetime64[ns]"),
+                                                         cands["strike"])).astype(str).reshape(-1)
     n = int(mask.sum())
     state = _state(market, i)
     for key, val in state.items():
