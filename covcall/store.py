@@ -294,14 +294,20 @@ class Store:
         return df
 
     # -- implied volatility series -------------------------------------------------------------
-    def write_iv(self, source: str, underlying: str, iv: pd.DataFrame) -> int:
-        """Upsert an IV series: columns ts (the time the value is known) and iv_ann (fraction)."""
+    def write_iv(self, source: str, underlying: str, iv: pd.DataFrame, span: tuple[Any, Any] | None = None) -> int:
+        """Upsert an IV series: columns ts (the time the value is known) and iv_ann (fraction).
+
+        `span` records the bar window a fetch covered (fetch spans under timeframe 'iv'), so it is not asked again.
+        """
         df = iv[["ts", "iv_ann"]].copy()
         df["ts"] = _naive(df["ts"])
         df.insert(0, "underlying", underlying)
         df.insert(0, "source", source)
         with self.transaction() as con:
             self._insert_df(con, "iv_series", df, replace=True)
+            if span is not None:
+                con.execute("INSERT INTO fetch_spans VALUES (?, ?, 'iv', ?, ?)",
+                            [source, underlying, _ts(span[0]), _ts(span[1])])
         return len(df)
 
     def read_iv(self, underlying: str, source: str | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:

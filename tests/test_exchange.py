@@ -135,6 +135,13 @@ def test_dvol_is_stored_as_of_next_day_in_fractions(store: Store) -> None:
     iv = store.read_iv("BTC", source="ccxt:deribit")
     assert iv["ts"].iloc[0] == pd.Timestamp(data[0][0], unit="ms", tz="UTC") + pd.Timedelta(days=1)
     assert iv["iv_ann"].iloc[0] == pytest.approx(data[0][4] / 100)
+    # incremental: the same window again asks Deribit nothing; a longer one only for the new days
+    n = len(fake.calls)
+    again = fetch_dvol(store, "BTC", "2021-03-24", "2021-04-10", client=fake, sleep=lambda s: None)
+    assert again["rows"] == 18 and again["fetched_pages"] == 0 and len(fake.calls) == n
+    fetch_dvol(store, "BTC", "2021-03-24", "2021-04-20", client=fake, sleep=lambda s: None)
+    asked = fake.calls[n][1]
+    assert pd.Timestamp(asked["start_timestamp"], unit="ms", tz="UTC") == pd.Timestamp("2021-04-11", tz="UTC")
 
 
 def test_dvol_failure_and_empty(store: Store) -> None:

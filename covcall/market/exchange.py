@@ -152,37 +152,42 @@ def fetch_candles(store: Store, underlying: str, timeframe: str, start: Any, end
 
 def fetch_dvol(store: Store, underlying: str, start: Any, end: Any, *, client: Any = None,
                sleep: Callable[[float], None] = time.sleep, max_retries: int = 4) -> dict:
-    """Deribit's daily DVOL for BTC/ETH into the store (source 'ccxt:deribit', ts = bar day + 1, iv_ann = close/100)."""
+    """Deribit's daily DVOL for BTC/ETH into the store (source 'ccxt:deribit', ts = bar day + 1, iv_ann = close/100).
+
+    Incremental like candles: only days not fetched before are asked for, and each chunk is recorded as soon as it
+    is stored. Today's bar is still open, so it is never recorded as fetched.
+    """
+    source = "ccxt:deribit"
     lo, hi = window(start, end)
     lo = lo.normalize()
     if client is None:
         client = make_client("deribit")
+    today = pd.Timestamp(_now_ms(client), unit="ms", tz="UTC").normalize()
     pause = float(getattr(client, "rateLimit", 0) or 0) / 1000.0
-    pages, frames = 0, []
-    cur = lo
-    while cur < hi:
-        chunk_end = min(cur + DVOL_CHUNK, hi)
-        params = {"currency": underlying, "start_timestamp": int(cur.timestamp() * 1000),
-                  "end_timestamp": int(chunk_end.timestamp() * 1000) - 1, "resolution": "1D"}
-        if pages:
-            sleep(pause)
-        reply = _call(lambda params=params: client.public_get_get_volatility_index_data(params),
-                      "deribit", sleep, max_retries)
-        pages += 1
-        data = ((reply or {}).get("result") or {}).get("data") or []
-        if data:
+    pages = 0
+    for span_lo, span_hi in _missing(lo, min(hi, today), store.fetched_spans(source, underlying, "iv")):
+        cur = span_lo
+        while cur < span_hi:
+            chunk_end = min(cur + DVOL_CHUNK, span_hi)
+            params = {"currency": underlying, "start_timestamp": int(cur.timestamp() * 1000),
+                      "end_timestamp": int(chunk_end.timestamp() * 1000) - 1, "resolution": "1D"}
+            if pages:
+                sleep(pause)
+            reply = _call(lambda params=params: client.public_get_get_volatility_index_data(params),
+                          "deribit", sleep, max_retries)
+            pages += 1
+            data = ((reply or {}).get("result") or {}).get("data") or []
             bars = pd.DataFrame([r[:5] for r in data], columns=["ms", "open", "high", "low", "close"])
             bars = bars.astype({"ms": "int64", "close": "float64"})
             iv = pd.DataFrame({
                 "ts": pd.to_datetime(bars["ms"], unit="ms", utc=True) + pd.Timedelta(days=1),
                 "iv_ann": bars["close"] / 100.0,
             })
-            store.write_iv("ccxt:deribit", underlying, iv)
-            frames.append(iv)
-        cur = chunk_end
-    got = pd.concat(frames).drop_duplicates("ts").sort_values("ts") if frames else pd.DataFrame()
+            store.write_iv(source, underlying, iv, span=(cur, chunk_end))
+            cur = chunk_end
+    got = store.read_iv(underlying, source=source, start=lo + pd.Timedelta(days=1), end=hi + pd.Timedelta(days=1))
     if got.empty:
         raise DataError(f"Deribit returned no DVOL for {underlying} between {lo.date()} and "
                         f"{(hi - pd.Timedelta(microseconds=1)).date()}; DVOL exists for BTC and ETH from 2021-03-24")
-    return {"underlying": underlying, "rows": int(len(got)), "start": got["ts"].iloc[0], "end": got["ts"].iloc[-1],
-            "fetched_pages": pages, "source": "ccxt:deribit"}
+    return {"underlying": underlying, "timeframe": "1d", "rows": int(len(got)), "start": got["ts"].iloc[0],
+            "end": got["ts"].iloc[-1], "fetched_pages": pages, "source": source}
