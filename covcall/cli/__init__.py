@@ -24,7 +24,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from covcall.version import code_version
+
     parser = _Parser(prog="covcall", description="Research workbench for crypto covered calls.")
+    parser.add_argument("--version", action="version", version=f"covcall {code_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMAND_MODULES:
         try:
