@@ -271,6 +271,27 @@ def run_view(db: str, run_id: str) -> dict[str, Any] | None:
             "config": json.loads(row.get("config_json") or "{}"), "equity": equity, "trades": trades}
 
 
+@st.cache_data(max_entries=16, ttl=CACHE_TTL_S, show_spinner=False)
+def equities(db: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """Equity curves of several runs (columns run_id, ts, spot, covered_call, hodl)."""
+    return _store().read_run_table("equity", list(run_ids))
+
+
+def compare_figure(equity: pd.DataFrame, names: dict[str, str]) -> go.Figure:
+    """Covered-call value of each run rebased to 1.0 at its start, with each run's HODL dotted."""
+    fig = go.Figure()
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
+    for n, (run_id, eq) in enumerate(equity.groupby("run_id", sort=False)):
+        color = palette[n % len(palette)]
+        name = names.get(run_id, run_id)
+        fig.add_trace(go.Scatter(x=eq["ts"], y=eq["covered_call"] / eq["covered_call"].iloc[0], name=name,
+                                 line=dict(color=color)))
+        fig.add_trace(go.Scatter(x=eq["ts"], y=eq["hodl"] / eq["hodl"].iloc[0], name=f"{name} (HODL)",
+                                 line=dict(color=color, dash="dot", width=1), showlegend=False))
+    fig.update_yaxes(title="value / start value")
+    return layout(fig, height=420, title="Covered call (solid) vs HODL (dotted), rebased")
+
+
 @st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
 def decision_times(db: str, run_id: str) -> list[str]:
     """Decision times (UTC, 'YYYY-MM-DD HH:MM') at which a run recorded candidates."""
@@ -334,7 +355,7 @@ def candles(db: str, underlying: str, timeframe: str, start: date, end: date, so
 
 
 _CACHED = (counts, series, runs, range_set_names, walks, models, run_view, count_rows, page_rows, dataset_summary,
-           reward_histogram, reward_by, actions_over_time, decision_times, explain_decision)
+           reward_histogram, reward_by, actions_over_time, decision_times, explain_decision, equities)
 
 
 # -- downloads -----------------------------------------------------------------------------------------

@@ -253,6 +253,21 @@ def recent_tab() -> None:
     c2.write("")
     if c2.button("Open run", key="backtest_recent_open", width="stretch"):
         ss["backtest_view_run_id"] = pick
+    compare = st.multiselect("Compare runs side by side", ids, key="backtest_compare", max_selections=8,
+                             format_func=lambda i: f"{labels.get(i) or 'run'} · {i}",
+                             placeholder="pick two or more runs")
+    if len(compare) >= 2:
+        metric_of = dict(zip(shown["run_id"], metrics, strict=True))
+        st.dataframe(pd.DataFrame([{
+            "run": labels.get(i) or i, "total return": ui.fmt_pct(metric_of[i].get("total_return")),
+            "Sharpe": ui.fmt_ratio(metric_of[i].get("sharpe")),
+            "max drawdown": ui.fmt_pct(metric_of[i].get("max_drawdown")),
+            "vs HODL": ui.fmt_pct(metric_of[i].get("excess_return")),
+            "trades": ui.fmt_count(metric_of[i].get("n_trades")),
+            "premium collected": ui.fmt_usd(metric_of[i].get("premium_collected_usd")), "run_id": i}
+            for i in compare]), hide_index=True, width="stretch")
+        st.plotly_chart(ui.compare_figure(ui.equities(db, tuple(compare)), {i: labels.get(i) or i for i in compare}),
+                        width="stretch", key="backtest_compare_chart")
 
 
 def render_run(run_id: str) -> None:

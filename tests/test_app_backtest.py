@@ -89,6 +89,13 @@ def test_recent_run_reopens_with_its_own_metrics(db):
     no_exception(at2)
     assert btc["run_id"] in texts(at2)
     assert metric_value(at2, "Sharpe") == ui.fmt_ratio(sharpe)
+    # two runs side by side: their metrics and one rebased equity chart
+    at2.multiselect(key="backtest_compare").set_value(list(runs["run_id"])).run()
+    no_exception(at2)
+    table = next(d.value for d in at2.dataframe if "vs HODL" in d.value.columns and "run" in d.value.columns)
+    assert set(table["run_id"]) == set(runs["run_id"])
+    assert table.set_index("run_id").loc[btc["run_id"], "Sharpe"] == ui.fmt_ratio(sharpe)
+    assert any(c.proto.spec and "rebased" in c.proto.spec for c in at2.get("plotly_chart"))
 
 
 def test_batch_runs_the_grid_and_lists_each_run(db):
