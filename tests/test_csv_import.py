@@ -148,3 +148,14 @@ def test_real_binance_daily_and_deribit_dvol(tmp_path) -> None:
     assert iv_out["start"] == pd.Timestamp("2021-03-25", tz="UTC")  # first DVOL day 2021-03-24, known next day
     iv = load_iv("BTC", "2024-01-01", "2024-01-31", source="store", store=store)
     assert iv is not None and 0.3 < iv["iv_ann"].median() < 1.0
+
+
+def test_a_bad_file_leaves_the_cached_series_as_it_was(tmp_path) -> None:
+    store = Store(tmp_path / "s.duckdb")
+    good = write(tmp_path, ISO, "good.csv")
+    import_candles_csv(store, good, "BTC", "1d")
+    before = store.read_candles("csv", "BTC", "1d")
+    bad = write(tmp_path, ISO.replace("105,10", "abc,10", 1) + "2024-01-09,1,2,1,1,1\n", "bad.csv")
+    with pytest.raises(DataError, match="malformed"):
+        import_candles_csv(store, bad, "BTC", "1d")
+    pd.testing.assert_frame_equal(store.read_candles("csv", "BTC", "1d"), before)
