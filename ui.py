@@ -43,16 +43,26 @@ def navigation_pages() -> list[Any]:
 def page_shell() -> Any:
     """Page config and navigation; app.py calls this once per run and runs the page it returns."""
     st.set_page_config(layout="wide", page_title="covcall", page_icon=":material/candlestick_chart:")
-    return st.navigation(navigation_pages())
+    page = st.navigation(navigation_pages(), position="hidden")
+    sidebar_menu()
+    return page
+
+
+def sidebar_menu() -> None:
+    """Our own menu (the built-in one is off in .streamlit/config.toml), so it looks the same on every visit."""
+    with st.sidebar:
+        for p in navigation_pages():
+            st.page_link(p, label=p.title, icon=p.icon)
 
 
 def _ensure_shell() -> None:
-    """Wide layout and app.py's navigation even when Streamlit ran a page without app.py.
+    """Wide layout and the dashboard's menu even when Streamlit ran a page without app.py.
 
     With a `pages/` folder next to the entry point, Streamlit starts in its folder-based multipage mode until
     some run calls st.navigation: a first visit straight to /backtest (and every AppTest run) executes
-    pages/backtest.py alone. Here the page gets the wide layout, and the mode is switched off so the next
-    run goes through app.py (same URL, same page). No rerun now: a click that started this run must count.
+    pages/backtest.py alone. Here the page gets the wide layout and our menu, and the mode is switched off so
+    the next run goes through app.py (same URL, same page). No rerun now: a click that started this run must
+    count.
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
@@ -61,6 +71,7 @@ def _ensure_shell() -> None:
     if getattr(PagesManager, "uses_pages_directory", None):
         PagesManager.uses_pages_directory = False
         st.set_page_config(layout="wide", page_title="covcall", page_icon=":material/candlestick_chart:")
+        sidebar_menu()
 
 
 def get_settings() -> Settings:

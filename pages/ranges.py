@@ -133,8 +133,9 @@ def current_set(edited: pd.DataFrame) -> tuple[RangeSet, list[str]]:
 def price_chart(rs: RangeSet, underlying: str) -> go.Figure | None:
     days = [r.start for r in rs.train] + [rs.test.start] + [r.end for r in rs.train] + [rs.test.end]
     lo, hi = min(days) - timedelta(days=60), max(days) + timedelta(days=30)
+    source = ss.get("ranges_source", "synthetic")
     try:
-        c = ui.candles(db, underlying, "1d", lo, hi, ss.get("ranges_source", "synthetic"), int(settings.synthetic_seed))
+        c = ui.candles(db, underlying, "1d", lo, hi, source, int(settings.synthetic_seed))
     except CovcallError as err:
         st.warning(f"no price chart: {err}")
         return None
@@ -142,7 +143,7 @@ def price_chart(rs: RangeSet, underlying: str) -> go.Figure | None:
     ui.shade_ranges(fig, [(r.start, r.end, r.note) for r in rs.train], (rs.test.start, rs.test.end, rs.test.note))
     fig.update_yaxes(tickprefix="$", tickformat=",.0f", type="log")
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
-                      title=f"{underlying} daily close: training ranges green, test range orange")
+                      title=f"{underlying} daily close ({source} prices): training ranges green, test range orange")
     return fig
 
 
@@ -155,7 +156,7 @@ if ss["ranges_flash"]:
 
 top = st.columns([1, 1, 1, 1])
 top[0].selectbox("Underlying (price chart, suggestions)", ["BTC", "ETH"], key="ranges_underlying")
-ss.setdefault("ranges_source", "synthetic")
+ss.setdefault("ranges_source", "store" if settings.data_source == "store" else "synthetic")
 top[1].selectbox("Price source", ["synthetic", "store"], key="ranges_source")
 top[2].number_input("Longest label horizon (days)", 0, 400, step=1, key="ranges_max_label_days",
                     help="The largest DTE a strategy may hold: training labels run this long past a range's end")
