@@ -274,7 +274,7 @@ def run_backtest(
     >>> len(res.trades), set(res.trades.exit_reason)
     (12, {'expired_otm'})
     >>> eq = res.equity  # covered call minus HODL at the end is exactly the option legs' PnL
-    >>> round(eq.covered_call.iloc[-1] - eq.hodl.iloc[-1], 2) == round(res.trades.pnl_vs_hodl.sum(), 2)
+    >>> bool(round(eq.covered_call.iloc[-1] - eq.hodl.iloc[-1], 2) == round(res.trades.pnl_vs_hodl.sum(), 2))
     True
     """
     from covcall.dataset import export_run_files, persist_run, shape_examples
