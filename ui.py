@@ -319,6 +319,37 @@ def explain_decision(db: str, model_id: str, run_id: str, at: str, threshold: fl
     return explain(_store(), model_id, run_id, at, threshold)
 
 
+def explain_view(db: str, model_id: str, run_id: str, threshold: float, key: str, label: str = "Decision") -> None:
+    """Why a model sold a candidate or skipped at a decision of a run: the verdict, contributions, candidates."""
+    decisions = decision_times(db, run_id)
+    st.markdown("**Why it sold or skipped**")
+    if not decisions:
+        st.caption("This run recorded no decisions to explain.")
+        return
+    t = st.selectbox(label, decisions, key=f"{key}_at")
+    try:
+        out = explain_decision(db, model_id, run_id, t, threshold)
+    except CovcallError as err:
+        st.error(str(err))
+        return
+    best = out["candidates"].iloc[out["best"]]
+    verdict = "sold it" if out["sells"] else f"skipped: below the threshold {threshold:g}"
+    st.write(f"Best candidate **{best['instrument']}** (delta {best['delta']:.2f}, {fmt_days(best['dte_days'])}): "
+             f"predicted {out['target']} {out['best_prediction']:.4f} -> {verdict}.")
+    contrib = out["contributions"]
+    bars = contrib[contrib["feature"] != "bias"].sort_values("contribution")
+    fig = go.Figure(go.Bar(x=bars["contribution"], y=bars["feature"], orientation="h",
+                           marker_color=["#d62728" if v < 0 else "#2ca02c" for v in bars["contribution"]],
+                           customdata=bars["value"], hovertemplate="%{y} = %{customdata:.4g}: %{x:+.4f}"))
+    bias = float(contrib.loc[contrib["feature"] == "bias", "contribution"].sum())
+    fig.update_layout(title=f"Per-feature contributions (bias {bias:+.4f})", height=380,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    e1, e2 = st.columns(2)
+    e1.plotly_chart(fig, width="stretch", key=f"{key}_chart")
+    e2.dataframe(out["candidates"].sort_values("prediction", ascending=False), hide_index=True, width="stretch",
+                 height=380)
+
+
 def filter_key(f: DatasetFilter) -> tuple[tuple[str, Any], ...]:
     return tuple((k, getattr(f, k)) for k in DatasetFilter.__dataclass_fields__)
 

@@ -319,6 +319,9 @@ def render_run(run_id: str) -> None:
         st.dataframe(ui.metrics_table(metrics), hide_index=True, width="stretch")
     with t_config:
         st.json(cfg, expanded=False)
+    if row["policy"] == "model" and cfg.get("model_id"):
+        ui.explain_view(db, cfg["model_id"], run_id, float(cfg.get("model_threshold") or 0.0),
+                        key=f"backtest_explain_{run_id}")
 
 
 st.title("Backtest")

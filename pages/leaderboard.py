@@ -219,35 +219,9 @@ def explain_part(result, name: str, model_id: str) -> None:
     rows = board[board["strategy"] == name]
     if rows.empty or not isinstance(rows.iloc[0].get("run_id"), str):
         return
-    run_id = rows.iloc[0]["run_id"]
-    decisions = ui.decision_times(db, run_id)
-    st.markdown("**Why it sold or skipped**")
-    if not decisions:
-        st.caption("This test run recorded no decisions to explain.")
-        return
-    t = st.selectbox("Decision on the test range", decisions, key="leaderboard_explain_at")
     threshold = float(((result.spec or {}).get("model") or {}).get("threshold", 0.0))
-    try:
-        out = ui.explain_decision(db, model_id, run_id, t, threshold)
-    except CovcallError as err:
-        st.error(str(err))
-        return
-    best = out["candidates"].iloc[out["best"]]
-    verdict = "sold it" if out["sells"] else f"skipped: below the threshold {threshold:g}"
-    st.write(f"Best candidate **{best['instrument']}** (delta {best['delta']:.2f}, {ui.fmt_days(best['dte_days'])}): "
-             f"predicted {out['target']} {out['best_prediction']:.4f} -> {verdict}.")
-    contrib = out["contributions"]
-    bars = contrib[contrib["feature"] != "bias"].sort_values("contribution")
-    fig = go.Figure(go.Bar(x=bars["contribution"], y=bars["feature"], orientation="h",
-                           marker_color=["#d62728" if v < 0 else "#2ca02c" for v in bars["contribution"]],
-                           customdata=bars["value"], hovertemplate="%{y} = %{customdata:.4g}: %{x:+.4f}"))
-    bias = float(contrib.loc[contrib["feature"] == "bias", "contribution"].sum())
-    fig.update_layout(title=f"Per-feature contributions (bias {bias:+.4f})", height=380,
-                      margin=dict(l=10, r=10, t=40, b=10))
-    e1, e2 = st.columns(2)
-    e1.plotly_chart(fig, width="stretch", key="leaderboard_explain_chart")
-    e2.dataframe(out["candidates"].sort_values("prediction", ascending=False), hide_index=True, width="stretch",
-                 height=380)
+    ui.explain_view(db, model_id, rows.iloc[0]["run_id"], threshold, key="leaderboard_explain",
+                    label="Decision on the test range")
 
 
 st.title("Leaderboard")

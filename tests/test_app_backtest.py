@@ -115,3 +115,26 @@ def test_batch_runs_the_grid_and_lists_each_run(db):
     runs = Store(db).list_runs()
     assert runs["batch_id"].nunique() == 1 and len(runs) == 2
     assert "2 ok, 0 failed" in texts(at)
+
+
+def test_model_policy_run_explains_its_decisions(db):
+    from covcall.models import explain_decision
+    from covcall.walker import train
+
+    spec = {"name": "m", "rangeTrain": [{"startDate": "2022-01-01", "endDate": "2022-09-30"}],
+            "rangeTest": {"startDate": "2023-01-01", "endDate": "2023-03-31"}, "gap_days": 45}
+    model_id = train(spec, store=Store(db))[0]["model_id"]
+    at = open_page(PAGE)
+    short_window(at, date(2023, 1, 1), date(2023, 3, 31))
+    at.selectbox(key="backtest_policy").set_value("model").run()
+    at.selectbox(key="backtest_model_id").set_value(model_id).run()
+    at.button(key="backtest_run").click().run()
+    no_exception(at)
+    assert not errors(at)
+    run = Store(db).list_runs(limit=1).iloc[0]
+    assert run["policy"] == "model"
+    first = at.selectbox(key=f"backtest_explain_{run['run_id']}_at").value
+    out = explain_decision(Store(db), model_id, run["run_id"], first, 0.0)
+    shown = " ".join(m.value for m in at.markdown)
+    assert "Why it sold or skipped" in shown
+    assert out["candidates"].iloc[out["best"]]["instrument"] in shown
