@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from covcall.backtest import BacktestConfig, config_error_line, new_id, run_backtest
+from covcall.backtest import BacktestConfig, config_error_line, new_id, new_run_id, run_backtest
 from covcall.dataset import export_run_files
 from covcall.errors import CovcallError, SpecError
 from covcall.version import code_version
@@ -112,8 +112,6 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Any = None, export_dir
 
 
 def _failed(store: Any, cfg: BacktestConfig, batch_id: str, error: str) -> dict[str, Any]:
-    from covcall.backtest import new_run_id
-
     run_id = new_run_id(cfg)
     if store is not None:
         store.save_run({"run_id": run_id, "batch_id": batch_id, "created_at": pd.Timestamp.now(tz="UTC"),

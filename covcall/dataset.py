@@ -101,9 +101,10 @@ def _csv_frame(examples: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_examples(examples: pd.DataFrame, path: Path, fmt: str) -> Path:
-    """Write examples to one file in csv, jsonl or parquet, atomically."""
-    if fmt not in FORMATS:
-        raise CovcallError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}{did_you_mean(fmt, FORMATS)}")
+    """Write in-memory examples to one CSV (extra flattened) or JSONL (extra nested) file, atomically.
+
+    Stored selections go through `export_selection`, which also writes Parquet.
+    """
     if fmt == "csv":
         _atomic_write(path, lambda p: _csv_frame(examples).to_csv(p, index=False))
     elif fmt == "jsonl":
@@ -113,8 +114,7 @@ def write_examples(examples: pd.DataFrame, path: Path, fmt: str) -> Path:
                     fh.write(json.dumps(rec, allow_nan=False) + "\n")
         _atomic_write(path, w)
     else:
-        df = examples.copy()
-        _atomic_write(path, lambda p: df.to_parquet(p, index=False))
+        raise CovcallError(f"in-memory examples are written as csv or jsonl; got {fmt!r}")
     return path
 
 
@@ -181,9 +181,3 @@ def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: st
     _atomic_write(Path(out), write)
     return {"path": str(out), "rows": rows, "format": fmt, "table": table}
 
-
-def export_run(store: Store, run_ids: list[str] | str, fmt: str, out: str | Path) -> dict[str, Any]:
-    """Export the examples of stored runs to one file (csv, jsonl or parquet)."""
-    ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
-    out_info = export_selection(store, "examples", DatasetFilter(run_ids=tuple(ids)), fmt, out)
-    return {**out_info, "runs": ids}

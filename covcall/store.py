@@ -364,10 +364,6 @@ class Store:
         marks = ", ".join("?" for _ in ids) or "NULL"
         return self._frame(f"SELECT * FROM {table} WHERE run_id IN ({marks}) ORDER BY {order}", ids, ts_cols)
 
-    def read_examples(self, run_ids: Sequence[str]) -> pd.DataFrame:
-        df = self.read_run_table("examples", run_ids)
-        return df.drop(columns=["extra"]) if "extra" in df.columns else df
-
     def counts(self) -> dict[str, int]:
         """How many rows each user-visible table holds (for the home page and `covcall status`)."""
         with self.connect() as con:
@@ -527,16 +523,7 @@ class Store:
         with self.connect() as con:
             return [r[0] for r in con.execute("SELECT name FROM range_sets ORDER BY name").fetchall()]
 
-    def delete_range_set(self, name: str) -> None:
-        with self.transaction() as con:
-            con.execute("DELETE FROM range_sets WHERE name = ?", [name])
-
     # -- key/value -----------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        with self.connect() as con:
-            row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return row[0] if row else None
-
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as con:
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])

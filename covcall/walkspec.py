@@ -40,7 +40,7 @@ class WalkSpec(BaseModel):
 
     >>> s = WalkSpec.parse({"name": "demo", "rangeTrain": [{"startDate": "2021-01-01", "endDate": "2021-06-30"}],
     ...                     "rangeTest": {"startDate": "2023-01-01", "endDate": "2023-06-30"}, "gap_days": 30})
-    >>> (s.ranges.train[0].end, s.metric, s.prefix)
+    >>> (s.ranges.train[0].end, s.metric, s.label_prefix)
     (datetime.date(2021, 6, 30), 'sharpe', 'demo')
     """
 

@@ -101,7 +101,7 @@ def test_persisted_rows_match_result_and_exports(tmp_path):
 
     csv_path, jsonl_path = res.exports["csv"], res.exports["jsonl"]
     assert "training_dataset_" + res.run_id in csv_path
-    db = store.read_examples([res.run_id])
+    db = store.read_run_table("examples", [res.run_id])
     csv = pd.read_csv(csv_path)
     assert list(csv.columns) == list(EXAMPLE_COLUMNS)
     assert len(csv) == len(db) == len(res.examples)
