@@ -18,13 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from covcall.chain import ChainParams
 from covcall.engine import Market, SimOutput, SimParams, simulate
+from covcall.enums import Action, ExitStyle
 from covcall.errors import SpecError, did_you_mean
+from covcall.jsonutil import plain
 from covcall.policies import FixedDeltaPolicy, HodlPolicy, Policy, RulePolicy
+from covcall.timeframes import BARS_PER_DAY, BARS_PER_YEAR, TIMEFRAMES
 from covcall.version import code_version
 
 Progress = Callable[[float, str], None]
 WARMUP_DAYS = 60
-BARS_PER_DAY = {"1h": 24, "4h": 6, "1d": 1}
 
 
 class BacktestConfig(BaseModel):
@@ -34,7 +36,7 @@ class BacktestConfig(BaseModel):
     '1d'
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 
     underlying: str = Field("BTC", description="Coin held and written on (BTC, ETH or an imported symbol).")
     timeframe: Literal["1h", "4h", "1d"] = "1d"
@@ -42,7 +44,7 @@ class BacktestConfig(BaseModel):
     end: date = Field(date(2024, 12, 31), description="Last day of the window (inclusive).")
     source: Literal["synthetic", "store", "ccxt"] = "synthetic"
     iv_source: Literal["realized", "dvol"] = "realized"
-    exit_style: Literal["hold_to_expiry", "tp_and_roll"] = "hold_to_expiry"
+    exit_style: ExitStyle = ExitStyle.HOLD_TO_EXPIRY
     take_profit: float = Field(0.5, gt=0, lt=1, description="tp_and_roll: buy back when the mark is (1 - tp) x premium.")
     delta_min: float = Field(0.10, ge=0, le=1)
     delta_max: float = Field(0.30, ge=0, le=1)
@@ -129,26 +131,14 @@ class BacktestResult:
         ex = self.examples
         counts = {
             "decisions": int(len(ex)),
-            "sell_call": int((ex["action"] == "SELL_CALL").sum()) if len(ex) else 0,
-            "do_nothing": int((ex["action"] == "DO_NOTHING").sum()) if len(ex) else 0,
+            "sell_call": int((ex["action"] == Action.SELL_CALL).sum()) if len(ex) else 0,
+            "do_nothing": int((ex["action"] == Action.DO_NOTHING).sum()) if len(ex) else 0,
             "trades": int(len(self.trades)),
             "candidates": int(len(self.candidates)),
         }
-        return {"run_id": self.run_id, "config_hash": self.config.config_hash(), "metrics": _clean(self.metrics),
+        return {"run_id": self.run_id, "config_hash": self.config.config_hash(), "metrics": plain(self.metrics),
                 "counts": counts, "exports": self.exports,
                 "data_span": [self.data_span[0].isoformat(), self.data_span[1].isoformat()]}
-
-
-def _clean(d: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, (float, np.floating)):
-            out[k] = None if not np.isfinite(v) else float(v)
-        elif isinstance(v, np.integer):
-            out[k] = int(v)
-        else:
-            out[k] = v
-    return out
 
 
 _ID_COUNTER = itertools.count(1)
@@ -185,8 +175,7 @@ def make_policy(config: BacktestConfig, model_loader: Callable[[str], Any] | Non
 
 def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame | None) -> tuple[Market, int]:
     """Arrays for the engine (warm-up bars included) and the index of the first bar inside the window."""
-    from covcall.market import TIMEFRAMES
-    from covcall.volatility import BARS_PER_YEAR, atm_iv_series, realized_vol
+    from covcall.volatility import atm_iv_series, realized_vol
 
     ts = pd.DatetimeIndex(pd.to_datetime(candles["ts"], utc=True))
     start = pd.Timestamp(config.start, tz="UTC")
@@ -210,7 +199,7 @@ def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame
         out[lag:] = close[lag:] / close[:-lag] - 1.0
         return out
 
-    bar_ns = int(TIMEFRAMES[config.timeframe].value)
+    bar_ns = TIMEFRAMES[config.timeframe].ns
     market = Market(ts=ts, open=opn, close=close, atm_iv=np.asarray(atm, float), rv=np.asarray(rv, float),
                     ret_1d=past_return(1), ret_7d=past_return(7), ret_30d=past_return(30), bar_ns=bar_ns)
     return market, first

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from covcall.backtest import BacktestConfig, config_error_line, new_id, new_run_id, run_backtest
 from covcall.dataset import export_run_files
+from covcall.enums import ExitStyle
 from covcall.errors import CovcallError, SpecError
 from covcall.version import code_version
 
@@ -36,7 +37,7 @@ class BatchSpec(BaseModel):
     underlyings: list[str] = Field(default_factory=lambda: ["BTC"], min_length=1)
     timeframes: list[str] = Field(default_factory=lambda: ["1d"], min_length=1)
     windows: list[Window] = Field(min_length=1)
-    exit_styles: list[str] = Field(default_factory=lambda: ["hold_to_expiry"], min_length=1)
+    exit_styles: list[str] = Field(default_factory=lambda: [ExitStyle.HOLD_TO_EXPIRY.value], min_length=1)
     params: list[dict[str, Any]] = Field(default_factory=lambda: [{}], min_length=1)
     base: dict[str, Any] = Field(default_factory=dict)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections.abc import Iterable
@@ -14,8 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from covcall.enums import Action
 from covcall.errors import CovcallError, did_you_mean
-from covcall.store import DATASET_TABLES, DatasetFilter, Store, dumps
+from covcall.jsonutil import dumps, plain
+from covcall.store import DATASET_TABLES, DatasetFilter, Store
 
 SELL_KEYS = ("instrument", "delta", "strike", "dte", "score", "exit_style", "pnl_vs_hodl", "max_drawdown_pct")
 SKIP_KEYS = ("best_score", "candidates", "reason")
@@ -35,7 +36,7 @@ def shape_examples(raw: pd.DataFrame) -> pd.DataFrame:
         if c not in df.columns:
             df[c] = np.nan
     df["example_no"] = np.arange(1, len(df) + 1)
-    sell = df["action"] == "SELL_CALL"
+    sell = df["action"] == Action.SELL_CALL
     for c in SKIP_KEYS:
         df[c] = df[c].astype(object).where(~sell, None)
     for c in SELL_KEYS:
@@ -51,30 +52,18 @@ def shape_examples(raw: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _plain(v: Any) -> Any:
-    if v is None or v is pd.NA:
-        return None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return None if not math.isfinite(float(v)) else float(v)
-    if isinstance(v, pd.Timestamp):
-        return v.isoformat()
-    return v
-
-
 def extra_of(row: dict[str, Any]) -> dict[str, Any]:
     """The seed's `extra` dict for one example row."""
-    keys = SELL_KEYS if row["action"] == "SELL_CALL" else SKIP_KEYS
-    return {k: _plain(row.get(k)) for k in keys}
+    keys = SELL_KEYS if row["action"] == Action.SELL_CALL else SKIP_KEYS
+    return {k: plain(row.get(k)) for k in keys}
 
 
 def jsonl_records(examples: pd.DataFrame) -> Iterable[dict[str, Any]]:
     """Examples as JSONL objects: head columns, nested `extra`, then run id and market state."""
     for row in examples.to_dict("records"):
-        rec = {c: _plain(row[c]) for c in HEAD_COLS}
+        rec = {c: plain(row[c]) for c in HEAD_COLS}
         rec["extra"] = extra_of(row)
-        rec.update({c: _plain(row[c]) for c in TAIL_COLS})
+        rec.update({c: plain(row[c]) for c in TAIL_COLS})
         yield rec
 
 
@@ -140,7 +129,7 @@ def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_
         "iv_source": cfg.iv_source, "exit_style": cfg.exit_style, "policy": cfg.policy,
         "config_json": cfg.model_dump_json(), "config_hash": cfg.config_hash(), "code_version": code_version,
         "data_start": result.data_span[0], "data_end": result.data_span[1], "data_hash": result.data_hash,
-        "metrics_json": dumps({k: _plain(v) for k, v in result.metrics.items()}),
+        "metrics_json": dumps(result.metrics),
         "n_decisions": summary["decisions"], "n_sell_call": summary["sell_call"],
         "n_do_nothing": summary["do_nothing"], "n_trades": summary["trades"],
         "n_candidates": summary["candidates"], "export_csv": result.exports.get("csv"),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from covcall.batch import run_batch
+from covcall.enums import ExitStyle, values
 from covcall.ranges import RangeSet, save_range_set
 from covcall.store import Store
 from covcall.walker import walk
@@ -27,7 +28,7 @@ DEMO_BATCH = {
     "timeframes": ["1d"],
     "windows": [{"start": "2022-01-01", "end": "2022-12-31", "note": "2022"},
                 {"start": "2023-01-01", "end": "2023-12-31", "note": "2023"}],
-    "exit_styles": ["hold_to_expiry", "tp_and_roll"],
+    "exit_styles": list(values(ExitStyle)),
 }
 
 

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 
 from covcall.chain import ChainParams, ask_usd, build_chain, instrument_name, mark_call_usd
+from covcall.enums import Action, ExitReason, ExitStyle, SkipReason, values
 from covcall.policies.base import Candidates, Policy, premium_score
 
 NS_PER_YEAR = 365.0 * 86400e9
 NS_PER_DAY = 86400e9
-EXIT_STYLES = ("hold_to_expiry", "tp_and_roll")
+EXIT_STYLES = values(ExitStyle)
 
 
 class QuoteModel(Protocol):
@@ -49,7 +50,7 @@ class SimParams:
 
     underlying: str
     timeframe: str
-    exit_style: str = "hold_to_expiry"
+    exit_style: str = ExitStyle.HOLD_TO_EXPIRY.value
     take_profit: float = 0.5
     quantity: float = 1.0
     fee_rate: float = 0.0003
@@ -181,7 +182,8 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
     settles = j_settle <= last
     exit_idx = np.where(settles, j_settle, last)
     exit_ns = np.where(settles, expiry_ns, market.close_ns[last])
-    reason = np.where(settles, np.where(settle_px > strike, "settled_itm", "expired_otm"), "window_end")
+    reason = np.where(settles, np.where(settle_px > strike, ExitReason.SETTLED_ITM.value, ExitReason.EXPIRED_OTM.value),
+                      ExitReason.WINDOW_END.value)
     value = np.maximum(settle_px - strike, 0.0)
     exit_price = np.where(settles, value, 0.0)
     exit_fee = np.where(settles, settlement_fee_usd(value, settle_px, p.settlement_fee_rate, p.fee_cap), 0.0)
@@ -195,7 +197,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
         exit_price[open_end] = px
         exit_fee[open_end] = trade_fee_usd(px, np.full(px.shape, market.close[last]), p.fee_rate, p.fee_cap)
 
-    if p.exit_style == "tp_and_roll" and i < last:
+    if p.exit_style == ExitStyle.TP_AND_ROLL and i < last:
         h_end = int(min(exit_idx.max(), last))
         bars = np.arange(i + 1, h_end + 1)
         if len(bars):
@@ -215,7 +217,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
                 px = qm.ask(market.close[b], strike[rows], tau_b, market.atm_iv[b])
                 exit_idx[rows] = b
                 exit_ns[rows] = market.close_ns[b]
-                reason[rows] = "take_profit"
+                reason[rows] = ExitReason.TAKE_PROFIT.value
                 exit_price[rows] = px
                 exit_fee[rows] = trade_fee_usd(px, market.close[b], p.fee_rate, p.fee_cap)
                 exit_spot[rows] = market.close[b]
@@ -323,7 +325,7 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
         k = choice.index
         if k is not None and labels is not None and not (
                 np.isfinite(labels.pnl[k]) and np.isfinite(labels.exit_price_usd[k])):
-            k, reason = None, "trade_simulation_failed"
+            k, reason = None, SkipReason.TRADE_SIMULATION_FAILED.value
         else:
             reason = choice.reason
         if record_candidates and n_cand:
@@ -343,7 +345,7 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
             cand_frames.append(cf)
 
         if k is None:
-            ex.update(action="DO_NOTHING", reward=0.0, reason=reason, label_end=t_ns)
+            ex.update(action=Action.DO_NOTHING.value, reward=0.0, reason=None if reason is None else str(reason), label_end=t_ns)
             examples.append(ex)
             i = next_decision(i + 1)
             continue
@@ -373,15 +375,15 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
             "max_drawdown_pct": max_drawdown_pct(path), "exit_reason": str(labels.exit_reason[k]),
         }
         trades.append(trade)
-        ex.update(action="SELL_CALL", reward=trade["pnl"], reason=None, instrument=trade["instrument"],
+        ex.update(action=Action.SELL_CALL.value, reward=trade["pnl"], reason=None, instrument=trade["instrument"],
                   delta=trade["delta"], strike=strike, dte=int((expiry_ns - t_ns) // NS_PER_DAY),
                   score=float(choice.scores[k]) if len(choice.scores) else float("nan"),
                   exit_style=p.exit_style, pnl_vs_hodl=trade["pnl_vs_hodl"],
                   max_drawdown_pct=trade["max_drawdown_pct"], label_end=trade["exit_time"])
         examples.append(ex)
-        if trade["exit_reason"] == "window_end":
+        if trade["exit_reason"] == ExitReason.WINDOW_END:
             break
-        if trade["exit_reason"] == "take_profit":
+        if trade["exit_reason"] == ExitReason.TAKE_PROFIT:
             i = e  # the roll: decide again at once
         else:
             i = e if can_decide[e] else next_decision(e + 1)

@@ -22,21 +22,11 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-BARS_PER_YEAR: dict[str, int] = {"1h": 8760, "4h": 2190, "1d": 365}
+from covcall.enums import ExitReason
+from covcall.errors import choice_error
+from covcall.timeframes import BARS_PER_YEAR
 
 EULER_MASCHERONI = 0.5772156649015329
-
-METRICS_HIGHER_IS_BETTER: dict[str, bool] = {
-    "sharpe": True,
-    "sortino": True,
-    "calmar": True,
-    "cagr": True,
-    "total_return": True,
-    # a negative fraction, so less negative (higher) is better
-    "max_drawdown": True,
-    "win_rate": True,
-    "excess_return": True,
-}
 
 _NORMAL = NormalDist()
 _NAN = float("nan")
@@ -48,8 +38,6 @@ def _arr(x: np.ndarray | pd.Series | list[float]) -> np.ndarray:
 
 def _bars_per_year(timeframe: str) -> int:
     if timeframe not in BARS_PER_YEAR:
-        from covcall.errors import choice_error
-
         raise choice_error("timeframe", timeframe, BARS_PER_YEAR)
     return BARS_PER_YEAR[timeframe]
 
@@ -236,7 +224,7 @@ def trade_metrics(trades: pd.DataFrame, quantity: float, start_spot: float) -> d
         fees = float(np.nansum(trades["fee_usd"].to_numpy(dtype=float)))
         option_pnl = float(np.nansum(vs_hodl))
         win_rate = float(np.mean(vs_hodl > 0))
-        assignment_rate = float(np.mean(trades["exit_reason"].to_numpy() == "settled_itm"))
+        assignment_rate = float(np.mean(trades["exit_reason"].to_numpy() == ExitReason.SETTLED_ITM))
     return {
         "n_trades": n,
         "win_rate": win_rate,

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from covcall.errors import CovcallError, did_you_mean
+from covcall.jsonutil import dumps
 from covcall.ranges import Range
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ def _data_hash(train: pd.DataFrame, valid: pd.DataFrame, features: tuple[str, ..
     for part in (train, valid):
         h.update(pd.util.hash_pandas_object(part[cols], index=False).to_numpy().tobytes())
         h.update(b"|")
-    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    h.update(dumps(meta).encode())
     return h.hexdigest()
 
 
@@ -342,24 +343,7 @@ def explain(model: TrainedModel, candidates: pd.DataFrame | dict[str, np.ndarray
 
 # -- persistence -----------------------------------------------------------------------------------
 def _json(obj: Any) -> str:
-    def default(o: Any) -> Any:
-        if isinstance(o, np.generic):
-            return o.item()
-        if hasattr(o, "isoformat"):
-            return o.isoformat()
-        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-    # NaN is written as null so any JSON reader can load the diagnostics.
-    def clean(o: Any) -> Any:
-        if isinstance(o, float) and not np.isfinite(o):
-            return None
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        return o
-
-    return json.dumps(clean(obj), sort_keys=True, default=default)
+    return dumps(obj)
 
 
 def save_model(store: Store, model: TrainedModel, model_dir: Path) -> str:

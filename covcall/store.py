@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from covcall.errors import CovcallError, StoreBusyError
@@ -541,20 +539,3 @@ def _span_sql(start: Any, end: Any, params: list[Any]) -> str:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
-
-
-def dumps(obj: Any) -> str:
-    """JSON with numpy and pandas values turned into plain ones (sorted keys, stable output)."""
-
-    def default(o: Any) -> Any:
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, (pd.Timestamp,)):
-            return o.isoformat()
-        if isinstance(o, Path):
-            return str(o)
-        if hasattr(o, "isoformat"):
-            return o.isoformat()
-        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-    return json.dumps(obj, default=default, sort_keys=True)

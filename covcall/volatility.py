@@ -8,11 +8,10 @@ from numpy.typing import ArrayLike
 
 from covcall.chain import ChainParams
 from covcall.errors import DataError, choice_error
+from covcall.timeframes import BAR_LENGTH, BARS_PER_YEAR
 
 __all__ = ["BARS_PER_YEAR", "realized_vol", "atm_iv_series", "dvol_iv_frame", "calibrate_iv_rv_premium"]
 
-BARS_PER_YEAR: dict[str, float] = {"1h": 8760, "4h": 2190, "1d": 365}
-BAR_LENGTH: dict[str, pd.Timedelta] = {"1h": pd.Timedelta(hours=1), "4h": pd.Timedelta(hours=4), "1d": pd.Timedelta(days=1)}
 IV_SOURCES = ("realized", "dvol")
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from covcall.backtest import WARMUP_DAYS, BacktestConfig, data_hash, load_inputs, new_id, run_backtest
 from covcall.errors import CovcallError, SpecError, did_you_mean
+from covcall.jsonutil import dumps, plain
 from covcall.metrics import deflated_sharpe_ratio, probabilistic_sharpe_ratio
 from covcall.optimizer import (
     WalkProgress,
@@ -53,25 +54,13 @@ class WalkResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"walk_id": self.walk_id, "name": self.name, "metric": self.metric,
-                "best_strategy": self.best_strategy, "best_metric": _num(self.best_metric),
+                "best_strategy": self.best_strategy, "best_metric": plain(self.best_metric),
                 "strategies": self.strategies, "n_trials": self.n_trials, "report_dir": self.report_dir,
                 "spec": self.spec, **self.info}
 
 
-def _num(v: Any) -> Any:
-    if v is None or v is pd.NaT:
-        return None
-    if isinstance(v, (float, np.floating)):
-        return float(v) if math.isfinite(float(v)) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, pd.Timestamp):
-        return v.isoformat()
-    return v
-
-
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _num(v) for k, v in row.items()} for row in df.to_dict("records")]
+    return [{k: plain(v) for k, v in row.items()} for row in df.to_dict("records")]
 
 
 def _slug(name: str) -> str:
@@ -165,7 +154,7 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
                          "spec_json": json.dumps(spec.to_dict(), sort_keys=True), "spec_hash": spec.spec_hash(),
                          "metric": spec.metric, "best_strategy": result.best_strategy,
                          "best_metric": result.best_metric,
-                         "result_json": json.dumps(result.to_dict(), default=str, sort_keys=True),
+                         "result_json": dumps(result.to_dict()),
                          "report_dir": result.report_dir})
     else:
         tmp.cleanup()
@@ -191,7 +180,7 @@ def train(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None,
     keys = ("auc", "brier", "log_loss", "base_rate", "rmse", "rank_ic", "n_train", "n_valid")
     return [{"name": v.name, "model_id": v.model_id, "frame": v.frame,
              "trained_until": v.trained_until.isoformat() if v.trained_until is not None else None,
-             "diagnostics": {k: _num(v.diagnostics.get(k)) for k in keys}} for v in opt.variants]
+             "diagnostics": {k: plain(v.diagnostics.get(k)) for k in keys}} for v in opt.variants]
 
 
 def _rank(df: pd.DataFrame, metric: str, n_trials: int) -> pd.DataFrame:
@@ -222,7 +211,7 @@ def _rank(df: pd.DataFrame, metric: str, n_trials: int) -> pd.DataFrame:
 def write_report(result: WalkResult, folder: Path) -> Path:
     """`result.json` (everything) and `report.md` (the ranked table) in the walk's folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "result.json").write_text(json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8")
+    (folder / "result.json").write_text(dumps(result.to_dict(), indent=2, sort_keys=False), encoding="utf-8")
     test = next((v for k, v in result.info["frames"].items() if k.endswith("_test_frame")), "")
     lines = [f"# Walk {result.walk_id}: {result.name}", "",
              f"Ranked by **{result.metric}** on the test range {test}. "

@@ -6,18 +6,12 @@ import json
 from datetime import date
 
 import pandas as pd
-import pytest
-from apptest_support import errors, fresh_env, metric_value, no_exception, open_page, texts, ui
+from apptest_support import errors, metric_value, no_exception, open_page, texts, ui
 
 from covcall.backtest import BacktestConfig, run_backtest
 from covcall.store import Store
 
 PAGE = "pages/backtest.py"
-
-
-@pytest.fixture
-def db(monkeypatch, tmp_path):
-    return fresh_env(monkeypatch, tmp_path)
 
 
 def short_window(at, start=date(2024, 1, 1), end=date(2024, 3, 31)):
@@ -26,14 +20,14 @@ def short_window(at, start=date(2024, 1, 1), end=date(2024, 3, 31)):
     at.run()
 
 
-def test_run_shows_the_results_metrics(db):
+def test_run_shows_the_results_metrics(app_db):
     at = open_page(PAGE)
     short_window(at)
     at.selectbox(key="backtest_exit_style").set_value("tp_and_roll").run()
     at.button(key="backtest_run").click().run()
     no_exception(at)
     assert not errors(at)
-    runs = Store(db).list_runs()
+    runs = Store(app_db).list_runs()
     assert len(runs) == 1
     # The same settings, run again through the API, give the numbers the cards show.
     expected = run_backtest(BacktestConfig(underlying="BTC", timeframe="1d", start="2024-01-01", end="2024-03-31",
@@ -47,20 +41,20 @@ def test_run_shows_the_results_metrics(db):
     assert len(at.get("plotly_chart")) == 2
 
 
-def test_start_after_end_is_a_clear_error_and_nothing_is_lost(db):
+def test_start_after_end_is_a_clear_error_and_nothing_is_lost(app_db):
     at = open_page(PAGE)
     short_window(at)
     at.button(key="backtest_run").click().run()
-    first = Store(db).list_runs()["run_id"].tolist()
+    first = Store(app_db).list_runs()["run_id"].tolist()
     short_window(at, date(2024, 5, 1), date(2024, 2, 1))
     at.button(key="backtest_run").click().run()
     no_exception(at)
     assert errors(at) == ["start 2024-05-01 is after end 2024-02-01; swap them"]
-    assert Store(db).list_runs()["run_id"].tolist() == first
+    assert Store(app_db).list_runs()["run_id"].tolist() == first
     assert first[0] in texts(at)  # the earlier result is still on screen
 
 
-def test_regime_preset_fills_start_and_end(db):
+def test_regime_preset_fills_start_and_end(app_db):
     at = open_page(PAGE)
     options = at.selectbox(key="backtest_preset").options
     pick = next(o for o in options if o.startswith("btc-regimes · test"))
@@ -73,13 +67,13 @@ def test_regime_preset_fills_start_and_end(db):
     assert at.date_input(key="backtest_end").value == date(2023, 10, 15)
 
 
-def test_recent_run_reopens_with_its_own_metrics(db):
+def test_recent_run_reopens_with_its_own_metrics(app_db):
     at = open_page(PAGE)
     short_window(at)
     at.button(key="backtest_run").click().run()
     at.selectbox(key="backtest_underlying").set_value("ETH").run()
     at.button(key="backtest_run").click().run()
-    store = Store(db)
+    store = Store(app_db)
     runs = store.list_runs()
     btc = runs[runs["underlying"] == "BTC"].iloc[0]
     sharpe = json.loads(btc["metrics_json"])["sharpe"]
@@ -98,7 +92,7 @@ def test_recent_run_reopens_with_its_own_metrics(db):
     assert any(c.proto.spec and "rebased" in c.proto.spec for c in at2.get("plotly_chart"))
 
 
-def test_batch_runs_the_grid_and_lists_each_run(db):
+def test_batch_runs_the_grid_and_lists_each_run(app_db):
     at = open_page(PAGE)
     at.session_state["backtest_batch_windows"] = pd.DataFrame(
         {"start": [date(2024, 1, 1)], "end": [date(2024, 2, 29)], "note": ["Jan-Feb"]})
@@ -112,18 +106,18 @@ def test_batch_runs_the_grid_and_lists_each_run(db):
     table = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert list(table["status"]) == ["ok", "ok"]
     assert table["label"].str.contains("Jan-Feb").all()
-    runs = Store(db).list_runs()
+    runs = Store(app_db).list_runs()
     assert runs["batch_id"].nunique() == 1 and len(runs) == 2
     assert "2 ok, 0 failed" in texts(at)
 
 
-def test_model_policy_run_explains_its_decisions(db):
+def test_model_policy_run_explains_its_decisions(app_db):
     from covcall.models import explain_decision
     from covcall.walker import train
 
     spec = {"name": "m", "rangeTrain": [{"startDate": "2022-01-01", "endDate": "2022-09-30"}],
             "rangeTest": {"startDate": "2023-01-01", "endDate": "2023-03-31"}, "gap_days": 45}
-    model_id = train(spec, store=Store(db))[0]["model_id"]
+    model_id = train(spec, store=Store(app_db))[0]["model_id"]
     at = open_page(PAGE)
     short_window(at, date(2023, 1, 1), date(2023, 3, 31))
     at.selectbox(key="backtest_policy").set_value("model").run()
@@ -131,10 +125,10 @@ def test_model_policy_run_explains_its_decisions(db):
     at.button(key="backtest_run").click().run()
     no_exception(at)
     assert not errors(at)
-    run = Store(db).list_runs(limit=1).iloc[0]
+    run = Store(app_db).list_runs(limit=1).iloc[0]
     assert run["policy"] == "model"
     first = at.selectbox(key=f"backtest_explain_{run['run_id']}_at").value
-    out = explain_decision(Store(db), model_id, run["run_id"], first, 0.0)
+    out = explain_decision(Store(app_db), model_id, run["run_id"], first, 0.0)
     shown = " ".join(m.value for m in at.markdown)
     assert "Why it sold or skipped" in shown
     assert out["candidates"].iloc[out["best"]]["instrument"] in shown

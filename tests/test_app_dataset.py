@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from apptest_support import errors, fresh_env, no_exception, open_page
+from apptest_support import errors, no_exception, open_page
 
 from covcall.batch import run_batch
 from covcall.store import DatasetFilter, Store
@@ -14,8 +14,8 @@ PAGE = "pages/dataset.py"
 
 
 @pytest.fixture
-def db(monkeypatch, tmp_path):
-    path = fresh_env(monkeypatch, tmp_path)
+def db(app_db):
+    path = app_db
     run_batch({"name": "t", "underlyings": ["BTC", "ETH"], "timeframes": ["1d"],
                "windows": [{"start": "2024-01-01", "end": "2024-04-30"}], "exit_styles": ["hold_to_expiry"],
                "base": {"threshold": 0.6}}, store=Store(path))

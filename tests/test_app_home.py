@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-from apptest_support import errors, fresh_env, metric_value, no_exception, open_page, texts
+from apptest_support import errors, metric_value, no_exception, open_page, texts
 
 from covcall.store import Store
 
 
-@pytest.fixture
-def db(monkeypatch, tmp_path):
-    return fresh_env(monkeypatch, tmp_path)
-
-
-def test_empty_database_shows_zero_counts_path_and_cli_hints(db):
+def test_empty_database_shows_zero_counts_path_and_cli_hints(app_db):
     at = open_page()
     assert metric_value(at, "Runs") == "0"
     assert metric_value(at, "Walks") == "0"
     shown = texts(at)
-    assert str(db) in shown
+    assert str(app_db) in shown
     assert "synthetic" in shown
     assert any("covcall data import" in c.value for c in at.code)
     # a fresh install already shows the (synthetic) market it will trade
@@ -26,31 +20,31 @@ def test_empty_database_shows_zero_counts_path_and_cli_hints(db):
     assert any("Market in use" in m.value and "synthetic" in m.value for m in at.markdown)
 
 
-def test_generate_demo_data_fills_every_table(db):
+def test_generate_demo_data_fills_every_table(app_db):
     at = open_page()
     at.button(key="home_demo").click().run()
     no_exception(at)
     assert not errors(at)
     done = " ".join(s.value for s in at.success)
     assert "Demo data ready: 8 backtests" in done
-    counts = Store(db).counts()
+    counts = Store(app_db).counts()
     assert metric_value(at, "Runs") == f"{counts['runs']:,}" and counts["runs"] >= 8
     assert metric_value(at, "Examples") == f"{counts['examples']:,}"
     assert metric_value(at, "Walks") == "1"
     assert "demo-regimes" in done
 
 
-def test_bad_setting_shows_one_line_error_not_a_traceback(db, monkeypatch):
+def test_bad_setting_shows_one_line_error_not_a_traceback(app_db, monkeypatch):
     monkeypatch.setenv("FEE_RATE", "lots")
     at = open_page()
     assert errors(at) == ["invalid setting FEE_RATE='lots': expected a number"]
     assert not at.metric
 
 
-def test_offline_fetch_shows_the_clear_error_and_keeps_the_cache(db):
+def test_offline_fetch_shows_the_clear_error_and_keeps_the_cache(app_db):
     from covcall.market.synthetic import synthetic_candles
 
-    Store(db).write_candles("csv", "BTC", "1d", synthetic_candles("BTC", "1d", "2024-01-01", "2024-02-01"))
+    Store(app_db).write_candles("csv", "BTC", "1d", synthetic_candles("BTC", "1d", "2024-01-01", "2024-02-01"))
     at = open_page()
     at.selectbox(key="home_fetch_what").set_value("candles")
     at.button(key="home_fetch_go").click().run(timeout=90)
@@ -58,5 +52,5 @@ def test_offline_fetch_shows_the_clear_error_and_keeps_the_cache(db):
     shown = errors(at)
     assert len(shown) == 1 and shown[0].startswith("cannot reach binance")
     assert "use the synthetic source or import a CSV" in shown[0]
-    assert Store(db).counts()["candles"] == 31
+    assert Store(app_db).counts()["candles"] == 31
     assert metric_value(at, "Candles") == "31"

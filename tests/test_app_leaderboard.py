@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from apptest_support import errors, fresh_env, no_exception, open_page, texts
+from apptest_support import errors, no_exception, open_page, texts
 
 from covcall.ranges import RangeSet, save_range_set
 from covcall.store import Store
@@ -16,8 +16,8 @@ SHORT = {"name": "short", "rangeTrain": [{"startDate": "2022-01-01", "endDate": 
 
 
 @pytest.fixture
-def db(monkeypatch, tmp_path):
-    path = fresh_env(monkeypatch, tmp_path)
+def db(app_db):
+    path = app_db
     save_range_set(Store(path), RangeSet.from_dict(SHORT))
     return path
 

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-from apptest_support import errors, fresh_env, no_exception, open_page
+from apptest_support import errors, no_exception, open_page
 
 from covcall.ranges import load_range_set, presets, rolling
 from covcall.store import Store
 
 PAGE = "pages/ranges.py"
-
-
-@pytest.fixture
-def db(monkeypatch, tmp_path):
-    return fresh_env(monkeypatch, tmp_path)
 
 
 def edit_training(at, rows):
@@ -24,7 +18,7 @@ def edit_training(at, rows):
     at.run()
 
 
-def test_overlapping_training_range_shows_the_overlap_and_disables_save(db):
+def test_overlapping_training_range_shows_the_overlap_and_disables_save(app_db):
     at = open_page(PAGE)
     assert not at.button(key="ranges_save").disabled  # the btc-regimes preset is valid
     rows = [dict(r) for r in at.session_state["ranges_train"]]
@@ -37,7 +31,7 @@ def test_overlapping_training_range_shows_the_overlap_and_disables_save(db):
     assert at.button(key="ranges_save").disabled
 
 
-def test_reversed_and_half_filled_rows_are_errors(db):
+def test_reversed_and_half_filled_rows_are_errors(app_db):
     at = open_page(PAGE)
     edit_training(at, [{"start": date(2023, 6, 1), "end": date(2023, 1, 1), "note": ""},
                        {"start": date(2023, 2, 1), "end": None, "note": "half"}])
@@ -47,7 +41,7 @@ def test_reversed_and_half_filled_rows_are_errors(db):
     assert at.button(key="ranges_save").disabled
 
 
-def test_short_gap_warns_and_strict_makes_it_an_error(db):
+def test_short_gap_warns_and_strict_makes_it_an_error(app_db):
     at = open_page(PAGE)
     edit_training(at, [{"start": date(2023, 6, 1), "end": date(2023, 12, 20), "note": ""}])
     assert any("labels leak" in w.value for w in at.warning)
@@ -57,12 +51,12 @@ def test_short_gap_warns_and_strict_makes_it_an_error(db):
     assert at.button(key="ranges_save").disabled
 
 
-def test_saved_set_survives_bad_edits_and_loads_back(db):
+def test_saved_set_survives_bad_edits_and_loads_back(app_db):
     at = open_page(PAGE)
     at.text_input(key="ranges_name").set_value("my-set").run()
     at.button(key="ranges_save").click().run()
     assert any("saved range set 'my-set'" in s.value for s in at.success)
-    store = Store(db)
+    store = Store(app_db)
     saved = load_range_set(store, "my-set")
     assert saved.train == presets()["btc-regimes"].train
     # Bad edits: the test range reversed. Nothing can be saved and the stored set is untouched.
@@ -78,7 +72,7 @@ def test_saved_set_survives_bad_edits_and_loads_back(db):
     assert not errors(at)
 
 
-def test_preset_suggestion_and_rolling_fill_the_editor(db):
+def test_preset_suggestion_and_rolling_fill_the_editor(app_db):
     at = open_page(PAGE)
     at.selectbox(key="ranges_preset_pick").set_value("synthetic-eth-seed7")
     at.button(key="ranges_use_preset").click().run()

@@ -25,14 +25,6 @@ CSV = """timestamp,open,high,low,close,volume
 """
 
 
-@pytest.fixture
-def db(tmp_path, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)  # no stray .env from the repo
-    path = tmp_path / "c.duckdb"
-    monkeypatch.setenv("DUCKDB_PATH", str(path))
-    return path
-
-
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import ccxt
 import pandas as pd
 import pytest
+from fakes.ccxt_fake import FakeExchange, recorded_dvol, recorded_ohlcv  # noqa: E402
 
 from covcall.errors import DataError, ExchangeUnavailable
 from covcall.market import load_candles
 from covcall.market.exchange import BACKOFF_S, _missing, fetch_candles, fetch_dvol
 from covcall.store import Store
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakes.ccxt_fake import FakeExchange, recorded_dvol, recorded_ohlcv  # noqa: E402
-
 ROWS = recorded_ohlcv()
 FIRST = pd.Timestamp(ROWS[0][0], unit="ms", tz="UTC")  # 2017-08-17 04:00
 LAST = pd.Timestamp(ROWS[-1][0], unit="ms", tz="UTC")
-
-
-@pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "s.duckdb")
 
 
 def test_pages_through_the_window_and_caches_every_row(store: Store) -> None:

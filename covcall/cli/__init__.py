@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from covcall.config import Settings, load_settings
 from covcall.errors import CovcallError
+from covcall.jsonutil import dumps
 
 # Each module exposes register(subparsers) and sets `func(args, settings) -> int` on its parsers.
 _COMMAND_MODULES = ("status", "data", "backtest", "ranges", "walk", "models")
@@ -43,19 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 def emit(args: argparse.Namespace, payload: Any, human: Callable[[], None] | str | None = None) -> None:
     """Print `payload` as JSON with --json, else the human rendering."""
     if getattr(args, "json", False):
-        print(json.dumps(payload, default=_json_default, indent=2, sort_keys=False))
+        print(dumps(payload, indent=2, sort_keys=False))
     elif callable(human):
         human()
     elif human is not None:
         print(human)
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "item"):
-        return o.item()
-    if hasattr(o, "isoformat"):
-        return o.isoformat()
-    return str(o)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

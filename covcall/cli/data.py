@@ -12,6 +12,7 @@ from covcall import open_store
 from covcall.cli import emit
 from covcall.config import Settings
 from covcall.errors import DataError
+from covcall.jsonutil import plain
 from covcall.market.csv_import import import_candles_csv, import_iv_csv
 from covcall.market.frame import TIMEFRAMES, check_timeframe
 
@@ -29,8 +30,6 @@ def _date(flag: str, value: str) -> pd.Timestamp:
 
 
 
-def _plain(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in payload.items()}
 
 
 def _summary(verb: str, p: dict[str, Any]) -> str:
@@ -40,7 +39,7 @@ def _summary(verb: str, p: dict[str, Any]) -> str:
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     check_timeframe(args.timeframe)
-    result = _plain(import_candles_csv(open_store(settings), args.csv, args.underlying, args.timeframe))
+    result = plain(import_candles_csv(open_store(settings), args.csv, args.underlying, args.timeframe))
     extra = f"; dropped {result['dropped_duplicates']} duplicate rows" if result["dropped_duplicates"] else ""
     gaps = f"; {result['gaps']} gaps (missing bars) kept as gaps" if result.get("gaps") else ""
     emit(args, result, _summary("imported", result) + extra + gaps)
@@ -48,7 +47,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import_iv(args: argparse.Namespace, settings: Settings) -> int:
-    result = _plain(import_iv_csv(open_store(settings), args.csv, args.underlying))
+    result = plain(import_iv_csv(open_store(settings), args.csv, args.underlying))
     emit(args, result, _summary("imported", result) + " (ts = when each value is known)")
     return 0
 
@@ -67,7 +66,7 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
         check_timeframe(args.timeframe)
         exchange = args.exchange or settings.exchange_id
         result = fetch_candles(store, args.underlying, args.timeframe, start, end, exchange=exchange)
-    result = _plain(result)
+    result = plain(result)
     emit(args, result, _summary("cached", result) + f" ({result['fetched_pages']} pages fetched)")
     return 0
 

@@ -8,12 +8,10 @@ import numpy as np
 import pandas as pd
 
 from covcall.errors import DataError, did_you_mean
+from covcall.timeframes import BAR_LENGTH
 
-TIMEFRAMES: dict[str, pd.Timedelta] = {
-    "1h": pd.Timedelta(hours=1),
-    "4h": pd.Timedelta(hours=4),
-    "1d": pd.Timedelta(days=1),
-}
+# Bar length by timeframe name (the one table lives in covcall.timeframes).
+TIMEFRAMES: dict[str, pd.Timedelta] = BAR_LENGTH
 CANDLE_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 _PRICES = ("open", "high", "low", "close")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from covcall.enums import SkipReason
 from covcall.policies.base import Candidates, Choice, no_choice
 
 
@@ -19,7 +20,7 @@ class HodlPolicy:
         return np.zeros(len(chain["strike"]), dtype=bool)
 
     def choose(self, candidates: Candidates, state: dict[str, float]) -> Choice:
-        return no_choice(candidates, candidates["score"], "hodl_never_sells")
+        return no_choice(candidates, candidates["score"], SkipReason.HODL_NEVER_SELLS)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class FixedDeltaPolicy:
     def choose(self, candidates: Candidates, state: dict[str, float]) -> Choice:
         scores = candidates["score"]
         if len(scores) == 0:
-            return no_choice(candidates, scores, "no_candidates")
+            return no_choice(candidates, scores, SkipReason.NO_CANDIDATES)
         dte_gap = np.abs(candidates["dte_days"] - self.target_dte_days)
         same_expiry = dte_gap <= dte_gap.min() + 1e-9
         delta_gap = np.where(same_expiry, np.abs(candidates["delta"] - self.target_delta), np.inf)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from covcall.enums import SkipReason
 from covcall.policies.base import Candidates, Choice, no_choice, sellable_within
 
 
@@ -23,5 +24,5 @@ class CollectPolicy:
         return sellable_within(chain, self.delta_min, self.delta_max, self.dte_min_days, self.dte_max_days)
 
     def choose(self, candidates: Candidates, state: dict[str, float]) -> Choice:
-        reason = "collecting_only" if len(candidates["score"]) else "no_candidates"
+        reason = SkipReason.COLLECTING_ONLY if len(candidates["score"]) else SkipReason.NO_CANDIDATES
         return no_choice(candidates, candidates["score"], reason)

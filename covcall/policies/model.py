@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from covcall.enums import SkipReason
 from covcall.models import TrainedModel, predict
 from covcall.policies.base import Candidates, Choice, no_choice, sellable_within
 
@@ -32,9 +33,9 @@ class ModelPolicy:
     def choose(self, candidates: Candidates, state: dict[str, float]) -> Choice:
         n = len(candidates["strike"]) if "strike" in candidates else len(next(iter(candidates.values()), []))
         if n == 0:
-            return no_choice(candidates, np.empty(0), "no_candidates")
+            return no_choice(candidates, np.empty(0), SkipReason.NO_CANDIDATES)
         preds = predict(self.model, candidates)
         k = int(np.argmax(preds))
         if not preds[k] >= self.threshold:
-            return no_choice(candidates, preds, "score_below_threshold")
+            return no_choice(candidates, preds, SkipReason.SCORE_BELOW_THRESHOLD)
         return Choice(k, None, float(preds[k]), preds)

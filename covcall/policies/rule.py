@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from covcall.enums import SkipReason
 from covcall.policies.base import Candidates, Choice, no_choice, sellable_within
 
 
@@ -26,8 +27,8 @@ class RulePolicy:
     def choose(self, candidates: Candidates, state: dict[str, float]) -> Choice:
         scores = candidates["score"]
         if len(scores) == 0:
-            return no_choice(candidates, scores, "no_candidates")
+            return no_choice(candidates, scores, SkipReason.NO_CANDIDATES)
         k = int(np.argmax(scores))
         if not scores[k] >= self.threshold:
-            return no_choice(candidates, scores, "score_below_threshold")
+            return no_choice(candidates, scores, SkipReason.SCORE_BELOW_THRESHOLD)
         return Choice(k, None, float(scores[k]), scores)
