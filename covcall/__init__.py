@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 from covcall.backtest import BacktestConfig, BacktestResult, run_backtest  # noqa: E402
 from covcall.batch import BatchResult, BatchSpec, run_batch  # noqa: E402
-from covcall.config import Settings, load_settings  # noqa: E402
+from covcall.config import Settings, load_settings, run_defaults  # noqa: E402
 from covcall.ranges import Range, RangeSet  # noqa: E402
 from covcall.store import DatasetFilter, Store  # noqa: E402
 from covcall.walker import WalkResult, load_walk, walk  # noqa: E402
@@ -24,6 +24,6 @@ def open_store(settings: Settings | None = None) -> Store:
 
 __all__ = [
     "BacktestConfig", "BacktestResult", "run_backtest", "BatchSpec", "BatchResult", "run_batch", "Settings",
-    "load_settings", "Range", "RangeSet", "Store", "DatasetFilter", "WalkResult", "walk", "load_walk", "open_store",
+    "load_settings", "run_defaults", "Range", "RangeSet", "Store", "DatasetFilter", "WalkResult", "walk", "load_walk", "open_store",
     "__version__",
 ]

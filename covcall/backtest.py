@@ -80,10 +80,13 @@ class BacktestConfig(BaseModel):
         return self
 
     @classmethod
-    def parse(cls, data: dict[str, Any]) -> BacktestConfig:
-        """Build from a plain dict with errors that name the field and the fix."""
+    def parse(cls, data: dict[str, Any], defaults: dict[str, Any] | None = None) -> BacktestConfig:
+        """Build from a plain dict with errors that name the field and the fix; `defaults` (from
+        `covcall.config.run_defaults`) fill the fields the dict does not set."""
+        if not isinstance(data, dict):
+            raise SpecError(f"a backtest config must be an object of settings; got {type(data).__name__}")
         try:
-            return cls(**data)
+            return cls(**{**(defaults or {}), **data})
         except ValidationError as err:
             raise SpecError(config_error_line(err, cls)) from None
 
@@ -251,11 +254,13 @@ def run_backtest(
     policy: Policy | None = None,
     batch_id: str | None = None,
     record_candidates: bool = True,
+    defaults: dict[str, Any] | None = None,
 ) -> BacktestResult:
     """Run one covered-call backtest; persist it when a store is given; export CSV + JSONL when export_dir is.
 
     `candles`/`iv` override the config's data source (for tests and notebooks); `policy` overrides the
-    config's policy (the walker passes trained model policies this way).
+    config's policy (the walker passes trained model policies this way). `defaults`
+    (`covcall.run_defaults(covcall.load_settings())`) fill the fields a dict config leaves out.
 
     A quarter of weekly 10-30 delta calls on the synthetic market (seed 7):
 
@@ -270,7 +275,7 @@ def run_backtest(
     from covcall.metrics import backtest_metrics
 
     if isinstance(config, dict):
-        config = BacktestConfig.parse(config)
+        config = BacktestConfig.parse(config, defaults)
     say = progress or (lambda f, m: None)
     say(0.05, "loading market data")
     if candles is None:

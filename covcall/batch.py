@@ -54,7 +54,16 @@ class BatchSpec(BaseModel):
         return out
 
     @classmethod
-    def parse(cls, data: dict[str, Any]) -> BatchSpec:
+    def parse(cls, data: dict[str, Any], defaults: dict[str, Any] | None = None) -> BatchSpec:
+        """Validate a batch spec; `defaults` (covcall.config.run_defaults) fill `base` where it is silent, so the
+        parsed spec alone says how every run was configured."""
+        if not isinstance(data, dict):
+            raise SpecError(f"a batch spec must be an object; got {type(data).__name__}")
+        if defaults:
+            base = data.get("base") or {}
+            if not isinstance(base, dict):
+                raise SpecError("batch spec: base must be an object of backtest settings")
+            data = {**data, "base": {**defaults, **base}}
         try:
             return cls(**data)
         except ValidationError as err:
@@ -80,10 +89,10 @@ class BatchResult:
 
 
 def run_batch(spec: BatchSpec | dict[str, Any], *, store: Any = None, export_dir: str | Path | None = None,
-              progress: BatchProgress | None = None) -> BatchResult:
+              progress: BatchProgress | None = None, defaults: dict[str, Any] | None = None) -> BatchResult:
     """Run every config of the grid; a failing run is recorded with its error and the rest go on."""
     if isinstance(spec, dict):
-        spec = BatchSpec.parse(spec)
+        spec = BatchSpec.parse(spec, defaults)
     configs = spec.configs()
     batch_id = new_id("b")
     result = BatchResult(batch_id)

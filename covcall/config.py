@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +49,22 @@ def _one_line(err: ValidationError) -> str:
     if accepts is None:
         accepts = first["msg"].replace("Input should be ", "").replace("Value error, ", "")
     return f"invalid setting {field.upper()}={first.get('input')!r}: expected {accepts}"
+
+
+# BacktestConfig fields whose defaults come from the settings (the one settings path into the core).
+RUN_DEFAULT_FIELDS = ("source", "seed", "exchange", "fee_rate", "fee_cap", "settlement_fee_rate", "rate")
+
+
+def run_defaults(settings: Settings) -> dict[str, Any]:
+    """The run defaults the settings imply, as BacktestConfig fields; every entry point (CLI commands, the Python
+    API's `open_defaults`, the demo, every page) passes these to the core instead of reading settings itself.
+
+    >>> run_defaults(load_settings(fee_rate=0.0005))["fee_rate"]
+    0.0005
+    """
+    return {"source": settings.data_source, "seed": settings.synthetic_seed, "exchange": settings.exchange_id,
+            "fee_rate": settings.fee_rate, "fee_cap": settings.fee_cap,
+            "settlement_fee_rate": settings.settlement_fee_rate, "rate": settings.risk_free_rate}
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -40,16 +40,21 @@ def demo_walk_spec(seed: int = 7) -> dict[str, Any]:
 
 
 def generate_demo_data(store: Store, *, progress: Callable[[float, str], None] | None = None,
-                       export_dir: Path | None = None, seed: int = 7) -> dict[str, Any]:
-    """Fill an empty database so every page has content: 8 backtests, a range set and a walk."""
+                       export_dir: Path | None = None, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fill an empty database so every page has content: 8 backtests, a range set and a walk.
+
+    `defaults` (covcall.config.run_defaults) carry the user's fees, rate and synthetic seed; the demo always
+    runs on the synthetic market.
+    """
     say = progress or (lambda f, m: None)
-    batch_spec = {**DEMO_BATCH, "base": {"seed": seed}}
-    batch = run_batch(batch_spec, store=store, export_dir=export_dir,
+    defaults = {**(defaults or {}), "source": "synthetic"}
+    seed = int(defaults.get("seed", 7))
+    batch = run_batch(DEMO_BATCH, store=store, export_dir=export_dir, defaults=defaults,
                       progress=lambda d, t, m: say(0.6 * d / max(t, 1), f"backtest {d}/{t}: {m}"))
     rs = RangeSet.from_dict(DEMO_RANGES)
     save_range_set(store, rs)
     say(0.6, "walk: fitting variants on the training ranges")
-    result = walk(demo_walk_spec(seed), store=store,
+    result = walk(demo_walk_spec(seed), store=store, defaults=defaults,
                   progress=lambda d, t, m: say(0.6 + 0.4 * d / max(t, 1), f"walk {d}/{t}: {m}"))
     say(1.0, "demo data ready")
     return {"batch_id": batch.batch_id, "runs": len(batch.runs), "examples": batch.examples,

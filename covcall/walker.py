@@ -77,7 +77,8 @@ def check_ranges(spec: WalkSpec) -> list[Any]:
 
 
 def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, *, store: Store | None = None,
-         report_root: str | Path | None = None, model_dir: str | Path | None = None) -> WalkResult:
+         report_root: str | Path | None = None, model_dir: str | Path | None = None,
+         defaults: dict[str, Any] | None = None) -> WalkResult:
     """Fit the variants on the training ranges, then backtest all of them and the baselines on the test range.
 
     Every variant sees the same candles, IV, chain model and fees. Ranked by `spec.metric`; a variant whose
@@ -85,7 +86,7 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
     database (nothing is kept).
     """
     if isinstance(spec, dict):
-        spec = WalkSpec.parse(spec)
+        spec = WalkSpec.parse(spec, defaults)
     issues = check_ranges(spec)
     tmp = None
     if store is None:
@@ -162,13 +163,13 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
 
 
 def train(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, *, store: Store,
-          model_dir: str | Path | None = None) -> list[dict[str, Any]]:
+          model_dir: str | Path | None = None, defaults: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Fit only the LightGBM variants of a walk spec (one per training range, plus the pooled one).
 
     Returns one summary per model: name, model_id, frame, trained_until and the main diagnostics.
     """
     if isinstance(spec, dict):
-        spec = WalkSpec.parse(spec)
+        spec = WalkSpec.parse(spec, defaults)
     check_ranges(spec)
     lo, hi = spec.data_window()
     cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe, "source": spec.source,

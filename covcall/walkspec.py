@@ -76,10 +76,22 @@ class WalkSpec(BaseModel):
         return v
 
     @classmethod
-    def parse(cls, data: dict[str, Any]) -> WalkSpec:
-        """Validate a spec dict (JSON/TOML file contents); errors name the field and the fix."""
+    def parse(cls, data: dict[str, Any], defaults: dict[str, Any] | None = None) -> WalkSpec:
+        """Validate a spec dict (JSON/TOML file contents); errors name the field and the fix.
+
+        `defaults` (covcall.config.run_defaults) fill what the spec leaves out: `source` and `seed` at the top,
+        fees, rate and exchange in `strategy`. They are copied into the parsed spec, so the stored spec alone
+        reproduces the walk whatever the settings are later.
+        """
         if not isinstance(data, dict):
             raise SpecError("a walk spec must be an object")
+        if defaults:
+            strategy = data.get("strategy") or {}
+            if not isinstance(strategy, dict):
+                raise SpecError("walk spec: strategy must be an object of backtest settings")
+            top = {k: defaults[k] for k in ("source", "seed") if k in defaults and k not in data}
+            inner = {k: v for k, v in defaults.items() if k not in ("source", "seed")}
+            data = {**data, **top, "strategy": {**inner, **strategy}}
         rest = {k: v for k, v in data.items() if k not in _RANGE_KEYS}
         rs = RangeSet.from_dict({k: v for k, v in data.items() if k in _RANGE_KEYS}, name=data.get("name", "walk"))
         try:

@@ -10,6 +10,7 @@ import streamlit as st
 import ui
 from covcall.backtest import BacktestConfig, run_backtest
 from covcall.batch import run_batch
+from covcall.config import run_defaults
 from covcall.errors import CovcallError
 from covcall.ranges import presets, synthetic_preset
 from covcall.store import DatasetFilter
@@ -200,7 +201,8 @@ def batch_tab() -> None:
         bar = st.progress(0.0, text="starting")
         export_dir = settings.training_data_dir if settings.save_training_data else None
         result = ui.attempt(lambda: run_batch(spec, store=store, export_dir=export_dir,
-                                              progress=ui.count_progress(bar)), bar)
+                                              progress=ui.count_progress(bar),
+                                              defaults=run_defaults(settings)), bar)
         if result is not None:
             ss["backtest_batch_result"] = result.to_dict()
         ui.invalidate()

@@ -5,6 +5,7 @@ from datetime import date
 import streamlit as st
 
 import ui
+from covcall.config import run_defaults
 from covcall.demo import generate_demo_data
 from covcall.market.csv_import import import_candles_csv, import_iv_csv
 from covcall.market.exchange import fetch_candles, fetch_dvol
@@ -92,7 +93,7 @@ if st.button("Generate demo data", type="primary", key="home_demo"):
     bar = st.progress(0.0, text="starting")
     export_dir = settings.training_data_dir if settings.save_training_data else None
     made = ui.attempt(lambda: generate_demo_data(store, progress=ui.fraction_progress(bar),
-                                                 export_dir=export_dir), bar)
+                                                 export_dir=export_dir, defaults=run_defaults(settings)), bar)
     ui.invalidate()  # whatever finished (even before an error) is in the database and should show
     if made is not None:
         st.session_state["home_demo_result"] = made

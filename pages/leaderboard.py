@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from covcall.config import run_defaults
 from covcall.errors import CovcallError
 from covcall.ranges import RangeSet, load_range_set
 from covcall.walker import WalkResult, load_walk, train, walk
@@ -247,13 +248,15 @@ with tab_new:
                               "(same as `covcall train`)")
     if go_walk:
         bar = st.progress(0.0, text="processed 0 / ?: loading market data")
-        result = ui.attempt(lambda: walk(spec_of(rs), ui.count_progress(bar), store=store), bar)
+        result = ui.attempt(lambda: walk(spec_of(rs), ui.count_progress(bar), store=store,
+                                          defaults=run_defaults(settings)), bar)
         ui.invalidate()
         if result is not None:
             ss["leaderboard_walk_id"] = result.walk_id
     if go_train:
         bar = st.progress(0.0, text="processed 0 / ?: loading market data")
-        trained = ui.attempt(lambda: train(spec_of(rs), ui.count_progress(bar), store=store), bar)
+        trained = ui.attempt(lambda: train(spec_of(rs), ui.count_progress(bar), store=store,
+                                             defaults=run_defaults(settings)), bar)
         ui.invalidate()
         if trained is not None:
             ss["leaderboard_trained"] = trained

@@ -78,16 +78,14 @@ def register(sub: Any) -> None:
 
 def config_from_args(args: argparse.Namespace, settings: Settings) -> Any:
     from covcall.backtest import BacktestConfig
+    from covcall.config import run_defaults
 
-    data: dict[str, Any] = {"source": settings.data_source, "seed": settings.synthetic_seed,
-                            "exchange": settings.exchange_id, "fee_rate": settings.fee_rate,
-                            "fee_cap": settings.fee_cap, "settlement_fee_rate": settings.settlement_fee_rate,
-                            "rate": settings.risk_free_rate}
+    data: dict[str, Any] = {}
     for name, _, _ in _FLAGS:
         v = getattr(args, name, None)
         if v is not None:
             data[name] = v
-    return BacktestConfig.parse(data)
+    return BacktestConfig.parse(data, run_defaults(settings))
 
 
 def _stderr_progress(frac: float, msg: str) -> None:
@@ -125,18 +123,17 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.batch import run_batch
     from covcall.cli import emit
+    from covcall.config import run_defaults
     from covcall.spec import read_spec_file
 
     spec = read_spec_file(args.spec)
-    base = spec.setdefault("base", {})
-    base.setdefault("source", settings.data_source)
-    base.setdefault("seed", settings.synthetic_seed)
     export_dir = settings.training_data_dir if settings.save_training_data else None
 
     def progress(done: int, total: int, label: str) -> None:
         print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
 
-    res = run_batch(spec, store=open_store(settings), export_dir=export_dir, progress=progress)
+    res = run_batch(spec, store=open_store(settings), export_dir=export_dir, progress=progress,
+                    defaults=run_defaults(settings))
     out = res.to_dict()
 
     def human() -> None:

@@ -43,13 +43,11 @@ def _progress(done: int, total: int, msg: str) -> None:
 
 
 def _load_spec(path: str, settings: Settings) -> Any:
+    from covcall.config import run_defaults
     from covcall.spec import read_spec_file
     from covcall.walkspec import WalkSpec
 
-    data = read_spec_file(path)
-    data.setdefault("source", settings.data_source)
-    data.setdefault("seed", settings.synthetic_seed)
-    return WalkSpec.parse(data)
+    return WalkSpec.parse(read_spec_file(path), run_defaults(settings))
 
 
 def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
@@ -107,7 +105,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.demo import generate_demo_data
 
     export_dir = settings.training_data_dir if settings.save_training_data else None
-    out = generate_demo_data(open_store(settings), export_dir=export_dir, seed=settings.synthetic_seed,
+    from covcall.config import run_defaults
+
+    out = generate_demo_data(open_store(settings), export_dir=export_dir, defaults=run_defaults(settings),
                              progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
     emit(args, out, lambda: print(f"demo data ready: {out}"))
     return 0
