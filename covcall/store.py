@@ -14,7 +14,7 @@ import pandas as pd
 
 from covcall.errors import CovcallError, StoreBusyError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Forward migrations: index i moves the schema from version i to i + 1.
 _MIGRATIONS: list[str] = [
@@ -69,6 +69,12 @@ _MIGRATIONS: list[str] = [
         spec_hash VARCHAR, metric VARCHAR, best_strategy VARCHAR, best_metric DOUBLE,
         result_json VARCHAR, report_dir VARCHAR);
     """,
+    # 2: long operations (batches, walks, imports) record their state, so a killed one shows as interrupted.
+    """
+    CREATE TABLE IF NOT EXISTS jobs (
+        job_id VARCHAR PRIMARY KEY, kind VARCHAR, name VARCHAR, created_at TIMESTAMP, updated_at TIMESTAMP,
+        status VARCHAR, error VARCHAR, pid INTEGER, host VARCHAR, detail_json VARCHAR);
+    """,
 ]
 
 _LOCK_WORDS = ("lock", "Conflicting", "being used by another process")
@@ -77,6 +83,25 @@ _LOCK_WORDS = ("lock", "Conflicting", "being used by another process")
 def _is_lock_error(err: Exception) -> bool:
     text = str(err)
     return any(w in text for w in _LOCK_WORDS)
+
+
+def _cause(err: Exception) -> str:
+    """DuckDB's message without its error-class prefix, with a hint for the common IO causes."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    low = text.lower()
+    if "read-only" in low or "read only" in low or "permission denied" in low:
+        return f"{text} (the file or its folder is read-only: use a writable DUCKDB_PATH)"
+    if "no space" in low or "disk full" in low:
+        return f"{text} (the disk is full: free space and run again)"
+    return text
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except duckdb.CatalogException:
+        return 0
+    return int(row[0]) if row else 0
 
 
 def _utc(series: pd.Series) -> pd.Series:
@@ -174,19 +199,16 @@ class Store:
         self._migrated = False
 
     # -- connections ---------------------------------------------------------------------------
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open a connection, retrying while another process holds the file lock."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """One connection, retrying while another process holds a conflicting file lock."""
         deadline = time.monotonic() + self.timeout_s
         delay = 0.02
         while True:
             try:
-                con = duckdb.connect(str(self.path))
-                break
+                return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.Error as err:
                 if not _is_lock_error(err):
-                    raise CovcallError(f"cannot open database {self.path}: {err}") from None
+                    raise CovcallError(f"cannot open database {self.path}: {_cause(err)}") from None
                 if time.monotonic() >= deadline:
                     raise StoreBusyError(
                         f"database {self.path} stayed locked by another process for {self.timeout_s:.0f}s; "
@@ -194,29 +216,70 @@ class Store:
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 1.6, 0.5)
+
+    def _prepare(self) -> None:
+        """Create the folder and file and bring the schema up to date (a write; done once per Store)."""
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CovcallError(f"cannot create the folder of database {self.path}: {err.strerror or err}; "
+                               "point DUCKDB_PATH at a writable place") from None
+        if self.path.is_dir():
+            raise CovcallError(f"database path {self.path} is a folder; point DUCKDB_PATH at a file such as "
+                               f"{self.path / 'covcall.duckdb'}")
+        con = self._open(read_only=False)
+        try:
+            self._migrate(con)
+        except duckdb.Error as err:
+            raise CovcallError(f"cannot write database {self.path}: {_cause(err)}") from None
+        finally:
+            con.close()
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection. Reads open the file read-only, so they work on a read-only file and beside
+        other readers; the first use of a Store (or a file with an older schema) migrates it with write access.
+        """
+        if not self._migrated:
+            if read_only and self.path.is_file():
+                con = self._open(read_only=True)
+                try:
+                    current = _schema_version(con) == SCHEMA_VERSION
+                finally:
+                    con.close()
+                if current:
+                    self._migrated = True
             if not self._migrated:
-                self._migrate(con)
+                self._prepare()
+        con = self._open(read_only=read_only)
+        try:
             yield con
         finally:
             con.close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection inside one transaction: all of it lands or none of it does."""
+        """A connection inside one transaction: all of it lands or none of it does.
+
+        A failed commit reports its own cause (a full disk, a read-only file), not the rollback that follows.
+        """
         with self.connect() as con:
             con.begin()
             try:
                 yield con
                 con.commit()
-            except BaseException:
-                con.rollback()
+            except BaseException as err:
+                try:
+                    con.rollback()
+                except duckdb.Error:
+                    pass  # the connection is already unusable; the original error is what the user needs
+                if isinstance(err, duckdb.Error):
+                    raise CovcallError(f"cannot write database {self.path}: {_cause(err)}") from err
                 raise
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = int(row[0]) if row else 0
+        version = _schema_version(con)
         if version > SCHEMA_VERSION:
             raise CovcallError(
                 f"database {self.path} has schema version {version}, newer than this covcall "
@@ -230,8 +293,8 @@ class Store:
         self._migrated = True
 
     def schema_version(self) -> int:
-        with self.connect() as con:
-            return int(con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+        with self.connect(read_only=True) as con:
+            return _schema_version(con)
 
     def _insert_df(self, con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, replace: bool = False) -> None:
         if df.empty:
@@ -244,7 +307,7 @@ class Store:
             con.unregister("_incoming")
 
     def _frame(self, sql: str, params: Sequence[Any] = (), ts_cols: Sequence[str] = ()) -> pd.DataFrame:
-        with self.connect() as con:
+        with self.connect(read_only=True) as con:
             df = con.execute(sql, list(params)).df()
         for c in ts_cols:
             if c in df.columns and len(df):
@@ -364,17 +427,17 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """How many rows each user-visible table holds (for the home page and `covcall status`)."""
-        with self.connect() as con:
+        with self.connect(read_only=True) as con:
             out = {}
             for t in ("candles", "iv_series", "runs", "trades", "examples", "candidates", "models", "walks",
-                      "range_sets"):
+                      "range_sets", "jobs"):
                 out[t] = int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
         return out
 
     # -- dataset browser (never loads a whole table: counts, pages and aggregates run in DuckDB) ------
     def count_rows(self, table: str, f: DatasetFilter) -> int:
         where, params = _where(table, f)
-        with self.connect() as con:
+        with self.connect(read_only=True) as con:
             return int(con.execute(f"SELECT count(*) FROM {table}{where}", params).fetchone()[0])
 
     def page_rows(self, table: str, f: DatasetFilter, limit: int = 100, offset: int = 0) -> pd.DataFrame:
@@ -398,7 +461,7 @@ class Store:
                    f"sum(reward) AS total_reward, avg(chosen::DOUBLE) AS sell_share, "
                    f"avg(pnl_vs_hodl_pct) AS mean_pnl_vs_hodl_pct, avg((pnl_vs_hodl > 0)::DOUBLE) AS win_rate, "
                    f"min(decision_time) AS first, max(decision_time) AS last FROM {table}{where}")
-        with self.connect() as con:
+        with self.connect(read_only=True) as con:
             row = con.execute(sql, params).fetchone()
             cols = [d[0] for d in con.description]
         return dict(zip(cols, row, strict=True))
@@ -513,13 +576,34 @@ class Store:
             con.execute("INSERT OR REPLACE INTO range_sets VALUES (?, ?, now()::TIMESTAMP)", [name, spec_json])
 
     def load_range_set(self, name: str) -> str | None:
-        with self.connect() as con:
+        with self.connect(read_only=True) as con:
             row = con.execute("SELECT spec_json FROM range_sets WHERE name = ?", [name]).fetchone()
         return row[0] if row else None
 
     def list_range_sets(self) -> list[str]:
-        with self.connect() as con:
+        with self.connect(read_only=True) as con:
             return [r[0] for r in con.execute("SELECT name FROM range_sets ORDER BY name").fetchall()]
+
+    # -- jobs (batches, walks and other long operations) ---------------------------------------------
+    def start_job(self, job_id: str, kind: str, name: str, pid: int, host: str, detail_json: str = "{}") -> None:
+        with self.transaction() as con:
+            con.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, now()::TIMESTAMP, now()::TIMESTAMP, 'running', "
+                        "NULL, ?, ?, ?)", [job_id, kind, name, pid, host, detail_json])
+
+    def finish_job(self, job_id: str, status: str, error: str | None = None, detail_json: str | None = None) -> None:
+        with self.transaction() as con:
+            con.execute("UPDATE jobs SET status = ?, error = ?, updated_at = now()::TIMESTAMP, "
+                        "detail_json = coalesce(?, detail_json) WHERE job_id = ?",
+                        [status, error, detail_json, job_id])
+
+    def read_jobs(self, kind: str | None = None) -> pd.DataFrame:
+        """Every job row (newest first), as recorded; covcall.jobs adds the effective status."""
+        sql = "SELECT * FROM jobs"
+        params: list[Any] = []
+        if kind is not None:
+            sql += " WHERE kind = ?"
+            params.append(kind)
+        return self._frame(sql + " ORDER BY created_at DESC, job_id", params, ["created_at", "updated_at"])
 
     # -- key/value -----------------------------------------------------------------------------
     def set_meta(self, key: str, value: str) -> None:
