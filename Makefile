@@ -44,6 +44,7 @@ lint: dev
 bench: venv
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_dataset.py
+	$(BIN)/python bench/bench_cli.py
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

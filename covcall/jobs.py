@@ -6,13 +6,17 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from covcall.enums import RunStatus
 from covcall.jsonutil import dumps
+from covcall.lazy import lazy_module
 from covcall.store import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = lazy_module("pandas")
 
 
 def _alive(pid: int) -> bool:
@@ -38,9 +42,18 @@ def effective_status(status: str, pid: Any, host: Any, this_host: str | None = N
     if status != RunStatus.RUNNING:
         return str(status)
     here = this_host or socket.gethostname()
-    if host == here and pid is not None and not pd.isna(pid) and not _alive(int(pid)):
+    if host == here and isinstance(pid, int | float) and pid == pid and not _alive(int(pid)):
         return RunStatus.INTERRUPTED.value
     return str(status)
+
+
+def job_rows(store: Store, kind: str | None = None) -> list[dict[str, Any]]:
+    """Jobs newest first as plain dicts with the effective status (for commands that must start fast)."""
+    here = socket.gethostname()
+    rows = store.job_rows(kind)
+    for r in rows:
+        r["status"] = effective_status(r["status"], r["pid"], r["host"], here)
+    return rows
 
 
 def list_jobs(store: Store, kind: str | None = None) -> pd.DataFrame:

@@ -10,21 +10,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import pandas as pd
 
 
 def plain(value: Any) -> Any:
     """A JSON-ready copy of `value`: containers recursed, NaN/inf/NaT/NA -> None, numpy/pandas -> Python.
 
+    >>> import numpy as np, pandas as pd
     >>> plain({"x": [np.float32(1.5), float("inf")], "t": pd.NaT})
     {'x': [1.5, None], 't': None}
     """
-    if value is None or value is pd.NaT or value is pd.NA:
+    # numpy and pandas objects can only exist once those libraries are loaded; never load them here.
+    np = sys.modules.get("numpy")
+    pd = sys.modules.get("pandas")
+    if value is None or (pd is not None and (value is pd.NaT or value is pd.NA)):
         return None
     if isinstance(value, Enum):
         return value.value
@@ -34,23 +36,29 @@ def plain(value: Any) -> Any:
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [plain(v) for v in value.tolist()]
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
+    if np is not None:
+        if isinstance(value, np.ndarray):
+            return [plain(v) for v in value.tolist()]
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, np.floating):
+            value = float(value)
+        if isinstance(value, np.datetime64):
+            value = pd.Timestamp(value) if pd is not None else value.astype("datetime64[us]").item()
+    if isinstance(value, int):
         return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, pd.Timestamp | dt.datetime | dt.date | np.datetime64):
-        ts = pd.Timestamp(value)
-        if ts is pd.NaT:
-            return None
-        return value.isoformat() if isinstance(value, dt.date) and not isinstance(value, dt.datetime) \
-            else ts.isoformat()
-    if isinstance(value, pd.Timedelta | dt.timedelta):
-        return pd.Timedelta(value).isoformat()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if pd is not None and isinstance(value, pd.Timestamp):
+        return None if value is pd.NaT else value.isoformat()
+    if pd is not None and isinstance(value, pd.Timedelta):
+        return value.isoformat()
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
     if isinstance(value, Path):
         return str(value)
     if hasattr(value, "model_dump"):

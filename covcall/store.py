@@ -7,12 +7,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from covcall.errors import CovcallError, StoreBusyError
+from covcall.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:  # pandas costs most of the CLI's start-up; commands that only count rows never load it
+    pd = lazy_module("pandas")
 
 SCHEMA_VERSION = 2
 
@@ -189,8 +194,8 @@ class Store:
 
     >>> import tempfile, pathlib
     >>> s = Store(pathlib.Path(tempfile.mkdtemp()) / "t.duckdb")
-    >>> s.schema_version()
-    1
+    >>> s.schema_version() == SCHEMA_VERSION
+    True
     """
 
     def __init__(self, path: str | Path, timeout_s: float = 30.0) -> None:
@@ -306,6 +311,13 @@ class Store:
         finally:
             con.unregister("_incoming")
 
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Query results as plain dicts (no pandas: used by commands that must start fast)."""
+        with self.connect(read_only=True) as con:
+            cur = con.execute(sql, list(params))
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
     def _frame(self, sql: str, params: Sequence[Any] = (), ts_cols: Sequence[str] = ()) -> pd.DataFrame:
         with self.connect(read_only=True) as con:
             df = con.execute(sql, list(params)).df()
@@ -344,15 +356,13 @@ class Store:
                          "ORDER BY start_ts", [source, underlying, timeframe], ["start_ts", "end_ts"])
         return list(zip(df["start_ts"], df["end_ts"], strict=True))
 
+    def series_rows(self) -> list[dict[str, Any]]:
+        """`list_series` as plain dicts (start/end as naive UTC datetimes), without loading pandas."""
+        return self._rows(_SERIES_SQL)
+
     def list_series(self) -> pd.DataFrame:
         """One row per cached series: kind, source, underlying, timeframe, rows, start, end."""
-        df = self._frame(
-            "SELECT 'candles' AS kind, source, underlying, timeframe, count(*) AS rows, min(ts) AS start, "
-            "max(ts) AS end FROM candles GROUP BY ALL "
-            "UNION ALL SELECT 'iv' AS kind, source, underlying, '1d' AS timeframe, count(*), min(ts), max(ts) "
-            "FROM iv_series GROUP BY ALL ORDER BY kind, source, underlying, timeframe",
-            ts_cols=["start", "end"])
-        return df
+        return self._frame(_SERIES_SQL, ts_cols=["start", "end"])
 
     # -- implied volatility series -------------------------------------------------------------
     def write_iv(self, source: str, underlying: str, iv: pd.DataFrame, span: tuple[Any, Any] | None = None) -> int:
@@ -596,19 +606,33 @@ class Store:
                         "detail_json = coalesce(?, detail_json) WHERE job_id = ?",
                         [status, error, detail_json, job_id])
 
+    def job_rows(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """`read_jobs` as plain dicts, without loading pandas."""
+        sql, params = _jobs_sql(kind)
+        return self._rows(sql, params)
+
     def read_jobs(self, kind: str | None = None) -> pd.DataFrame:
         """Every job row (newest first), as recorded; covcall.jobs adds the effective status."""
-        sql = "SELECT * FROM jobs"
-        params: list[Any] = []
-        if kind is not None:
-            sql += " WHERE kind = ?"
-            params.append(kind)
-        return self._frame(sql + " ORDER BY created_at DESC, job_id", params, ["created_at", "updated_at"])
+        sql, params = _jobs_sql(kind)
+        return self._frame(sql, params, ["created_at", "updated_at"])
 
     # -- key/value -----------------------------------------------------------------------------
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as con:
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+
+_SERIES_SQL = (
+    "SELECT 'candles' AS kind, source, underlying, timeframe, count(*) AS rows, min(ts) AS start, "
+    "max(ts) AS end FROM candles GROUP BY ALL "
+    "UNION ALL SELECT 'iv' AS kind, source, underlying, '1d' AS timeframe, count(*), min(ts), max(ts) "
+    "FROM iv_series GROUP BY ALL ORDER BY kind, source, underlying, timeframe")
+
+
+def _jobs_sql(kind: str | None) -> tuple[str, list[Any]]:
+    if kind is None:
+        return "SELECT * FROM jobs ORDER BY created_at DESC, job_id", []
+    return "SELECT * FROM jobs WHERE kind = ? ORDER BY created_at DESC, job_id", [kind]
 
 
 def _span_sql(start: Any, end: Any, params: list[Any]) -> str:

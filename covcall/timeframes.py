@@ -7,8 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,11 +15,18 @@ class Timeframe:
     """One bar length the engine supports."""
 
     name: str
-    length: pd.Timedelta
+    seconds: int
+
+    @property
+    def length(self) -> Any:
+        """The bar length as a pandas Timedelta."""
+        import pandas as pd
+
+        return pd.Timedelta(seconds=self.seconds)
 
     @property
     def bars_per_day(self) -> int:
-        return int(pd.Timedelta(days=1) / self.length)
+        return 86400 // self.seconds
 
     @property
     def bars_per_year(self) -> int:
@@ -28,13 +34,19 @@ class Timeframe:
 
     @property
     def ns(self) -> int:
-        return int(self.length.value)
+        return self.seconds * 1_000_000_000
 
 
-TIMEFRAMES: dict[str, Timeframe] = {
-    name: Timeframe(name, pd.Timedelta(length)) for name, length in (("1h", "1h"), ("4h", "4h"), ("1d", "1D"))
-}
+TIMEFRAMES: dict[str, Timeframe] = {n: Timeframe(n, s) for n, s in (("1h", 3600), ("4h", 14400), ("1d", 86400))}
 TIMEFRAME_NAMES: tuple[str, ...] = tuple(TIMEFRAMES)
-BAR_LENGTH: dict[str, pd.Timedelta] = {k: v.length for k, v in TIMEFRAMES.items()}
 BARS_PER_DAY: dict[str, int] = {k: v.bars_per_day for k, v in TIMEFRAMES.items()}
 BARS_PER_YEAR: dict[str, int] = {k: v.bars_per_year for k, v in TIMEFRAMES.items()}
+
+
+def __getattr__(name: str) -> Any:
+    # BAR_LENGTH holds pandas Timedeltas: built on first use so the CLI can import this table without pandas.
+    if name == "BAR_LENGTH":
+        table = {k: v.length for k, v in TIMEFRAMES.items()}
+        globals()["BAR_LENGTH"] = table
+        return table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,11 +6,13 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from covcall.config import Settings, load_settings
 from covcall.errors import CovcallError
 from covcall.jsonutil import dumps
+
+if TYPE_CHECKING:
+    from covcall.config import Settings
 
 # Each module exposes register(subparsers) and sets `func(args, settings) -> int` on its parsers.
 _COMMAND_MODULES = ("status", "data", "backtest", "ranges", "walk", "models")
@@ -23,11 +25,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from covcall.version import code_version
+class _VersionAction(argparse.Action):
+    """--version, computed only when asked (it runs git)."""
 
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the code version (package version and git commit) and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from covcall.version import code_version
+
+        parser.exit(0, f"covcall {code_version()}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="covcall", description="Research workbench for crypto covered calls.")
-    parser.add_argument("--version", action="version", version=f"covcall {code_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMAND_MODULES:
         try:
@@ -56,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from covcall.config import load_settings
+
     try:
         settings: Settings = load_settings()
         code = args.func(args, settings)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from covcall import open_store
-from covcall.config import Settings
 from covcall.errors import CovcallError
+
+if TYPE_CHECKING:
+    from covcall.config import Settings
 
 _FLAGS: list[tuple[str, type, str]] = [
     ("underlying", str, "coin to hold and write calls on (BTC, ETH or an imported symbol)"),

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from covcall import open_store
 from covcall.cli import emit
-from covcall.config import Settings
 from covcall.errors import DataError
 from covcall.jsonutil import plain
-from covcall.market.csv_import import import_candles_csv, import_iv_csv
-from covcall.market.frame import TIMEFRAMES, check_timeframe
+from covcall.lazy import lazy_module
+from covcall.timeframes import TIMEFRAME_NAMES as TIMEFRAMES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from covcall.config import Settings
+else:
+    pd = lazy_module("pandas")
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -38,6 +42,9 @@ def _summary(verb: str, p: dict[str, Any]) -> str:
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.market.csv_import import import_candles_csv
+    from covcall.market.frame import check_timeframe
+
     check_timeframe(args.timeframe)
     result = plain(import_candles_csv(open_store(settings), args.csv, args.underlying, args.timeframe))
     extra = f"; dropped {result['dropped_duplicates']} duplicate rows" if result["dropped_duplicates"] else ""
@@ -47,6 +54,8 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import_iv(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.market.csv_import import import_iv_csv
+
     result = plain(import_iv_csv(open_store(settings), args.csv, args.underlying))
     emit(args, result, _summary("imported", result) + " (ts = when each value is known)")
     return 0
@@ -63,6 +72,8 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     if args.dvol:
         result = fetch_dvol(store, args.underlying, start, end)
     else:
+        from covcall.market.frame import check_timeframe
+
         check_timeframe(args.timeframe)
         exchange = args.exchange or settings.exchange_id
         result = fetch_candles(store, args.underlying, args.timeframe, start, end, exchange=exchange)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from covcall import open_store
-from covcall.config import Settings
+
+if TYPE_CHECKING:
+    from covcall.config import Settings
 
 
 def register(sub: Any) -> None:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from covcall import open_store
-from covcall import ranges as rg
 from covcall.cli import emit
-from covcall.config import Settings
 from covcall.errors import SpecError
+from covcall.lazy import lazy_module
 from covcall.spec import read_spec_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from covcall import ranges as rg
+    from covcall.config import Settings
+else:
+    pd = lazy_module("pandas")
+    rg = lazy_module("covcall.ranges")
 
 DEFAULT_MAX_LABEL_DAYS = 30.0
 DEFAULT_SUGGEST_START = "2019-01-01"
