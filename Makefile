@@ -45,6 +45,7 @@ bench: venv
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_dataset.py
 	$(BIN)/python bench/bench_cli.py
+	$(BIN)/python bench/bench_import.py
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 else:  # pandas costs most of the CLI's start-up; commands that only count rows never load it
     pd = lazy_module("pandas")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Forward migrations: index i moves the schema from version i to i + 1.
 _MIGRATIONS: list[str] = [
@@ -80,6 +80,14 @@ _MIGRATIONS: list[str] = [
         job_id VARCHAR PRIMARY KEY, kind VARCHAR, name VARCHAR, created_at TIMESTAMP, updated_at TIMESTAMP,
         status VARCHAR, error VARCHAR, pid INTEGER, host VARCHAR, detail_json VARCHAR);
     """,
+    # 3: imports never destroy: rows an import replaced (with --replace) are kept here.
+    """
+    CREATE TABLE IF NOT EXISTS candles_history (
+        source VARCHAR, underlying VARCHAR, timeframe VARCHAR, ts TIMESTAMP,
+        open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE, replaced_at TIMESTAMP);
+    CREATE TABLE IF NOT EXISTS iv_history (
+        source VARCHAR, underlying VARCHAR, ts TIMESTAMP, iv_ann DOUBLE, replaced_at TIMESTAMP);
+    """,
 ]
 
 _LOCK_WORDS = ("lock", "Conflicting", "being used by another process")
@@ -125,6 +133,18 @@ def _ts(value: Any) -> pd.Timestamp | None:
         return None
     t = pd.Timestamp(value)
     return t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t
+
+
+class StoreConflict(CovcallError):
+    """An import would change rows already stored; nothing was written."""
+
+    def __init__(self, changed: int, first_ts: Any, stored_close: float, new_close: float) -> None:
+        super().__init__(f"{changed} stored rows differ from the incoming ones (first at {first_ts})")
+        self.changed, self.first_ts, self.stored_close, self.new_close = changed, first_ts, stored_close, new_close
+
+
+# Two prices are the same bar when they agree to this relative precision (CSV round trips lose nothing more).
+_SAME = "abs({a} - {b}) <= 1e-9 * greatest(abs({a}), abs({b}), 1e-12)"
 
 
 @dataclass(frozen=True)
@@ -342,6 +362,42 @@ class Store:
                             [source, underlying, timeframe, _ts(span[0]), _ts(span[1])])
         return len(df)
 
+    def import_candles(self, source: str, underlying: str, timeframe: str, candles: pd.DataFrame,
+                       replace: bool = False) -> dict[str, int]:
+        """Insert candles, one transaction. Stored bars with other values raise StoreConflict (nothing written)
+        unless `replace`, which first copies them to candles_history. Returns inserted / replaced / unchanged."""
+        df = candles[["ts", "open", "high", "low", "close", "volume"]].copy()
+        df["ts"] = _naive(df["ts"])
+        key = [source, underlying, timeframe]
+        differs = " OR ".join("NOT (" + _SAME.format(a=f"c.{col}", b=f"i.{col}") + ")"
+                              for col in ("open", "high", "low", "close", "volume"))
+        with self.transaction() as con:
+            con.register("_incoming", df)
+            try:
+                con.execute("CREATE TEMP TABLE _cmp AS SELECT c.*, i.close AS new_close, (" + differs + ") AS changed "
+                            "FROM candles c JOIN _incoming i ON c.ts = i.ts "
+                            "WHERE c.source = ? AND c.underlying = ? AND c.timeframe = ?", key)
+                overlap, changed = con.execute("SELECT count(*), count(*) FILTER (WHERE changed) FROM _cmp").fetchone()
+                if changed and not replace:
+                    first = con.execute("SELECT ts, close, new_close FROM _cmp WHERE changed ORDER BY ts "
+                                        "LIMIT 1").fetchone()
+                    raise StoreConflict(int(changed), pd.Timestamp(first[0], tz="UTC"), float(first[1]),
+                                        float(first[2]))
+                if changed:
+                    con.execute("INSERT INTO candles_history SELECT source, underlying, timeframe, ts, open, high, "
+                                "low, close, volume, now()::TIMESTAMP FROM _cmp WHERE changed")
+                con.execute("INSERT OR REPLACE INTO candles SELECT ?, ?, ?, ts, open, high, low, close, volume "
+                            "FROM _incoming", key)
+            finally:
+                con.execute("DROP TABLE IF EXISTS _cmp")
+                con.unregister("_incoming")
+        return {"inserted": int(len(df) - overlap), "replaced": int(changed), "unchanged": int(overlap - changed)}
+
+    def reference_closes(self, underlying: str, start: Any, end: Any) -> pd.DataFrame:
+        """Closes of every stored candle series of an underlying in [start, end) (ts, close), any source/timeframe."""
+        return self._frame("SELECT ts, close FROM candles WHERE underlying = ? AND ts >= ? AND ts < ? ORDER BY ts",
+                           [underlying, _ts(start), _ts(end)], ["ts"])
+
     def read_candles(self, source: str, underlying: str, timeframe: str,
                      start: Any = None, end: Any = None) -> pd.DataFrame:
         """Candles with ts in [start, end) (either bound optional), sorted, ts in UTC."""
@@ -380,6 +436,33 @@ class Store:
                 con.execute("INSERT INTO fetch_spans VALUES (?, ?, 'iv', ?, ?)",
                             [source, underlying, _ts(span[0]), _ts(span[1])])
         return len(df)
+
+    def import_iv(self, source: str, underlying: str, iv: pd.DataFrame, replace: bool = False) -> dict[str, int]:
+        """Insert an IV series like `import_candles`: differing stored values are refused unless `replace`."""
+        df = iv[["ts", "iv_ann"]].copy()
+        df["ts"] = _naive(df["ts"])
+        with self.transaction() as con:
+            con.register("_incoming", df)
+            try:
+                con.execute("CREATE TEMP TABLE _cmp AS SELECT v.*, i.iv_ann AS new_iv, NOT ("
+                            + _SAME.format(a="v.iv_ann", b="i.iv_ann") + ") AS changed FROM iv_series v "
+                            "JOIN _incoming i ON v.ts = i.ts WHERE v.source = ? AND v.underlying = ?",
+                            [source, underlying])
+                overlap, changed = con.execute("SELECT count(*), count(*) FILTER (WHERE changed) FROM _cmp").fetchone()
+                if changed and not replace:
+                    first = con.execute("SELECT ts, iv_ann, new_iv FROM _cmp WHERE changed ORDER BY ts "
+                                        "LIMIT 1").fetchone()
+                    raise StoreConflict(int(changed), pd.Timestamp(first[0], tz="UTC"), float(first[1]),
+                                        float(first[2]))
+                if changed:
+                    con.execute("INSERT INTO iv_history SELECT source, underlying, ts, iv_ann, now()::TIMESTAMP "
+                                "FROM _cmp WHERE changed")
+                con.execute("INSERT OR REPLACE INTO iv_series SELECT ?, ?, ts, iv_ann FROM _incoming",
+                            [source, underlying])
+            finally:
+                con.execute("DROP TABLE IF EXISTS _cmp")
+                con.unregister("_incoming")
+        return {"inserted": int(len(df) - overlap), "replaced": int(changed), "unchanged": int(overlap - changed)}
 
     def read_iv(self, underlying: str, source: str | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
         """IV series for an underlying (any source when None), sorted by ts."""

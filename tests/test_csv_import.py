@@ -105,8 +105,10 @@ def test_headerless_and_missing_columns(tmp_path) -> None:
 
 def test_wrong_timeframe_for_the_file(tmp_path) -> None:
     text = "timestamp,open,high,low,close\n2024-01-01 00:00,1,2,1,1\n2024-01-01 04:00,1,2,1,1\n"
-    with pytest.raises(DataError, match="finer timeframe than 1d"):
+    with pytest.raises(DataError, match="are 4h apart, but --timeframe is 1d"):
         read_candles_csv(write(tmp_path, text), "1d")
+    with pytest.raises(DataError, match="are 1d apart, but --timeframe is 1h"):
+        read_candles_csv(write(tmp_path, ISO), "1h")
 
 
 def test_import_then_load_from_store_with_gap(tmp_path) -> None:
@@ -114,7 +116,8 @@ def test_import_then_load_from_store_with_gap(tmp_path) -> None:
     text = ISO + "2024-01-05,110,120,105,115,12\n"
     out = import_candles_csv(store, write(tmp_path, text), "btc", "1d")
     assert out == {"underlying": "BTC", "timeframe": "1d", "rows": 4, "start": DAY,
-                   "end": DAY + pd.Timedelta(days=4), "dropped_duplicates": 0, "gaps": 1, "source": "csv"}
+                   "end": DAY + pd.Timedelta(days=4), "dropped_duplicates": 0, "gaps": 1, "source": "csv",
+                   "encoding": "utf-8", "inserted": 4, "replaced": 0, "unchanged": 0}
     df = load_candles("BTC", "1d", "2024-01-01", "2024-01-05", source="store", store=store)
     gap = DAY + pd.Timedelta(days=3)
     assert df.attrs["gaps"] == [(gap, gap)]

@@ -41,23 +41,35 @@ def _summary(verb: str, p: dict[str, Any]) -> str:
     return f"{verb} {p['rows']} {p['underlying']}{tf} rows ({p['source']}) from {p['start']} to {p['end']}"
 
 
+def _counts(p: dict[str, Any]) -> str:
+    """'; 10 new, 2 replaced (old rows kept in history), 5 unchanged'."""
+    parts = [f"{p['inserted']} new"]
+    if p["replaced"]:
+        parts.append(f"{p['replaced']} replaced (old rows kept in history)")
+    if p["unchanged"]:
+        parts.append(f"{p['unchanged']} unchanged")
+    return "; " + ", ".join(parts)
+
+
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.market.csv_import import import_candles_csv
     from covcall.market.frame import check_timeframe
 
     check_timeframe(args.timeframe)
-    result = plain(import_candles_csv(open_store(settings), args.csv, args.underlying, args.timeframe))
+    result = plain(import_candles_csv(open_store(settings), args.csv, args.underlying, args.timeframe,
+                                      replace=args.replace))
     extra = f"; dropped {result['dropped_duplicates']} duplicate rows" if result["dropped_duplicates"] else ""
     gaps = f"; {result['gaps']} gaps (missing bars) kept as gaps" if result.get("gaps") else ""
-    emit(args, result, _summary("imported", result) + extra + gaps)
+    emit(args, result, _summary("imported", result) + _counts(result) + extra + gaps)
     return 0
 
 
 def _import_iv(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.market.csv_import import import_iv_csv
 
-    result = plain(import_iv_csv(open_store(settings), args.csv, args.underlying))
-    emit(args, result, _summary("imported", result) + " (ts = when each value is known)")
+    result = plain(import_iv_csv(open_store(settings), args.csv, args.underlying, replace=args.replace))
+    emit(args, result, _summary("imported", result) + _counts(result)
+         + f" (in {result['unit'].replace('points', 'vol points')}; ts = when each value is known)")
     return 0
 
 
@@ -116,15 +128,21 @@ def register(subparsers: Any) -> None:
                                    "open, high, low, close (volume optional).")
     p.add_argument("--csv", required=True, metavar="FILE", help="the CSV file")
     p.add_argument("--underlying", required=True, help="symbol, e.g. BTC")
-    p.add_argument("--timeframe", required=True, help=f"bar length: {', '.join(TIMEFRAMES)}")
+    p.add_argument("--timeframe", required=True, help=f"bar length: {', '.join(TIMEFRAMES)}; must match the "
+                                                         "spacing of the file's bars")
+    p.add_argument("--replace", action="store_true", help="overwrite stored bars whose values differ (the old "
+                                                          "ones are kept in the store's history); without it such "
+                                                          "an import is refused and nothing is written")
     common(p)
     p.set_defaults(func=_import)
 
     p = sub.add_parser("import-iv", help="import an implied-vol CSV (e.g. Deribit DVOL) into the store",
-                       description="Import a daily IV index: a date column and close/iv/dvol/value in vol "
-                                   "points (47.5) or fractions (0.475). Daily values are known the next day.")
+                       description="Import a daily IV index: a date column and close/iv/dvol/value, the whole "
+                                   "file in vol points (47.5, values 5-500) or in fractions (0.475, values up to "
+                                   "5); a file mixing them is refused. Daily values are known the next day.")
     p.add_argument("--csv", required=True, metavar="FILE", help="the CSV file")
     p.add_argument("--underlying", required=True, help="symbol, e.g. BTC")
+    p.add_argument("--replace", action="store_true", help="overwrite stored values that differ (old ones kept)")
     common(p)
     p.set_defaults(func=_import_iv)
 

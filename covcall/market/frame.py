@@ -94,17 +94,20 @@ def validate_candles(df: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     ts = pd.to_datetime(df["ts"], utc=True)
     if ts.isna().any():
         raise DataError(f"{int(ts.isna().sum())} candle(s) have no timestamp")
-    values = df[list(CANDLE_COLUMNS[1:])].to_numpy(dtype="float64")
-    if np.isnan(values).any():
-        bad = df.index[np.isnan(values).any(axis=1)]
-        raise DataError(f"{len(bad)} candle(s) contain NaN, first at {ts.loc[bad[0]]}; drop or fill them upstream")
-    prices = df[list(_PRICES)].to_numpy(dtype="float64")
-    if (prices <= 0).any():
-        first = ts.iloc[int(np.argmax((prices <= 0).any(axis=1)))]
-        raise DataError(f"non-positive price in candle at {first}; prices must be > 0")
-    if (df["high"].to_numpy() < df["low"].to_numpy()).any():
-        first = ts.iloc[int(np.argmax(df["high"].to_numpy() < df["low"].to_numpy()))]
-        raise DataError(f"candle at {first} has high < low")
+    # Column by column: files can hold millions of bars, and one 2-D copy of them all is what costs memory.
+    for c in CANDLE_COLUMNS[1:]:
+        col = df[c].to_numpy(dtype="float64")
+        if np.isnan(col).any():
+            bad = df.index[np.isnan(col)]
+            raise DataError(f"{len(bad)} candle(s) contain NaN, first at {ts.loc[bad[0]]}; drop or fill them "
+                            "upstream")
+    for c in _PRICES:
+        col = df[c].to_numpy(dtype="float64")
+        if (col <= 0).any():
+            raise DataError(f"non-positive price in candle at {ts.iloc[int(np.argmax(col <= 0))]}; prices must be > 0")
+    high_below_low = df["high"].to_numpy() < df["low"].to_numpy()
+    if high_below_low.any():
+        raise DataError(f"candle at {ts.iloc[int(np.argmax(high_below_low))]} has high < low")
     diffs = ts.diff().iloc[1:]
     if (diffs <= pd.Timedelta(0)).any():
         i = int(np.argmax((diffs <= pd.Timedelta(0)).to_numpy())) + 1
