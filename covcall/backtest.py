@@ -14,12 +14,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from covcall.chain import ChainParams
+from covcall.dates import parse_date
 from covcall.engine import Market, SimOutput, SimParams, simulate
 from covcall.enums import Action, ExitStyle
-from covcall.errors import SpecError, did_you_mean
+from covcall.errors import CovcallError, SpecError, did_you_mean
 from covcall.jsonutil import plain
 from covcall.policies import FixedDeltaPolicy, HodlPolicy, Policy, RulePolicy
 from covcall.timeframes import BARS_PER_DAY, BARS_PER_YEAR, TIMEFRAMES
@@ -36,7 +37,7 @@ class BacktestConfig(BaseModel):
     '1d'
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True, allow_inf_nan=False)
 
     underlying: str = Field("BTC", description="Coin held and written on (BTC, ETH or an imported symbol).")
     timeframe: Literal["1h", "4h", "1d"] = "1d"
@@ -50,22 +51,29 @@ class BacktestConfig(BaseModel):
     delta_max: float = Field(0.30, ge=0, le=1)
     dte_min_days: float = Field(5.0, ge=0)
     dte_max_days: float = Field(30.0, gt=0, le=400)
-    threshold: float = Field(0.10, description="Minimum score to sell (see covcall.policies.premium_score).")
+    threshold: float = Field(0.10, ge=-100, le=100,
+                             description="Minimum score to sell (see covcall.policies.premium_score).")
     decision_hour_utc: int | None = Field(8, ge=0, le=23, description="Hour of day new calls are sold (1h/4h).")
-    quantity: float = Field(1.0, gt=0, description="Coins held and calls written.")
+    quantity: float = Field(1.0, gt=0, le=1_000_000, description="Coins held and calls written.")
     fee_rate: float = Field(0.0003, ge=0, le=0.01)
     fee_cap: float = Field(0.125, ge=0, le=1)
     settlement_fee_rate: float = Field(0.00015, ge=0, le=0.01)
     rate: float = Field(0.0, ge=-0.1, le=0.5, description="Risk-free rate for pricing.")
     policy: Literal["rule", "model", "hodl", "fixed_delta"] = "rule"
     target_delta: float = Field(0.10, gt=0, lt=1, description="fixed_delta: delta to sell.")
-    target_dte_days: float = Field(7.0, gt=0, description="fixed_delta: tenor to sell.")
+    target_dte_days: float = Field(7.0, gt=0, le=400, description="fixed_delta: tenor to sell.")
     model_id: str | None = Field(None, description="model policy: id of a trained model.")
-    model_threshold: float = Field(0.0, description="model policy: skip when the best prediction is below this.")
-    seed: int = Field(7, description="Seed of the synthetic market.")
+    model_threshold: float = Field(0.0, ge=-100, le=100,
+                                   description="model policy: skip when the best prediction is below this.")
+    seed: int = Field(7, ge=0, le=2**32 - 1, description="Seed of the synthetic market.")
     exchange: str = "binance"
     chain: ChainParams = Field(default_factory=ChainParams)
     label: str | None = Field(None, description="Free-text name shown in run lists.")
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _strict_date(cls, value: Any, info: Any) -> date:
+        return parse_date(value, info.field_name)
 
     @model_validator(mode="after")
     def _check(self) -> BacktestConfig:
@@ -271,11 +279,13 @@ def run_backtest(
     >>> bool(round(eq.covered_call.iloc[-1] - eq.hodl.iloc[-1], 2) == round(res.trades.pnl_vs_hodl.sum(), 2))
     True
     """
-    from covcall.dataset import export_run_files, persist_run, shape_examples
+    from covcall.dataset import check_export_dir, export_run_files, persist_run, shape_examples
     from covcall.metrics import backtest_metrics
 
     if isinstance(config, dict):
         config = BacktestConfig.parse(config, defaults)
+    if export_dir is not None:
+        check_export_dir(export_dir)
     say = progress or (lambda f, m: None)
     say(0.05, "loading market data")
     if candles is None:
@@ -312,11 +322,20 @@ def run_backtest(
     span = (market.ts[first], market.ts[-1])
     result = BacktestResult(run_id, config, metrics, out.trades, out.examples, out.candidates, out.equity,
                             span, data_hash(candles, iv))
-    if export_dir is not None:
-        say(0.85, "exporting training examples")
-        result.exports = export_run_files(result.examples, Path(export_dir), run_id)
+    # Saved first, exported second: an export never describes a run the database does not have, and a failed
+    # export loses nothing (the run stays saved; `covcall export --run ID` writes its files later).
     if store is not None:
-        say(0.9, "saving to the database")
+        say(0.85, "saving to the database")
         persist_run(store, result, batch_id=batch_id, code_version=code_version())
+    if export_dir is not None:
+        say(0.92, "exporting training examples")
+        try:
+            result.exports = export_run_files(result.examples, Path(export_dir), run_id)
+        except CovcallError as err:
+            saved = f"run {run_id} is saved, but " if store is not None else ""
+            raise CovcallError(f"{saved}its training examples were not exported: {err}; fix TRAINING_DATA_DIR "
+                               f"and export them with `covcall export --run {run_id} --out FILE`") from None
+        if store is not None:
+            store.set_run_exports(run_id, result.exports.get("csv"), result.exports.get("jsonl"))
     say(1.0, "done")
     return result

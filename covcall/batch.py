@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from covcall.backtest import BacktestConfig, config_error_line, new_id, new_run_id, run_backtest
-from covcall.dataset import export_run_files
+from covcall.dataset import check_export_dir, export_run_files
+from covcall.dates import parse_date
 from covcall.enums import ExitStyle
 from covcall.errors import CovcallError, SpecError
+from covcall.names import check_name
 from covcall.version import code_version
 
 BatchProgress = Callable[[int, int, str], None]
@@ -26,13 +28,18 @@ class Window(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     start: str = Field(alias="startDate")
     end: str = Field(alias="endDate")
-    note: str = ""
+    note: str = Field("", max_length=200)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _strict_date(cls, value: Any, info: Any) -> str:
+        return parse_date(value, info.field_name).isoformat()
 
 
 class BatchSpec(BaseModel):
     """The grid to run. `base` holds BacktestConfig fields shared by every run; `params` adds variants."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = "batch"
     underlyings: list[str] = Field(default_factory=lambda: ["BTC"], min_length=1)
     timeframes: list[str] = Field(default_factory=lambda: ["1d"], min_length=1)
@@ -40,6 +47,11 @@ class BatchSpec(BaseModel):
     exit_styles: list[str] = Field(default_factory=lambda: [ExitStyle.HOLD_TO_EXPIRY.value], min_length=1)
     params: list[dict[str, Any]] = Field(default_factory=lambda: [{}], min_length=1)
     base: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "batch name")
 
     def configs(self) -> list[BacktestConfig]:
         """Every run of the grid as a validated config (fails before anything runs)."""
@@ -94,6 +106,8 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Any = None, export_dir
     if isinstance(spec, dict):
         spec = BatchSpec.parse(spec, defaults)
     configs = spec.configs()
+    if export_dir is not None:
+        check_export_dir(export_dir)
     batch_id = new_id("b")
     result = BatchResult(batch_id)
     frames: list[pd.DataFrame] = []

@@ -43,7 +43,7 @@ KINDS = ("daily", "weekly", "monthly", "quarterly")
 class ChainParams(BaseModel):
     """Every knob of the chain model. Defaults are calibrated in docs/chain.md (`calibrate_chain`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     # Listing calendar (Deribit, 2024): 08:00 UTC expiries.
     daily_expiries: int = Field(3, ge=0, le=10, description="Number of next-day 08:00 UTC expiries listed.")

@@ -16,7 +16,7 @@ DataSource = Literal["synthetic", "store", "ccxt"]
 class Settings(BaseSettings):
     """Every knob a user may set from the environment or a `.env` file (see `.env.example`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", allow_inf_nan=False)
 
     save_training_data: bool = Field(
         default=False, description="Write every backtest's and batch's training examples as CSV + JSONL."
@@ -25,12 +25,12 @@ class Settings(BaseSettings):
     duckdb_path: Path = Field(default=Path("data/covcall.duckdb"), description="The one DuckDB file.")
     data_source: DataSource = Field(default="synthetic", description="Default market data source.")
     exchange_id: str = Field(default="binance", description="ccxt exchange id for `fetch`.")
-    synthetic_seed: int = Field(default=7, description="Seed of the synthetic market.")
+    synthetic_seed: int = Field(default=7, ge=0, le=2**32 - 1, description="Seed of the synthetic market.")
     fee_rate: float = Field(default=0.0003, ge=0, le=0.01, description="Trade fee, fraction of underlying.")
     fee_cap: float = Field(default=0.125, ge=0, le=1, description="Fee cap, fraction of the option price.")
     settlement_fee_rate: float = Field(default=0.00015, ge=0, le=0.01, description="Settlement fee.")
     risk_free_rate: float = Field(default=0.0, ge=-0.1, le=0.5, description="Annual rate for pricing.")
-    store_timeout_s: float = Field(default=30.0, gt=0, description="How long to wait on a locked DuckDB.")
+    store_timeout_s: float = Field(default=30.0, gt=0, le=86400, description="How long to wait on a locked DuckDB.")
 
 
 _ACCEPTS = {

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
-import tempfile
+import stat
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from covcall.enums import Action
+from covcall.enums import Action, ExitStyle, values
 from covcall.errors import CovcallError, did_you_mean
 from covcall.jsonutil import dumps, plain
 from covcall.store import DATASET_TABLES, DatasetFilter, Store
@@ -67,18 +69,159 @@ def jsonl_records(examples: pd.DataFrame) -> Iterable[dict[str, Any]]:
         yield rec
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temp file in the same folder and rename: readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+def check_destination(path: str | Path, what: str = "export") -> Path:
+    """An export path that is safe to write: not empty, not a folder, device or FIFO; its folder is created.
+
+    >>> check_destination("/dev/null")
+    Traceback (most recent call last):
+    covcall.errors.CovcallError: /dev/null exists and is not a regular file (a device); give the export a file name such as data/export.csv
+    """
+    text = str(path).strip() if path is not None else ""
+    if not text:
+        raise CovcallError(f"the {what} path is empty; give a file name such as data/export.csv")
+    p = Path(text)
+    if p.is_dir():
+        raise CovcallError(f"{p} is a folder; give the {what} a file name inside it, such as {p / 'export.csv'}")
+    if p.exists() and not p.is_file():
+        kind = "a FIFO" if stat.S_ISFIFO(p.stat().st_mode) else "a device" if (
+            stat.S_ISCHR(p.stat().st_mode) or stat.S_ISBLK(p.stat().st_mode)) else "not a file"
+        raise CovcallError(f"{p} exists and is not a regular file ({kind}); give the {what} a file name such as "
+                           "data/export.csv")
+    parent = p.parent
+    if parent.exists() and not parent.is_dir():
+        raise CovcallError(f"cannot write {p}: {parent} is a file, not a folder")
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; exports are meant to be shared like any data file
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CovcallError(f"cannot create the folder {parent} for {p}: {err.strerror or err}") from None
+    if not os.access(parent, os.W_OK):
+        raise CovcallError(f"cannot write {p}: the folder {parent} is not writable; choose another place")
+    return p
+
+
+def check_export_dir(folder: str | Path) -> Path:
+    """The export folder, created if needed and checked writable before any work starts (so a run is never
+    computed, or saved, only to fail at export time on a bad TRAINING_DATA_DIR)."""
+    d = Path(folder)
+    if d.exists() and not d.is_dir():
+        raise CovcallError(f"TRAINING_DATA_DIR {d} is a file, not a folder; point it at a folder")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CovcallError(f"cannot create TRAINING_DATA_DIR {d}: {err.strerror or err}; point it at a writable "
+                           "folder") from None
+    if not os.access(d, os.W_OK):
+        raise CovcallError(f"TRAINING_DATA_DIR {d} is not writable; point it at a writable folder")
+    return d
+
+
+_TMP_PREFIX = ".covcall-"
+
+
+def _tmp_path(path: Path) -> Path:
+    """A hidden temp file beside `path`, naming the process that writes it (so a later run can clean it up)."""
+    return path.parent / f"{_TMP_PREFIX}{os.getpid()}-{path.name}.tmp"
+
+
+def _os_error(err: OSError, path: Path) -> CovcallError:
+    why = "the disk is full; free some space" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+    return CovcallError(f"cannot write {path}: {why}")
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temp file in the same folder and rename: readers never see a partial file, and a failure
+    or Ctrl-C leaves nothing behind (a killed process leaves a temp file that `recover_exports` removes)."""
+    path = check_destination(path)
+    tmp = _tmp_path(path)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # exports are meant to be shared like any data file
         os.replace(tmp, path)
+    except OSError as err:
+        _remove(tmp)
+        raise _os_error(err, path) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(*paths: Path) -> None:
+    for p in paths:
+        try:
+            Path(p).unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def recover_exports(folder: str | Path) -> dict[str, int]:
+    """Undo what killed exports left in `folder`: temp files of dead processes (ours and DuckDB's `tmp_*`), and
+    CSV/JSONL pairs whose renaming was cut in the middle (both go, so a pair is always both files or neither).
+    Returns how many files were removed. Every export calls this first."""
+    d = Path(folder)
+    removed = {"temp_files": 0, "half_pairs": 0}
+    if not d.is_dir():
+        return removed
+    for f in d.iterdir():
+        name = f.name
+        owner = None
+        if name.startswith(_TMP_PREFIX) and name.endswith(".tmp"):
+            owner = name[len(_TMP_PREFIX):].split("-", 1)[0]
+        elif name.startswith("tmp_" + _TMP_PREFIX):  # DuckDB's own temp file beside ours
+            owner = name[len("tmp_" + _TMP_PREFIX):].split("-", 1)[0]
+        elif name.startswith(_TMP_PREFIX) and name.endswith(".pair.json"):
+            owner = name[len(_TMP_PREFIX):].split("-", 1)[0]
+            if owner.isdigit() and not _pid_alive(int(owner)):
+                try:
+                    pair = json.loads(f.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    pair = []
+                if not all(Path(x).exists() for x in pair):
+                    _remove(*[Path(x) for x in pair])
+                    removed["half_pairs"] += 1
+                _remove(f)
+            continue
+        if owner is not None and owner.isdigit() and not _pid_alive(int(owner)):
+            _remove(f)
+            removed["temp_files"] += 1
+    return removed
+
+
+def write_pair(files: dict[str, tuple[Path, Any]]) -> dict[str, str]:
+    """Write several files so that all of them appear or none does: temps first, a journal naming the pair, then
+    the renames; a process killed during the renames leaves the journal, and `recover_exports` removes the
+    half-written pair."""
+    paths = {fmt: check_destination(path) for fmt, (path, _) in files.items()}
+    temps = {fmt: _tmp_path(p) for fmt, p in paths.items()}
+    folder = next(iter(paths.values())).parent
+    recover_exports(folder)
+    journal = folder / f"{_TMP_PREFIX}{os.getpid()}-{next(iter(paths.values())).stem}.pair.json"
+    done: list[Path] = []
+    try:
+        for fmt, (_, write) in files.items():
+            write(temps[fmt])
+            os.chmod(temps[fmt], 0o644)
+        journal.write_text(json.dumps([str(p) for p in paths.values()]), encoding="utf-8")
+        for fmt, p in paths.items():
+            os.replace(temps[fmt], p)
+            done.append(p)
+        _remove(journal)
+    except OSError as err:
+        _remove(*temps.values(), *done, journal)
+        raise _os_error(err, next(iter(paths.values()))) from None
+    except BaseException:
+        _remove(*temps.values(), *done, journal)
+        raise
+    return {fmt: str(p) for fmt, p in paths.items()}
 
 
 def _csv_frame(examples: pd.DataFrame) -> pd.DataFrame:
@@ -89,29 +232,31 @@ def _csv_frame(examples: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def write_examples(examples: pd.DataFrame, path: Path, fmt: str) -> Path:
-    """Write in-memory examples to one CSV (extra flattened) or JSONL (extra nested) file, atomically.
-
-    Stored selections go through `export_selection`, which also writes Parquet.
-    """
+def _examples_writer(examples: pd.DataFrame, fmt: str) -> Any:
+    """A function writing in-memory examples to a path: CSV (extra flattened) or JSONL (extra nested)."""
     if fmt == "csv":
-        _atomic_write(path, lambda p: _csv_frame(examples).to_csv(p, index=False))
-    elif fmt == "jsonl":
+        return lambda p: _csv_frame(examples).to_csv(p, index=False)
+    if fmt == "jsonl":
         def w(p: Path) -> None:
             with open(p, "w", encoding="utf-8") as fh:
                 for rec in jsonl_records(examples):
                     fh.write(json.dumps(rec, allow_nan=False) + "\n")
-        _atomic_write(path, w)
-    else:
-        raise CovcallError(f"in-memory examples are written as csv or jsonl; got {fmt!r}")
+        return w
+    raise CovcallError(f"in-memory examples are written as csv or jsonl; got {fmt!r}")
+
+
+def write_examples(examples: pd.DataFrame, path: Path, fmt: str) -> Path:
+    """Write in-memory examples to one CSV or JSONL file, atomically (stored selections: `export_selection`)."""
+    _atomic_write(path, _examples_writer(examples, fmt))
     return path
 
 
 def export_run_files(examples: pd.DataFrame, out_dir: Path, dataset_id: str) -> dict[str, str]:
-    """`training_dataset_<id>_<UTC timestamp>.csv` and `.jsonl` in out_dir; returns their paths."""
+    """`training_dataset_<id>_<UTC timestamp>.csv` and `.jsonl` in out_dir, both or neither; returns their paths."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = out_dir / f"training_dataset_{dataset_id}_{stamp}"
-    return {fmt: str(write_examples(examples, base.with_suffix(f".{fmt}"), fmt)) for fmt in ("csv", "jsonl")}
+    base = Path(out_dir) / f"training_dataset_{dataset_id}_{stamp}"
+    return write_pair({fmt: (base.with_suffix(f".{fmt}"), _examples_writer(examples, fmt))
+                       for fmt in ("csv", "jsonl")})
 
 
 def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_version: str = "",
@@ -141,6 +286,25 @@ def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_
                          "equity": equity})
 
 
+def check_filter(selection: DatasetFilter) -> None:
+    """Refuse filter values that can never match (a typo would otherwise export 0 rows and look fine).
+
+    >>> check_filter(DatasetFilter(actions=("SELL_CAL",)))
+    Traceback (most recent call last):
+    covcall.errors.CovcallError: unknown action 'SELL_CAL' (did you mean 'SELL_CALL'?); choose from SELL_CALL, DO_NOTHING
+    """
+    for label, given, allowed in (("action", selection.actions, values(Action)),
+                                  ("exit style", selection.exit_styles, values(ExitStyle))):
+        for v in given or ():
+            if v not in allowed:
+                raise CovcallError(f"unknown {label} {v!r}{did_you_mean(str(v), allowed)}; choose from "
+                                   f"{', '.join(allowed)}")
+    for name in ("delta_min", "delta_max", "dte_min", "dte_max"):
+        v = getattr(selection, name)
+        if v is not None and not math.isfinite(float(v)):
+            raise CovcallError(f"{name} must be a finite number; got {v!r}")
+
+
 def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: str, out: str | Path) -> dict[str, Any]:
     """Write a filtered selection of examples or candidates straight from DuckDB to one file, atomically.
 
@@ -152,8 +316,14 @@ def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: st
     if table not in DATASET_TABLES:
         raise CovcallError(f"table must be one of {', '.join(DATASET_TABLES)}; got {table!r}"
                            f"{did_you_mean(table, DATASET_TABLES)}")
+    check_filter(selection)
     runs = store.list_runs()
     known = set(runs["run_id"]) if len(runs) else set()
+    stored = sorted(set(runs["underlying"].dropna())) if len(runs) else []
+    for u in selection.underlyings or ():
+        if u not in stored:
+            raise CovcallError(f"no runs on underlying {u!r} in the database{did_you_mean(u, stored)}; stored: "
+                               f"{', '.join(stored) or 'none yet'}")
     for rid in selection.run_ids or ():
         if rid not in known:
             raise CovcallError(f"no run {rid!r} in the database{did_you_mean(rid, known)}; list runs with "
@@ -161,12 +331,14 @@ def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: st
     if selection.batch_id is not None and (not len(runs) or selection.batch_id not in set(runs["batch_id"])):
         batches = set(runs["batch_id"].dropna()) if len(runs) else set()
         raise CovcallError(f"no batch {selection.batch_id!r} in the database{did_you_mean(selection.batch_id, batches)}")
+    out = check_destination(out)
+    recover_exports(out.parent)
     rows = 0
 
     def write(tmp: Path) -> None:
         nonlocal rows
         rows = store.copy_rows(table, selection, tmp, fmt)
 
-    _atomic_write(Path(out), write)
+    _atomic_write(out, write)
     return {"path": str(out), "rows": rows, "format": fmt, "table": table}
 

@@ -52,7 +52,7 @@ def generate_demo_data(store: Store, *, progress: Callable[[float, str], None] |
     batch = run_batch(DEMO_BATCH, store=store, export_dir=export_dir, defaults=defaults,
                       progress=lambda d, t, m: say(0.6 * d / max(t, 1), f"backtest {d}/{t}: {m}"))
     rs = RangeSet.from_dict(DEMO_RANGES)
-    save_range_set(store, rs)
+    save_range_set(store, rs, overwrite=True)
     say(0.6, "walk: fitting variants on the training ranges")
     result = walk(demo_walk_spec(seed), store=store, defaults=defaults,
                   progress=lambda d, t, m: say(0.6 + 0.4 * d / max(t, 1), f"walk {d}/{t}: {m}"))

@@ -6,13 +6,15 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from covcall.dates import parse_date
 from covcall.errors import DataError, SpecError, did_you_mean
+from covcall.names import check_name
 
 Level = Literal["error", "warning", "note"]
 _LEVEL_ORDER = {"error": 0, "warning": 1, "note": 2}
@@ -61,25 +63,7 @@ class Issue:
 
 # -- parsing ---------------------------------------------------------------------------------------
 def _parse_date(value: Any, where: str) -> date:
-    if isinstance(value, datetime):
-        return _utc_date(value)
-    if isinstance(value, date):
-        return value
-    if isinstance(value, pd.Timestamp):
-        return _utc_date(value.to_pydatetime())
-    if not isinstance(value, str):
-        raise SpecError(f"{where}: {value!r} is not a date (use YYYY-MM-DD)")
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        return _utc_date(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
-        raise SpecError(f"{where}: {value!r} is not a date (use YYYY-MM-DD)") from None
-
-
-def _utc_date(dt: datetime) -> date:
-    return dt.astimezone(UTC).date() if dt.tzinfo else dt.date()
+    return parse_date(value, where)
 
 
 def _parse_range(d: Any, where: str) -> Range:
@@ -95,11 +79,25 @@ def _parse_range(d: Any, where: str) -> Range:
     return Range(out["start"], out["end"], "" if note is None else str(note))
 
 
-def _int_field(d: dict[str, Any], key: str, default: int) -> int:
-    value = d.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != int(value):
-        raise SpecError(f"{key}: {value!r} must be a whole number of days >= 0")
+MAX_DAYS = 36_500  # a hundred years: longer spans are typos
+MAX_WINDOWS = 1_000
+
+
+def whole_days(value: Any, name: str, low: int = 0, high: int = MAX_DAYS) -> int:
+    """A whole number of days in [low, high], or a SpecError naming the field (NaN, inf, 2.5, 'x' refused).
+
+    >>> whole_days(30.0, "gap_days")
+    30
+    """
+    ok = (not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+          and value == int(value) and low <= value <= high)
+    if not ok:
+        raise SpecError(f"{name}: {value!r} must be a whole number from {low} to {high:,}")
     return int(value)
+
+
+def _int_field(d: dict[str, Any], key: str, default: int) -> int:
+    return whole_days(d.get(key, default), key)
 
 
 # -- the range set ---------------------------------------------------------------------------------
@@ -313,10 +311,13 @@ def rolling(start: date | str, train_days: int, test_days: int, step_days: int, 
     ['2024-02-05 .. 2024-02-14', '2024-02-15 .. 2024-02-24']
     """
     s0 = _parse_date(start, "start")
-    for name, value, low in (("train_days", train_days, 1), ("test_days", test_days, 1),
-                             ("step_days", step_days, 1), ("gap_days", gap_days, 0), ("count", count, 1)):
-        if int(value) != value or value < low:
-            raise SpecError(f"{name}: {value!r} must be a whole number >= {low}")
+    train_days, test_days, step_days = (whole_days(v, n, 1) for v, n in (
+        (train_days, "train_days"), (test_days, "test_days"), (step_days, "step_days")))
+    gap_days = whole_days(gap_days, "gap_days")
+    count = whole_days(count, "count", 1, MAX_WINDOWS)
+    last = s0 + timedelta(days=(count - 1) * step_days + train_days + gap_days + test_days)
+    if last.year > 2200:
+        raise SpecError(f"these windows would run to {last}; use fewer windows or shorter steps")
     out = []
     for k in range(int(count)):
         ts = s0 + timedelta(days=k * step_days)
@@ -436,14 +437,21 @@ def suggest_ranges(close: pd.Series, test: Range | None = None, gap_days: int = 
 
 
 # -- persistence ----------------------------------------------------------------------------------------
-def save_range_set(store: Any, rs: RangeSet) -> None:
-    """Save a range set by name; refuses one whose ranges are reversed, overlap the test or are missing."""
-    if not rs.name.strip():
-        raise SpecError("a range set needs a name to be saved")
+def save_range_set(store: Any, rs: RangeSet, *, overwrite: bool = False) -> str:
+    """Save a range set by name; refuses one whose ranges are reversed, overlap the test or are missing.
+
+    A different set already saved under the name is kept unless `overwrite` (the CLI's --force, the page's
+    confirmation). Returns 'created', 'replaced' or 'unchanged'.
+    """
+    name = check_name(rs.name, "range set name")
     errors = [i for i in rs.validate(0.0) if i.level == "error"]
     if errors:
-        raise SpecError(f"range set {rs.name!r} not saved: {errors[0].message}")
-    store.save_range_set(rs.name, json.dumps(rs.to_dict(), sort_keys=True))
+        raise SpecError(f"range set {name!r} not saved: {errors[0].message}")
+    outcome = store.save_range_set(name, json.dumps(rs.to_dict(), sort_keys=True), overwrite=overwrite)
+    if outcome == "exists":
+        raise SpecError(f"a different range set named {name!r} is already saved; overwrite it with --force "
+                        "(or confirm on the Ranges page), or pick another name")
+    return outcome
 
 
 def load_range_set(store: Any, name: str) -> RangeSet:

@@ -493,6 +493,12 @@ class Store:
             for name, df in prepared.items():
                 self._insert_df(con, name, df)
 
+    def set_run_exports(self, run_id: str, csv_path: str | None, jsonl_path: str | None) -> None:
+        """Record where a saved run's CSV / JSONL were written (after they were)."""
+        with self.transaction() as con:
+            con.execute("UPDATE runs SET export_csv = ?, export_jsonl = ? WHERE run_id = ?",
+                        [csv_path, jsonl_path, run_id])
+
     def list_runs(self, limit: int | None = None, batch_id: str | None = None) -> pd.DataFrame:
         sql = "SELECT * EXCLUDE (config_json) FROM runs"
         params: list[Any] = []
@@ -663,10 +669,19 @@ class Store:
                            "FROM walks ORDER BY created_at DESC, walk_id", ts_cols=["created_at"])
 
     # -- range sets -----------------------------------------------------------------------------
-    def save_range_set(self, name: str, spec_json: str) -> None:
-        """Save (or overwrite) a named range set; the JSON is what `RangeSet.to_dict` produced."""
+    def save_range_set(self, name: str, spec_json: str, overwrite: bool = False) -> str:
+        """Save a named range set (the JSON `RangeSet.to_dict` produced), checking and writing in one transaction.
+
+        Returns 'created', 'replaced', 'unchanged' (same JSON already saved) or 'exists' (a different set holds
+        the name and overwrite is False; nothing written)."""
         with self.transaction() as con:
+            row = con.execute("SELECT spec_json FROM range_sets WHERE name = ?", [name]).fetchone()
+            if row is not None and row[0] == spec_json:
+                return "unchanged"
+            if row is not None and not overwrite:
+                return "exists"
             con.execute("INSERT OR REPLACE INTO range_sets VALUES (?, ?, now()::TIMESTAMP)", [name, spec_json])
+            return "created" if row is None else "replaced"
 
     def load_range_set(self, name: str) -> str | None:
         with self.connect(read_only=True) as con:

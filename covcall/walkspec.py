@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from covcall.backtest import BacktestConfig, config_error_line
 from covcall.errors import SpecError, did_you_mean
+from covcall.names import check_name
 from covcall.ranges import Range, RangeSet
 
 METRICS = ("sharpe", "sortino", "calmar", "cagr", "total_return", "max_drawdown", "win_rate", "excess_return")
@@ -27,7 +28,7 @@ _RANGE_KEYS = {"rangeTrain", "rangeTest", "train", "test", "gap_days", "strict"}
 class ModelSettings(BaseModel):
     """How model variants are trained and when they sell."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     enabled: bool = True
     target: str = "pnl_vs_hodl_pct"
     threshold: float = Field(0.0, description="Skip when the best predicted target is below this.")
@@ -44,7 +45,7 @@ class WalkSpec(BaseModel):
     (datetime.date(2021, 6, 30), 'sharpe', 'demo')
     """
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False)
     name: str = "walk"
     underlying: str = "BTC"
     timeframe: Literal["1h", "4h", "1d"] = "1d"
@@ -58,6 +59,11 @@ class WalkSpec(BaseModel):
     model: ModelSettings = Field(default_factory=ModelSettings)
     baselines: list[str] = Field(default_factory=lambda: list(BASELINES))
     ranges: RangeSet
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v, "walk name")
 
     @field_validator("metric")
     @classmethod

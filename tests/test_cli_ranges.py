@@ -84,7 +84,7 @@ def test_bad_date_is_one_error_line_and_saved_set_survives(tmp_path: Path,
     for argv in (["ranges", "save", "--spec", bad, "--name", "keep"], ["ranges", "validate", "--spec", bad]):
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert err == "error: rangeTrain[2].endDate: '2021-13-01' is not a date (use YYYY-MM-DD)\n"
+        assert err == "error: rangeTrain[2].endDate: '2021-13-01' is not a day of the calendar; use YYYY-MM-DD (e.g. 2024-01-31) or an ISO timestamp\n"
     assert main(["ranges", "list", "--json"]) == 0
     (saved,) = json.loads(capsys.readouterr().out)
     assert saved["name"] == "keep" and saved["train"][0] == {"start": "2021-01-01", "end": "2021-06-30",
@@ -123,7 +123,7 @@ def test_rolling_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "rolling-2  (gap 10 days)" in capsys.readouterr().out
     assert main(["ranges", "rolling", "--start", "2022-02-30", "--train-days", "9", "--test-days", "3",
                  "--step-days", "3", "--count", "1"]) == 2
-    assert "start: '2022-02-30' is not a date (use YYYY-MM-DD)" in capsys.readouterr().err
+    assert "start: '2022-02-30' is not a day of the calendar; use YYYY-MM-DD" in capsys.readouterr().err
 
 
 def test_presets_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -73,13 +73,13 @@ def test_iso_datetime_with_offset_converts_to_utc_day() -> None:
 @pytest.mark.parametrize(("bad", "message"), [
     ({"rangeTrain": [{"startDate": "2021-01-01", "endDate": "2021-02-01"}] * 2
       + [{"startDate": "2021-01-01", "endDate": "2021-13-01"}], "rangeTest": SEED["rangeTest"]},
-     "rangeTrain[2].endDate: '2021-13-01' is not a date (use YYYY-MM-DD)"),
+     "rangeTrain[2].endDate: '2021-13-01' is not a day of the calendar; use YYYY-MM-DD"),
     ({"rangeTrain": [{"startDate": "2021-01-01"}], "rangeTest": SEED["rangeTest"]},
      "rangeTrain[0].endDate: missing"),
     ({"rangeTrain": [], "rangeTest": {"startDate": 20230101, "endDate": "2023-02-01"}},
-     "rangeTest.startDate: 20230101 is not a date"),
+     "rangeTest.startDate: 20230101 is a number, not a date"),
     ({"rangeTrain": []}, "rangeTest: missing"),
-    ({**SEED, "gap_days": -3}, "gap_days: -3 must be a whole number of days >= 0"),
+    ({**SEED, "gap_days": -3}, "gap_days: -3 must be a whole number from 0 to 36,500"),
     ({**SEED, "strict": "yes"}, "strict: 'yes' must be true or false"),
 ])
 def test_bad_specs_name_the_field(bad: dict, message: str) -> None:
@@ -220,7 +220,7 @@ def test_rolling_windows_exact_dates() -> None:
         ("2022-03-02 .. 2022-05-30", "2022-06-10 .. 2022-07-09"),
     ]
     assert all(w.validate(10) == [] for w in wins)
-    with pytest.raises(SpecError, match="train_days: 0 must be a whole number >= 1"):
+    with pytest.raises(SpecError, match="train_days: 0 must be a whole number from 1 to"):
         rg.rolling("2022-01-01", 0, 30, 30, 10, 3)
 
 

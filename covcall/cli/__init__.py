@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from covcall.errors import CovcallError
+from covcall.errors import describe
 from covcall.jsonutil import dumps
 
 if TYPE_CHECKING:
@@ -74,12 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings: Settings = load_settings()
         code = args.func(args, settings)
-    except CovcallError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # the boundary: user-caused errors are one line, bugs keep their traceback
+        message = describe(err)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     return int(code or 0)
 
 

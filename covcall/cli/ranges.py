@@ -110,7 +110,7 @@ def _suggest(args: argparse.Namespace, settings: Settings) -> int:
     rs = rg.suggest_ranges(close, test=test, gap_days=args.gap_days, min_days=args.min_days,
                            name=args.save or f"suggested-{args.underlying.lower()}")
     if args.save:
-        rg.save_range_set(store, rs)
+        rg.save_range_set(store, rs, overwrite=args.force)
     emit(args, rs.to_dict(), lambda: print(_render(rs) + (f"\nsaved as {rs.name}" if args.save else "")))
     return 0
 
@@ -134,8 +134,10 @@ def _presets(args: argparse.Namespace, settings: Settings) -> int:
 
 def _save(args: argparse.Namespace, settings: Settings) -> int:
     rs, _ = _range_set_from_file(args.spec, args.name)
-    rg.save_range_set(open_store(settings), rs)
-    emit(args, rs.to_dict(), f"saved range set {rs.name}: {len(rs.train)} training range(s), test {rs.test}")
+    outcome = rg.save_range_set(open_store(settings), rs, overwrite=args.force)
+    n = len(rs.train)
+    emit(args, {**rs.to_dict(), "outcome": outcome},
+         f"saved range set {rs.name} ({outcome}): {n} training range{'' if n == 1 else 's'}, test {rs.test}")
     return 0
 
 
@@ -190,6 +192,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--gap-days", type=int, default=30)
     s.add_argument("--min-days", type=int, default=45, help="shortest training range to propose")
     s.add_argument("--save", metavar="NAME", default=None, help="save the proposal under this name")
+    s.add_argument("--force", action="store_true", help="with --save: overwrite a different set of that name")
 
     r = add("rolling", "walk-forward windows", _rolling)
     r.add_argument("--start", required=True)
@@ -204,6 +207,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sv = add("save", "save a spec's ranges under a name in the store", _save)
     sv.add_argument("--spec", required=True)
     sv.add_argument("--name", default=None, help="name to save under (default: the spec's name)")
+    sv.add_argument("--force", action="store_true", help="overwrite a different range set saved under the name")
 
     add("list", "saved range sets", _list)
 
