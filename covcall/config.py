@@ -77,3 +77,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as err:
         raise ConfigError(_one_line(err)) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"the .env file is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read the .env file: {err.strerror or err}") from None

@@ -66,7 +66,7 @@ def register(sub: Any) -> None:
     e.add_argument("--exit-style", dest="exit_style", action="append", help="hold_to_expiry or tp_and_roll")
     e.add_argument("--start", help="decisions on or after this day, YYYY-MM-DD")
     e.add_argument("--end", help="decisions up to this day (inclusive), YYYY-MM-DD")
-    e.add_argument("--format", required=True, help="csv, jsonl or parquet")
+    e.add_argument("--format", default=None, help="csv, jsonl or parquet (default: the --out file's extension)")
     e.add_argument("--out", required=True, help="output file")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_export)
@@ -152,7 +152,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import emit
-    from covcall.dataset import export_selection
+    from covcall.dataset import check_destination, export_selection
     from covcall.store import DatasetFilter
 
     def day(flag: str, value: str | None, shift: int = 0) -> Any:
@@ -171,7 +171,14 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         underlyings=tuple(args.underlying) if args.underlying else None,
         actions=tuple(args.action) if args.action else None,
         exit_styles=tuple(args.exit_style) if args.exit_style else None, start=start, end=end)
-    out = export_selection(open_store(settings), args.table, selection, args.format, args.out)
+    out_path = check_destination(args.out)
+    fmt = args.format
+    if fmt is None:
+        fmt = out_path.suffix.lower().lstrip(".")
+        if not fmt:
+            raise CovcallError("give --format csv|jsonl|parquet, or an --out file ending in .csv, .jsonl or "
+                               ".parquet")
+    out = export_selection(open_store(settings), args.table, selection, fmt, args.out)
     emit(args, out, f"wrote {out['rows']} {args.table} rows to {out['path']}")
     return 0
 

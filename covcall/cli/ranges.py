@@ -116,7 +116,8 @@ def _suggest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rolling(args: argparse.Namespace, settings: Settings) -> int:
-    windows = rg.rolling(args.start, args.train_days, args.test_days, args.step_days, args.gap_days, args.count)
+    step = args.step_days if args.step_days is not None else args.test_days
+    windows = rg.rolling(args.start, args.train_days, args.test_days, step, args.gap_days, args.count)
     emit(args, [w.to_dict() for w in windows], lambda: print("\n".join(_render(w) for w in windows)))
     return 0
 
@@ -198,9 +199,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--start", required=True)
     r.add_argument("--train-days", type=int, required=True)
     r.add_argument("--test-days", type=int, required=True)
-    r.add_argument("--step-days", type=int, required=True)
+    r.add_argument("--step-days", type=int, default=None, help="days between windows (default: --test-days, so "
+                                                              "test ranges tile without overlap)")
     r.add_argument("--gap-days", type=int, default=0)
-    r.add_argument("--count", type=int, required=True)
+    r.add_argument("--count", type=int, default=4, help="number of windows (default 4, at most 1,000)")
 
     add("presets", "built-in range sets (BTC regimes, synthetic market regimes)", _presets)
 
