@@ -622,7 +622,7 @@ class Store:
             order = "candidates.decision_time, run_id, candidates.expiry, strike"
         opts = {"csv": "FORMAT csv, HEADER", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}[fmt]
         sql = f"COPY (SELECT {cols} FROM {table}{where} ORDER BY {order}) TO '{_sql_path(path)}' ({opts})"
-        with self.connect() as con:
+        with self.connect(read_only=True) as con:
             con.execute("SET TimeZone = 'UTC'")
             con.execute(sql, params)
             return int(con.execute(f"SELECT count(*) FROM {table}{where}", params).fetchone()[0])
