@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,9 @@ from covcall.jsonutil import plain
 from covcall.policies import FixedDeltaPolicy, HodlPolicy, Policy, RulePolicy
 from covcall.timeframes import BARS_PER_DAY, BARS_PER_YEAR, TIMEFRAMES
 from covcall.version import code_version
+
+if TYPE_CHECKING:
+    from covcall.store import Store
 
 Progress = Callable[[float, str], None]
 WARMUP_DAYS = 60
@@ -225,7 +228,7 @@ def sim_params(config: BacktestConfig) -> SimParams:
     )
 
 
-def load_inputs(config: BacktestConfig, store: Any = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def load_inputs(config: BacktestConfig, store: Store | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Candles (with warm-up) and the IV index for a config, from its data source."""
     from covcall.market import load_candles, load_iv
 
@@ -254,7 +257,7 @@ def data_hash(candles: pd.DataFrame, iv: pd.DataFrame | None) -> str:
 def run_backtest(
     config: BacktestConfig | dict[str, Any],
     *,
-    store: Any = None,
+    store: Store | None = None,
     export_dir: str | Path | None = None,
     progress: Progress | None = None,
     candles: pd.DataFrame | None = None,

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,6 +18,9 @@ from covcall.enums import ExitStyle
 from covcall.errors import CovcallError, SpecError
 from covcall.names import check_name
 from covcall.version import code_version
+
+if TYPE_CHECKING:
+    from covcall.store import Store
 
 BatchProgress = Callable[[int, int, str], None]
 
@@ -100,7 +103,7 @@ class BatchResult:
                 "ok": len(self.runs) - len(self.failed), "failed": len(self.failed)}
 
 
-def run_batch(spec: BatchSpec | dict[str, Any], *, store: Any = None, export_dir: str | Path | None = None,
+def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, export_dir: str | Path | None = None,
               progress: BatchProgress | None = None, defaults: dict[str, Any] | None = None) -> BatchResult:
     """Run every config of the grid; a failing run is recorded with its error and the rest go on."""
     if isinstance(spec, dict):
@@ -135,7 +138,7 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Any = None, export_dir
     return result
 
 
-def _failed(store: Any, cfg: BacktestConfig, batch_id: str, error: str) -> dict[str, Any]:
+def _failed(store: Store | None, cfg: BacktestConfig, batch_id: str, error: str) -> dict[str, Any]:
     run_id = new_run_id(cfg)
     if store is not None:
         store.save_run({"run_id": run_id, "batch_id": batch_id, "created_at": pd.Timestamp.now(tz="UTC"),

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from covcall.enums import Action, ExitStyle, values
+from covcall.enums import Action, ExitStyle, RunStatus, values
 from covcall.errors import CovcallError, did_you_mean
 from covcall.jsonutil import dumps, plain
 from covcall.store import DATASET_TABLES, DatasetFilter, Store
@@ -259,8 +259,7 @@ def export_run_files(examples: pd.DataFrame, out_dir: Path, dataset_id: str) -> 
                        for fmt in ("csv", "jsonl")})
 
 
-def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_version: str = "",
-                status: str = "ok", error: str | None = None) -> None:
+def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_version: str = "") -> None:
     """Save a run's config, metrics, trades, examples, candidates and equity in one transaction."""
     cfg = result.config
     ex = result.examples
@@ -269,7 +268,7 @@ def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_
     examples["extra"] = [json.dumps(extra_of(r), allow_nan=False) for r in ex.to_dict("records")]
     run = {
         "run_id": result.run_id, "batch_id": batch_id, "created_at": pd.Timestamp.now(tz="UTC"),
-        "status": status, "error": error, "label": cfg.label, "underlying": cfg.underlying,
+        "status": RunStatus.OK.value, "error": None, "label": cfg.label, "underlying": cfg.underlying,
         "timeframe": cfg.timeframe, "start_date": cfg.start, "end_date": cfg.end, "source": cfg.source,
         "iv_source": cfg.iv_source, "exit_style": cfg.exit_style, "policy": cfg.policy,
         "config_json": cfg.model_dump_json(), "config_hash": cfg.config_hash(), "code_version": code_version,

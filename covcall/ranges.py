@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,9 @@ import pandas as pd
 from covcall.dates import parse_date
 from covcall.errors import DataError, SpecError, did_you_mean
 from covcall.names import check_name
+
+if TYPE_CHECKING:
+    from covcall.store import Store
 
 Level = Literal["error", "warning", "note"]
 _LEVEL_ORDER = {"error": 0, "warning": 1, "note": 2}
@@ -437,7 +440,7 @@ def suggest_ranges(close: pd.Series, test: Range | None = None, gap_days: int = 
 
 
 # -- persistence ----------------------------------------------------------------------------------------
-def save_range_set(store: Any, rs: RangeSet, *, overwrite: bool = False) -> str:
+def save_range_set(store: Store, rs: RangeSet, *, overwrite: bool = False) -> str:
     """Save a range set by name; refuses one whose ranges are reversed, overlap the test or are missing.
 
     A different set already saved under the name is kept unless `overwrite` (the CLI's --force, the page's
@@ -454,7 +457,7 @@ def save_range_set(store: Any, rs: RangeSet, *, overwrite: bool = False) -> str:
     return outcome
 
 
-def load_range_set(store: Any, name: str) -> RangeSet:
+def load_range_set(store: Store, name: str) -> RangeSet:
     raw = store.load_range_set(name)
     if raw is None:
         names = store.list_range_sets()
@@ -463,7 +466,7 @@ def load_range_set(store: Any, name: str) -> RangeSet:
     return RangeSet.from_dict(json.loads(raw))
 
 
-def list_range_sets(store: Any) -> list[str]:
+def list_range_sets(store: Store) -> list[str]:
     return list(store.list_range_sets())
 
 

@@ -58,72 +58,83 @@ def run(market: Market, offerings, exit_style="hold_to_expiry", threshold=0.0, t
 FRI = "2024-01-05 08:00"  # Deribit expiry; on daily bars settles at open + 8/24 (close - open) of that day
 
 
-def test_call_expires_worthless():
-    m = daily_market([99, 100, 102, 104, 105, 103], [100, 102, 104, 105, 103, 101])
-    out = run(m, {"2024-01-02": [(110.0, FRI, 2.0)]})
-    t = out.trades.iloc[0]
-    # settlement = 105 + (8/24)(103 - 105) = 104.3333 < 110; entry fee min(0.03% x 100, 12.5% x 2.0) = 0.03
-    assert t.exit_reason == "expired_otm"
-    assert t.spot_exit == pytest.approx(104 + 1 / 3)
-    assert t.fee_usd == pytest.approx(0.03)
-    assert t.pnl_vs_hodl == pytest.approx(1.97)
-    assert t.pnl == pytest.approx(1.97 + 4 + 1 / 3)
-    assert t.exit_time == pd.Timestamp(FRI, tz="UTC")
-    ex = out.examples
-    assert list(ex.action) == ["SELL_CALL", "DO_NOTHING"]  # the decision after settlement finds no offering
-    assert ex.iloc[1].reason == "no_candidates"
-    assert ex.iloc[0].reward == pytest.approx(t.pnl)
-    assert ex.iloc[0].dte == 3
+SETTLE_OTM = 104 + 1 / 3  # 105 + (8/24)(103 - 105)
+SETTLE_ITM = 118 + 2 / 3  # 118 + (8/24)(120 - 118)
+ITM_FEE = min(0.00015 * SETTLE_ITM, 0.125 * (SETTLE_ITM - 110))  # settlement fee, 0.0178
+TP_ASK = 0.5 * (1 + 1 / 3) + 0.1  # mark at 2024-01-04 00:00 (1.33 days left) + 0.1
 
 
-def test_call_settles_in_the_money():
-    m = daily_market([99, 100, 105, 112, 118, 120], [100, 105, 112, 118, 120, 121])
-    out = run(m, {"2024-01-02": [(110.0, FRI, 2.0)]})
-    t = out.trades.iloc[0]
-    settle = 118 + 2 / 3  # 118 + (8/24)(120 - 118)
-    value = settle - 110
-    settle_fee = min(0.00015 * settle, 0.125 * value)  # 0.0178
-    assert t.exit_reason == "settled_itm"
-    assert t.exit_usd == pytest.approx(value)
-    assert t.fee_usd == pytest.approx(0.03 + settle_fee)
-    assert t.pnl_vs_hodl == pytest.approx(2.0 - 0.03 - value - settle_fee)
-    assert t.pnl == pytest.approx(2.0 - 0.03 - value - settle_fee + settle - 100)
-    assert round(t.pnl, 4) == pytest.approx(11.9522, abs=1e-4)
+@dataclass
+class Scenario:
+    """A hand-written path, the calls on offer, and the exact trades and decisions it must give."""
+
+    opens: list[float]
+    closes: list[float]
+    offerings: dict[str, list[tuple[float, str, float]]]
+    trades: list[dict[str, float | str]]  # per trade: the fields to check, exact to 1e-9
+    actions: list[str]
+    reasons: list[str | None]
+    exit_style: str = "hold_to_expiry"
+    threshold: float = 0.0
 
 
-def test_take_profit_then_roll():
-    m = daily_market([100, 100, 101, 102, 103, 104], [100, 101, 102, 103, 104, 105])
-    out = run(m, {"2024-01-02": [(110.0, FRI, 2.0)], "2024-01-04": [(115.0, FRI, 0.3)]},
-              exit_style="tp_and_roll", take_profit=0.5)
-    assert list(out.trades.exit_reason) == ["take_profit", "expired_otm"]
-    t1, t2 = out.trades.iloc[0], out.trades.iloc[1]
-    # mark at 2024-01-03 00:00: 0.5 x 2.333 days = 1.167 > 1.0; at 2024-01-04 00:00: 0.667 <= 1.0 -> buy at ask
-    ask = 0.5 * (1 + 1 / 3) + 0.1
-    assert t1.exit_time == pd.Timestamp("2024-01-04", tz="UTC")
-    assert t1.exit_usd == pytest.approx(ask)
-    assert t1.pnl_vs_hodl == pytest.approx(2.0 - 0.03 - ask - 0.0003 * 102)
-    assert t1.pnl == pytest.approx(2.0 - 0.03 - ask - 0.0003 * 102 + 2)
-    # the roll: a new call sold at the same close the first was bought back
-    assert t2.entry_time == t1.exit_time
-    # mark 0.5 x 1/3 day = 0.167 at the next close stays above 0.5 x 0.3, so it expires worthless
-    assert t2.pnl_vs_hodl == pytest.approx(0.3 - 0.0003 * 102)
-    assert t2.pnl == pytest.approx(0.3 - 0.0306 + (103 + 1 / 3) - 102)
+SCENARIOS = {
+    # settles at 104.33 < 110: keep the 2.0 premium less the entry fee min(0.03 % x 100, 12.5 % x 2.0) = 0.03
+    "expires worthless": Scenario(
+        [99, 100, 102, 104, 105, 103], [100, 102, 104, 105, 103, 101], {"2024-01-02": [(110.0, FRI, 2.0)]},
+        [{"exit_reason": "expired_otm", "spot_exit": SETTLE_OTM, "fee_usd": 0.03, "pnl_vs_hodl": 1.97,
+          "pnl": 1.97 + SETTLE_OTM - 100, "exit_time": pd.Timestamp(FRI, tz="UTC")}],
+        ["SELL_CALL", "DO_NOTHING"], [None, "no_candidates"]),
+    # settles at 118.67 > 110: pay the intrinsic value and a settlement fee; total pnl 11.9522
+    "settles in the money": Scenario(
+        [99, 100, 105, 112, 118, 120], [100, 105, 112, 118, 120, 121], {"2024-01-02": [(110.0, FRI, 2.0)]},
+        [{"exit_reason": "settled_itm", "exit_usd": SETTLE_ITM - 110, "fee_usd": 0.03 + ITM_FEE,
+          "pnl_vs_hodl": 2.0 - 0.03 - (SETTLE_ITM - 110) - ITM_FEE,
+          "pnl": 2.0 - 0.03 - (SETTLE_ITM - 110) - ITM_FEE + SETTLE_ITM - 100}],
+        ["SELL_CALL", "DO_NOTHING"], [None, "no_candidates"]),
+    # mark falls to half the premium at the 2024-01-04 close: bought back at the ask, a new call sold at once
+    "take profit then roll": Scenario(
+        [100, 100, 101, 102, 103, 104], [100, 101, 102, 103, 104, 105],
+        {"2024-01-02": [(110.0, FRI, 2.0)], "2024-01-04": [(115.0, FRI, 0.3)]},
+        [{"exit_reason": "take_profit", "exit_time": pd.Timestamp("2024-01-04", tz="UTC"), "exit_usd": TP_ASK,
+          "pnl_vs_hodl": 2.0 - 0.03 - TP_ASK - 0.0003 * 102, "pnl": 2.0 - 0.03 - TP_ASK - 0.0003 * 102 + 2},
+         {"exit_reason": "expired_otm", "entry_time": pd.Timestamp("2024-01-04", tz="UTC"),
+          "pnl_vs_hodl": 0.3 - 0.0003 * 102, "pnl": 0.3 - 0.0306 + (103 + 1 / 3) - 102}],
+        ["SELL_CALL", "SELL_CALL", "DO_NOTHING"], [None, None, "no_candidates"], exit_style="tp_and_roll"),
+    # 12.5 % of a 0.1 premium is below 0.03 % of 100: the cap binds
+    "fee cap binds": Scenario(
+        [99, 100, 100, 100, 100, 100], [100] * 6, {"2024-01-02": [(130.0, FRI, 0.1)]},
+        [{"exit_reason": "expired_otm", "fee_usd": 0.0125, "pnl_vs_hodl": 0.0875}],
+        ["SELL_CALL", "DO_NOTHING"], [None, "no_candidates"]),
+    # the only call scores below the threshold: nothing sold, reward 0
+    "score below threshold": Scenario(
+        [99, 100, 100, 100, 100, 100], [100] * 6, {"2024-01-02": [(130.0, FRI, 0.1)]}, [],
+        ["DO_NOTHING"] * 5, ["score_below_threshold"] + ["no_candidates"] * 4, threshold=5.0),
+}
 
 
-def test_fee_cap_binds_on_cheap_calls():
-    m = daily_market([99, 100, 100, 100, 100, 100], [100, 100, 100, 100, 100, 100])
-    out = run(m, {"2024-01-02": [(130.0, FRI, 0.1)]})
-    t = out.trades.iloc[0]
-    assert t.fee_usd == pytest.approx(0.0125)  # 12.5 % of 0.1 < 0.03 % of 100
-    assert t.pnl_vs_hodl == pytest.approx(0.0875)
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario_table(name: str) -> None:
+    sc = SCENARIOS[name]
+    out = run(daily_market(sc.opens, sc.closes), sc.offerings, exit_style=sc.exit_style, threshold=sc.threshold)
+    assert len(out.trades) == len(sc.trades)
+    for trade, expected in zip(out.trades.to_dict("records"), sc.trades, strict=True):
+        for field_name, value in expected.items():
+            assert trade[field_name] == (value if isinstance(value, str | pd.Timestamp) else pytest.approx(value)), \
+                field_name
+    assert list(out.examples.action) == sc.actions
+    reasons = [None if pd.isna(r) else r for r in out.examples.reason]
+    assert reasons == sc.reasons
+    sold = out.examples[out.examples.action == "SELL_CALL"]
+    pnl = out.trades["pnl"].tolist() if len(out.trades) else []
+    assert sold.reward.tolist() == pytest.approx(pnl)  # a sale's reward is its trade's pnl
+    assert (out.examples[out.examples.action == "DO_NOTHING"].reward == 0.0).all()
 
 
-def test_score_below_threshold_is_do_nothing():
-    m = daily_market([99, 100, 100, 100, 100, 100], [100, 100, 100, 100, 100, 100])
-    out = run(m, {"2024-01-02": [(130.0, FRI, 0.1)]}, threshold=5.0)
-    assert out.trades.empty
-    assert out.examples.iloc[0].reason == "score_below_threshold"
-    assert out.examples.iloc[0].reward == 0.0
+def test_example_dte_is_whole_days_as_in_the_seed() -> None:
+    out = run(daily_market([99, 100, 102, 104, 105, 103], [100, 102, 104, 105, 103, 101]),
+              {"2024-01-02": [(110.0, FRI, 2.0)]})
+    assert out.examples.iloc[0].dte == 3  # 2024-01-03 00:00 -> 2024-01-05 08:00 is 3.33 days
 
 
 def test_window_end_buys_back_at_ask_and_equity_identity():

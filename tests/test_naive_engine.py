@@ -1,0 +1,35 @@
+"""The vectorised engine equals the naive per-bar, per-candidate loop of bench/naive_engine.py on short windows."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from naive_engine import naive_simulate  # noqa: E402
+
+from covcall.backtest import BacktestConfig, build_market, load_inputs, make_policy, sim_params  # noqa: E402
+from covcall.engine import simulate  # noqa: E402
+
+
+@pytest.mark.parametrize("timeframe,exit_style,start,end", [
+    ("1h", "tp_and_roll", "2023-03-01", "2023-03-20"),
+    ("4h", "hold_to_expiry", "2022-05-01", "2022-06-15"),
+    ("1d", "tp_and_roll", "2021-01-01", "2021-03-31"),
+])
+def test_vectorised_engine_equals_the_naive_loop(timeframe: str, exit_style: str, start: str, end: str) -> None:
+    cfg = BacktestConfig(underlying="BTC", timeframe=timeframe, start=start, end=end, exit_style=exit_style)
+    candles, iv = load_inputs(cfg)
+    market, first = build_market(cfg, candles, iv)
+    policy, params = make_policy(cfg), sim_params(cfg)
+    fast = simulate(market, policy, params, first_decision=first).trades
+    naive, evaluations = naive_simulate(market, policy, params, first_decision=first)
+    assert len(fast) > 0 and evaluations > 0
+    assert list(naive.instrument) == list(fast.instrument)
+    assert list(naive.exit_reason) == list(fast.exit_reason)
+    assert np.allclose(naive.pnl.to_numpy(float), fast.pnl.to_numpy(float), rtol=1e-9, atol=1e-6)
+    assert np.allclose(naive.pnl_vs_hodl.to_numpy(float), fast.pnl_vs_hodl.to_numpy(float), rtol=1e-9, atol=1e-6)
