@@ -314,7 +314,7 @@ def decision_times(db: str, run_id: str) -> list[str]:
 
 @st.cache_data(max_entries=32, ttl=CACHE_TTL_S, show_spinner=False)
 def explain_decision(db: str, model_id: str, run_id: str, at: str, threshold: float) -> dict[str, Any]:
-    from covcall.models import explain_decision as explain
+    from covcall.explain import explain_decision as explain
 
     return explain(_store(), model_id, run_id, at, threshold)
 

@@ -17,14 +17,18 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from covcall.chain import ChainParams
+from covcall.dataset import check_export_dir, export_run_files, persist_run, shape_examples
 from covcall.dates import parse_date
 from covcall.engine import Market, SimOutput, SimParams, simulate
 from covcall.enums import Action, ExitStyle
 from covcall.errors import CovcallError, SpecError, did_you_mean
 from covcall.jsonutil import plain
+from covcall.market import load_candles, load_iv
+from covcall.metrics import backtest_metrics
 from covcall.policies import FixedDeltaPolicy, HodlPolicy, Policy, RulePolicy
 from covcall.timeframes import BARS_PER_DAY, BARS_PER_YEAR, TIMEFRAMES
 from covcall.version import code_version
+from covcall.volatility import atm_iv_series, realized_vol
 
 if TYPE_CHECKING:
     from covcall.store import Store
@@ -189,8 +193,6 @@ def make_policy(config: BacktestConfig, model_loader: Callable[[str], Any] | Non
 
 def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame | None) -> tuple[Market, int]:
     """Arrays for the engine (warm-up bars included) and the index of the first bar inside the window."""
-    from covcall.volatility import atm_iv_series, realized_vol
-
     ts = pd.DatetimeIndex(pd.to_datetime(candles["ts"], utc=True))
     start = pd.Timestamp(config.start, tz="UTC")
     end_excl = pd.Timestamp(config.end, tz="UTC") + pd.Timedelta(days=1)
@@ -230,8 +232,6 @@ def sim_params(config: BacktestConfig) -> SimParams:
 
 def load_inputs(config: BacktestConfig, store: Store | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Candles (with warm-up) and the IV index for a config, from its data source."""
-    from covcall.market import load_candles, load_iv
-
     warm_start = pd.Timestamp(config.start) - pd.Timedelta(days=WARMUP_DAYS)
     candles = load_candles(config.underlying, config.timeframe, warm_start.date(), config.end,
                            source=config.source, store=store, seed=config.seed, exchange=config.exchange)
@@ -282,9 +282,6 @@ def run_backtest(
     >>> bool(round(eq.covered_call.iloc[-1] - eq.hodl.iloc[-1], 2) == round(res.trades.pnl_vs_hodl.sum(), 2))
     True
     """
-    from covcall.dataset import check_export_dir, export_run_files, persist_run, shape_examples
-    from covcall.metrics import backtest_metrics
-
     if isinstance(config, dict):
         config = BacktestConfig.parse(config, defaults)
     if export_dir is not None:
@@ -298,7 +295,9 @@ def run_backtest(
     if policy is None:
         loader = None
         if config.policy == "model":
-            from covcall.models import load_model_policy
+            from covcall.policies.model import (
+                load_model_policy,  # LightGBM takes seconds to import: model runs only
+            )
 
             def loader(model_id: str) -> Policy:
                 return load_model_policy(store, model_id, threshold=config.model_threshold,

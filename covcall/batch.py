@@ -16,6 +16,7 @@ from covcall.dataset import check_export_dir, export_run_files
 from covcall.dates import parse_date
 from covcall.enums import ExitStyle
 from covcall.errors import CovcallError, SpecError
+from covcall.jobs import tracked
 from covcall.names import check_name
 from covcall.version import code_version
 
@@ -115,26 +116,29 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
     result = BatchResult(batch_id)
     frames: list[pd.DataFrame] = []
     total = len(configs)
-    for n, cfg in enumerate(configs):
+    with tracked(store, batch_id, "batch", spec.name, {"runs": total}) as info:
+        for n, cfg in enumerate(configs):
+            if progress:
+                progress(n, total, cfg.label or "")
+            try:
+                res = run_backtest(cfg, store=store, batch_id=batch_id)
+            except CovcallError as err:
+                result.runs.append(_failed(store, cfg, batch_id, str(err)))
+                continue
+            except Exception as err:  # isolate the run; the batch goes on
+                result.runs.append(_failed(store, cfg, batch_id, f"{type(err).__name__}: {err}"))
+                continue
+            frames.append(res.examples)
+            result.runs.append({"run_id": res.run_id, "label": cfg.label, "status": "ok", "error": None,
+                                **res.summary()["counts"], "metrics": res.summary()["metrics"]})
+            info.update(done=len(result.runs), failed=len(result.failed))
         if progress:
-            progress(n, total, cfg.label or "")
-        try:
-            res = run_backtest(cfg, store=store, batch_id=batch_id)
-        except CovcallError as err:
-            result.runs.append(_failed(store, cfg, batch_id, str(err)))
-            continue
-        except Exception as err:  # isolate the run; the batch goes on
-            result.runs.append(_failed(store, cfg, batch_id, f"{type(err).__name__}: {err}"))
-            continue
-        frames.append(res.examples)
-        result.runs.append({"run_id": res.run_id, "label": cfg.label, "status": "ok", "error": None,
-                            **res.summary()["counts"], "metrics": res.summary()["metrics"]})
-    if progress:
-        progress(total, total, "done")
-    combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    result.examples = int(len(combined))
-    if export_dir is not None and len(combined):
-        result.exports = export_run_files(combined, Path(export_dir), batch_id)
+            progress(total, total, "done")
+        combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        result.examples = int(len(combined))
+        if export_dir is not None and len(combined):
+            result.exports = export_run_files(combined, Path(export_dir), batch_id)
+        info.update(done=len(result.runs), failed=len(result.failed), examples=result.examples)
     return result
 
 

@@ -21,6 +21,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from covcall.enums import ExitReason
 from covcall.errors import choice_error
@@ -258,4 +259,51 @@ def backtest_metrics(equity: pd.DataFrame, trades: pd.DataFrame, timeframe: str,
     out["hodl_sharpe"] = h["sharpe"]
     out["hodl_max_drawdown"] = h["max_drawdown"]
     out["excess_return"] = out["total_return"] - h["total_return"]
+    return out
+
+
+# -- model diagnostics (numpy; scikit-learn is not a dependency) ----------------------------------------
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve from the Mann-Whitney U statistic (ties count half); NaN with one class.
+
+    >>> auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    0.75
+    """
+    y = np.asarray(y, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(p, dtype=float))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def brier(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean squared error of probabilities against 0/1 outcomes."""
+    return float(np.mean((np.asarray(p, dtype=float) - np.asarray(y, dtype=float)) ** 2))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean negative log-likelihood of 0/1 outcomes (probabilities clipped to [eps, 1 - eps])."""
+    y = np.asarray(y, dtype=float)
+    p = np.clip(np.asarray(p, dtype=float), eps, 1.0 - eps)
+    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Rank correlation (Pearson on average ranks); NaN when either side is constant."""
+    ra, rb = rankdata(np.asarray(a, dtype=float)), rankdata(np.asarray(b, dtype=float))
+    if len(ra) < 2 or ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Rows sorted by predicted probability, cut into `bins` equal-count groups: mean prob vs observed rate."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    order = np.argsort(p, kind="mergesort")
+    out = []
+    for b, idx in enumerate(np.array_split(order, min(bins, len(order)))):
+        if len(idx):
+            out.append({"bin": b + 1, "mean_pred": float(p[idx].mean()), "observed": float(y[idx].mean()),
+                        "count": int(len(idx))})
     return out

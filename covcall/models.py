@@ -6,21 +6,20 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from covcall.errors import CovcallError, did_you_mean
 from covcall.jsonutil import dumps
+from covcall.metrics import auc, brier, calibration_table, log_loss, spearman
 from covcall.ranges import Range
 
 if TYPE_CHECKING:
-    from covcall.policies.model import ModelPolicy
     from covcall.store import Store
 
 # Decision-time features only. Raw price levels (spot, strike, premium_usd, mark_usd) are left out on
@@ -134,53 +133,6 @@ def split_train_valid(rows: pd.DataFrame, valid_fraction: float = 0.2,
     return train, valid
 
 
-# -- metrics (numpy; scikit-learn is not a dependency) ------------------------------------------------
-def auc(y: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve from the Mann-Whitney U statistic (ties count half); NaN with one class.
-
-    >>> auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
-    0.75
-    """
-    y = np.asarray(y, dtype=bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(np.asarray(p, dtype=float))
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
-
-
-def brier(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean squared error of probabilities against 0/1 outcomes."""
-    return float(np.mean((np.asarray(p, dtype=float) - np.asarray(y, dtype=float)) ** 2))
-
-
-def log_loss(y: np.ndarray, p: np.ndarray, eps: float = 1e-15) -> float:
-    """Mean negative log-likelihood of 0/1 outcomes (probabilities clipped to [eps, 1 - eps])."""
-    y = np.asarray(y, dtype=float)
-    p = np.clip(np.asarray(p, dtype=float), eps, 1.0 - eps)
-    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)))
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Rank correlation (Pearson on average ranks); NaN when either side is constant."""
-    ra, rb = rankdata(np.asarray(a, dtype=float)), rankdata(np.asarray(b, dtype=float))
-    if len(ra) < 2 or ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
-    """Rows sorted by predicted probability, cut into `bins` equal-count groups: mean prob vs observed rate."""
-    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-    order = np.argsort(p, kind="mergesort")
-    out = []
-    for b, idx in enumerate(np.array_split(order, min(bins, len(order)))):
-        if len(idx):
-            out.append({"bin": b + 1, "mean_pred": float(p[idx].mean()), "observed": float(y[idx].mean()),
-                        "count": int(len(idx))})
-    return out
-
-
 # -- training --------------------------------------------------------------------------------------
 def slug(name: str) -> str:
     """Lower-case words joined by dashes.
@@ -202,7 +154,7 @@ def _data_hash(train: pd.DataFrame, valid: pd.DataFrame, features: tuple[str, ..
     return h.hexdigest()
 
 
-def _matrix(frame: pd.DataFrame | dict[str, np.ndarray], features: tuple[str, ...]) -> np.ndarray:
+def feature_matrix(frame: pd.DataFrame | dict[str, np.ndarray], features: tuple[str, ...]) -> np.ndarray:
     keys = frame.columns if isinstance(frame, pd.DataFrame) else frame.keys()
     missing = [f for f in features if f not in keys]
     if missing:
@@ -258,7 +210,7 @@ def train_model(candidates: pd.DataFrame, ranges: list[Range], *, name: str, tar
     rounds = int(merged.pop("num_boost_round"))
     patience = int(merged.pop("early_stopping_rounds"))
     base = {**merged, **_DETERMINISM, "seed": int(seed)}
-    x, xv = _matrix(train, features), _matrix(valid, features)
+    x, xv = feature_matrix(train, features), feature_matrix(valid, features)
     y, yv = train[target].to_numpy(dtype=float), valid[target].to_numpy(dtype=float)
     c, cv = (train[label].to_numpy(dtype=float) > 0).astype(float), (valid[label].to_numpy(dtype=float) > 0).astype(float)
 
@@ -314,7 +266,7 @@ def train_model(candidates: pd.DataFrame, ranges: list[Range], *, name: str, tar
 # -- prediction ------------------------------------------------------------------------------------
 def predict(model: TrainedModel, candidates: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
     """Predicted target for every candidate row (NaN features are routed by LightGBM's missing-value rule)."""
-    x = _matrix(candidates, model.features)
+    x = feature_matrix(candidates, model.features)
     return model.regressor.predict(x) if len(x) else np.empty(0)
 
 
@@ -323,22 +275,8 @@ def predict_proba(model: TrainedModel, candidates: pd.DataFrame | dict[str, np.n
     if model.classifier is None:
         raise CovcallError(f"model {model.model_id} has no classifier (its training labels were all one "
                            "class); retrain on ranges with both winning and losing trades")
-    x = _matrix(candidates, model.features)
+    x = feature_matrix(candidates, model.features)
     return model.classifier.predict(x) if len(x) else np.empty(0)
-
-
-def explain(model: TrainedModel, candidates: pd.DataFrame | dict[str, np.ndarray], row: int) -> pd.DataFrame:
-    """Per-feature contributions (LightGBM SHAP values) to one prediction; they plus the bias row sum to it."""
-    x = _matrix(candidates, model.features)
-    if not -len(x) <= row < len(x):
-        raise CovcallError(f"row {row} is out of range: there are {len(x)} candidate rows")
-    one = x[[row]]
-    contrib = np.asarray(model.regressor.predict(one, pred_contrib=True)).reshape(-1)
-    return pd.DataFrame({
-        "feature": [*model.features, "bias"],
-        "value": np.r_[one[0], np.nan],
-        "contribution": contrib,
-    })
 
 
 # -- persistence -----------------------------------------------------------------------------------
@@ -379,7 +317,7 @@ def _row(store: Store, model_id: str) -> dict[str, Any]:
     row = store.get_model_row(model_id)
     if row is None:
         known = [str(m) for m in store.list_models().get("model_id", pd.Series(dtype=str)).tolist()]
-        hint = f"saved: {', '.join(known[:10])}" if known else "none saved yet (train one with covcall models train)"
+        hint = f"saved: {', '.join(known[:10])}" if known else "none saved yet (train one with `covcall train --spec FILE`)"
         raise CovcallError(f"no model with id {model_id!r}{did_you_mean(model_id, known)}; {hint}")
     return row
 
@@ -392,8 +330,6 @@ def load_model(store: Store, model_id: str) -> TrainedModel:
     if not reg_path.exists():
         raise CovcallError(f"model {model_id}: {reg_path} is missing; the model folder was moved or deleted, "
                            "retrain the model")
-    from datetime import date
-
     ranges = [Range(date.fromisoformat(r["start"]), date.fromisoformat(r["end"]), r.get("note", ""))
               for r in json.loads(row["ranges_json"])]
     paths = {"regressor": str(reg_path)}
@@ -422,50 +358,7 @@ def model_diagnostics(store: Store, model_id: str) -> dict[str, Any]:
     return json.loads(_row(store, model_id)["diagnostics_json"])
 
 
-def load_model_policy(store: Store, model_id: str, *, threshold: float = 0.0,
-                      dte_range: tuple[float, float] = (2.0, 30.0),
-                      delta_range: tuple[float, float] = (0.05, 0.5)) -> ModelPolicy:
-    """A ModelPolicy around a saved model, ready to hand to the engine."""
-    from covcall.policies.model import ModelPolicy
-
-    return ModelPolicy(load_model(store, model_id), threshold=float(threshold),
-                       dte_min_days=float(dte_range[0]), dte_max_days=float(dte_range[1]),
-                       delta_min=float(delta_range[0]), delta_max=float(delta_range[1]))
-
-
 __all__ = [
-    "FEATURES", "TARGETS", "TrainedModel", "auc", "brier", "calibration_table", "explain", "list_models",
-    "load_model", "load_model_policy", "log_loss", "model_diagnostics", "predict", "predict_proba", "purge_rows",
-    "save_model", "slug", "spearman", "split_train_valid", "train_model",
+    "FEATURES", "TARGETS", "TrainedModel", "feature_matrix", "list_models", "load_model", "model_diagnostics", "predict",
+    "predict_proba", "purge_rows", "save_model", "slug", "split_train_valid", "train_model",
 ]
-
-
-def explain_decision(store: Store, model_id: str, run_id: str, decision_time: Any = None,
-                     threshold: float = 0.0) -> dict[str, Any]:
-    """Why a model sold a candidate (or skipped) at one decision of a run whose candidates were recorded.
-
-    Returns the decision time, every candidate with its prediction, the best one, whether it cleared the
-    threshold, and the best candidate's per-feature contributions (LightGBM's own pred_contrib output).
-    """
-    model = load_model(store, model_id)
-    cands = store.read_candidates([run_id])
-    if cands.empty:
-        raise CovcallError(f"run {run_id!r} has no recorded candidates to explain; run it with candidates recorded")
-    times = cands["decision_time"].drop_duplicates().sort_values().reset_index(drop=True)
-    if decision_time is None:
-        t = times.iloc[0]
-    else:
-        want = pd.Timestamp(decision_time)
-        want = want.tz_localize("UTC") if want.tzinfo is None else want.tz_convert("UTC")
-        later = times[times >= want]
-        if later.empty:
-            raise CovcallError(f"run {run_id!r} has no decision at or after {want:%Y-%m-%d %H:%M}; its last is "
-                               f"{times.iloc[-1]:%Y-%m-%d %H:%M}")
-        t = later.iloc[0]
-    at = cands[cands["decision_time"] == t].reset_index(drop=True)
-    preds = predict(model, at)
-    best = int(np.argmax(preds))
-    table = at[["instrument", "strike", "dte_days", "delta", "premium_pct", "score"]].assign(prediction=preds)
-    return {"decision_time": t, "candidates": table, "best": best, "best_prediction": float(preds[best]),
-            "sells": bool(preds[best] >= threshold), "threshold": threshold,
-            "contributions": explain(model, at, best), "target": model.target}

@@ -92,7 +92,10 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
 
     With rules=False only the models are fitted (`covcall train`).
     """
-    from covcall.models import save_model, train_model
+    from covcall.models import (  # LightGBM takes seconds to import: only model walks pay
+        save_model,
+        train_model,
+    )
 
     points = expand_grid(spec.grid) if rules else []
     n_ranges = len(spec.ranges.train)
@@ -124,7 +127,7 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
                 best = (key, point, value, last)
             tick(f"{frame}: rule grid {j + 1}/{len(points)}")
         if best is not None:
-                variants.append(Variant(f"{prefix}_strategy-{i}", "rule", dict(best[1]), frame,
+            variants.append(Variant(f"{prefix}_strategy-{i}", "rule", dict(best[1]), frame,
                                     trained_until=min(pd.Timestamp(best[3]), label_end_limit(r)),
                                     train_metric=best[2]))
         if spec.model.enabled:

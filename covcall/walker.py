@@ -15,6 +15,7 @@ import pandas as pd
 
 from covcall.backtest import WARMUP_DAYS, BacktestConfig, data_hash, load_inputs, new_id, run_backtest
 from covcall.errors import CovcallError, SpecError, did_you_mean
+from covcall.jobs import tracked
 from covcall.jsonutil import dumps, plain
 from covcall.metrics import deflated_sharpe_ratio, probabilistic_sharpe_ratio
 from covcall.optimizer import (
@@ -96,69 +97,70 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
     model_dir = Path(model_dir) if model_dir is not None else root / "models"
     walk_id = new_id(f"{_slug(spec.name)}-")
 
-    lo, hi = spec.data_window()
-    span_cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe,
-                                     "source": spec.source, "iv_source": spec.iv_source, "seed": spec.seed,
-                                     "start": lo, "end": hi})
-    candles, iv = load_inputs(span_cfg, store)
-    baselines = baseline_variants(spec)
-    n_opt = optimizer_steps(spec)
-    n_test_est = len(spec.ranges.train) * (2 if spec.model.enabled else 1) + (
-        1 if spec.model.enabled and spec.model.pooled and len(spec.ranges.train) > 1 else 0) + len(baselines)
-    total = n_opt + n_test_est
+    with tracked(store if tmp is None else None, walk_id, "walk", spec.name):
+        lo, hi = spec.data_window()
+        span_cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe,
+                                         "source": spec.source, "iv_source": spec.iv_source, "seed": spec.seed,
+                                         "start": lo, "end": hi})
+        candles, iv = load_inputs(span_cfg, store)
+        baselines = baseline_variants(spec)
+        n_opt = optimizer_steps(spec)
+        n_test_est = len(spec.ranges.train) * (2 if spec.model.enabled else 1) + (
+            1 if spec.model.enabled and spec.model.pooled and len(spec.ranges.train) > 1 else 0) + len(baselines)
+        total = n_opt + n_test_est
 
-    opt = optimize(spec, candles=candles, iv=iv, store=store, model_dir=model_dir, batch_id=walk_id,
-                   progress=progress, total=total)
-    variants = opt.variants + baselines
-    test_start = pd.Timestamp(spec.ranges.test.start, tz="UTC")
-    for v in variants:
-        if v.trained_until is not None and v.trained_until > test_start:
-            raise SpecError(f"{v.name} used labels up to {v.trained_until:%Y-%m-%d %H:%M}, after the test start "
-                            f"{test_start:%Y-%m-%d}; widen gap_days or end the training range earlier")
+        opt = optimize(spec, candles=candles, iv=iv, store=store, model_dir=model_dir, batch_id=walk_id,
+                       progress=progress, total=total)
+        variants = opt.variants + baselines
+        test_start = pd.Timestamp(spec.ranges.test.start, tz="UTC")
+        for v in variants:
+            if v.trained_until is not None and v.trained_until > test_start:
+                raise SpecError(f"{v.name} used labels up to {v.trained_until:%Y-%m-%d %H:%M}, after the test start "
+                                f"{test_start:%Y-%m-%d}; widen gap_days or end the training range earlier")
 
-    rows: list[dict[str, Any]] = []
-    done = n_opt
-    for v in variants:
-        cfg = spec.base_config(spec.ranges.test, **v.overrides, label=f"{spec.name}: {v.name} on test")
-        # model variants keep their candidates so every decision can be explained afterwards
-        res = run_backtest(cfg, candles=candles, iv=iv, store=store, batch_id=walk_id,
-                           record_candidates=v.model_id is not None)
-        m = res.metrics
-        rows.append({"strategy": v.name, "kind": v.kind, "metric_value": m.get(spec.metric),
-                     **{k: m.get(k) for k in METRICS}, "sharpe_per_bar": m.get("sharpe_per_bar"),
-                     "n_bars": m.get("n_bars"), "skew": m.get("skew"), "kurtosis": m.get("kurtosis"),
-                     "n_trades": m.get("n_trades"),
-                     "trained_until": v.trained_until, "frame": v.frame, "run_id": res.run_id,
-                     "model_id": v.model_id, "params": json.dumps(v.overrides, sort_keys=True)})
-        done += 1
-        if progress:
-            progress(done, total, f"tested {v.name}")
+        rows: list[dict[str, Any]] = []
+        done = n_opt
+        for v in variants:
+            cfg = spec.base_config(spec.ranges.test, **v.overrides, label=f"{spec.name}: {v.name} on test")
+            # model variants keep their candidates so every decision can be explained afterwards
+            res = run_backtest(cfg, candles=candles, iv=iv, store=store, batch_id=walk_id,
+                               record_candidates=v.model_id is not None)
+            m = res.metrics
+            rows.append({"strategy": v.name, "kind": v.kind, "metric_value": m.get(spec.metric),
+                         **{k: m.get(k) for k in METRICS}, "sharpe_per_bar": m.get("sharpe_per_bar"),
+                         "n_bars": m.get("n_bars"), "skew": m.get("skew"), "kurtosis": m.get("kurtosis"),
+                         "n_trades": m.get("n_trades"),
+                         "trained_until": v.trained_until, "frame": v.frame, "run_id": res.run_id,
+                         "model_id": v.model_id, "params": json.dumps(v.overrides, sort_keys=True)})
+            done += 1
+            if progress:
+                progress(done, total, f"tested {v.name}")
 
-    board = _rank(pd.DataFrame(rows), spec.metric, opt.n_trials)
-    best = board.iloc[0] if len(board) and pd.notna(board.iloc[0]["metric_value"]) else None
-    result = WalkResult(
-        walk_id=walk_id, name=spec.name, metric=spec.metric,
-        best_strategy=None if best is None else str(best["strategy"]),
-        best_metric=None if best is None else float(best["metric_value"]),
-        leaderboard=board, spec=spec.to_dict(), n_trials=opt.n_trials,
-        info={"spec_hash": spec.spec_hash(), "data_hash": data_hash(candles, iv), "code_version": code_version(),
-              "frames": {k: str(r) for k, r in spec.ranges.frames(spec.label_prefix).items()},
-              "issues": [i.to_dict() for i in issues],
-              "models": {v.name: {"model_id": v.model_id, "diagnostics": v.diagnostics}
-                         for v in opt.variants if v.model_id},
-              "warmup_days": WARMUP_DAYS},
-    )
-    if tmp is None:
-        report = Path(report_root) if report_root is not None else root / "walks"
-        result.report_dir = str(write_report(result, report / walk_id))
-        store.save_walk({"walk_id": walk_id, "created_at": pd.Timestamp.now(tz="UTC"), "name": spec.name,
-                         "spec_json": json.dumps(spec.to_dict(), sort_keys=True), "spec_hash": spec.spec_hash(),
-                         "metric": spec.metric, "best_strategy": result.best_strategy,
-                         "best_metric": result.best_metric,
-                         "result_json": dumps(result.to_dict()),
-                         "report_dir": result.report_dir})
-    else:
-        tmp.cleanup()
+        board = _rank(pd.DataFrame(rows), spec.metric, opt.n_trials)
+        best = board.iloc[0] if len(board) and pd.notna(board.iloc[0]["metric_value"]) else None
+        result = WalkResult(
+            walk_id=walk_id, name=spec.name, metric=spec.metric,
+            best_strategy=None if best is None else str(best["strategy"]),
+            best_metric=None if best is None else float(best["metric_value"]),
+            leaderboard=board, spec=spec.to_dict(), n_trials=opt.n_trials,
+            info={"spec_hash": spec.spec_hash(), "data_hash": data_hash(candles, iv), "code_version": code_version(),
+                  "frames": {k: str(r) for k, r in spec.ranges.frames(spec.label_prefix).items()},
+                  "issues": [i.to_dict() for i in issues],
+                  "models": {v.name: {"model_id": v.model_id, "diagnostics": v.diagnostics}
+                             for v in opt.variants if v.model_id},
+                  "warmup_days": WARMUP_DAYS},
+        )
+        if tmp is None:
+            report = Path(report_root) if report_root is not None else root / "walks"
+            result.report_dir = str(write_report(result, report / walk_id))
+            store.save_walk({"walk_id": walk_id, "created_at": pd.Timestamp.now(tz="UTC"), "name": spec.name,
+                             "spec_json": json.dumps(spec.to_dict(), sort_keys=True), "spec_hash": spec.spec_hash(),
+                             "metric": spec.metric, "best_strategy": result.best_strategy,
+                             "best_metric": result.best_metric,
+                             "result_json": dumps(result.to_dict()),
+                             "report_dir": result.report_dir})
+        else:
+            tmp.cleanup()
     return result
 
 

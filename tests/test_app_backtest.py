@@ -112,7 +112,7 @@ def test_batch_runs_the_grid_and_lists_each_run(app_db):
 
 
 def test_model_policy_run_explains_its_decisions(app_db):
-    from covcall.models import explain_decision
+    from covcall.explain import explain_decision
     from covcall.walker import train
 
     spec = {"name": "m", "rangeTrain": [{"startDate": "2022-01-01", "endDate": "2022-09-30"}],

@@ -46,7 +46,7 @@ def test_walk_ranks_variants_and_shows_models(db):
     assert len(charts) >= 2  # test-range equity plus the model diagnostics
     assert at.selectbox(key="leaderboard_model_pick").options
     # why the model sold or skipped: its contributions add up to the prediction it acted on
-    from covcall.models import explain_decision
+    from covcall.explain import explain_decision
     from covcall.walker import load_walk
 
     pick = at.selectbox(key="leaderboard_model_pick").value

@@ -80,10 +80,14 @@ def test_killed_batch_leaves_a_consistent_store_and_no_stray_files(tmp_path: Pat
     spec.write_text(json.dumps(BATCH))
     env = _env(tmp_path)
     delay = float(np.random.default_rng(seed).uniform(2.0, 9.0))
-    _kill_after(["batch", "--spec", str(spec)], env, tmp_path, delay)
+    code = _kill_after(["batch", "--spec", str(spec)], env, tmp_path, delay)
     db = Path(env["DUCKDB_PATH"])
     if db.exists():
         _check_store(db)
+    status = subprocess.run([EXE, "status", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    jobs = [j for j in json.loads(status.stdout)["jobs"] if j["kind"] == "batch"]
+    # the batch marks itself running when it starts: once killed, it reads as interrupted (done if it finished)
+    assert [j["status"] for j in jobs] in ([], ["interrupted"] if code is None else ["done"])
     _next_command(env, tmp_path)
     assert _check_store(db) >= 1
     _check_exports(Path(env["TRAINING_DATA_DIR"]))

@@ -10,17 +10,13 @@ import pandas as pd
 import pytest
 
 from covcall.errors import CovcallError
+from covcall.explain import explain
+from covcall.metrics import auc, brier, calibration_table, log_loss
 from covcall.models import (
     FEATURES,
     TARGETS,
-    auc,
-    brier,
-    calibration_table,
-    explain,
     list_models,
     load_model,
-    load_model_policy,
-    log_loss,
     model_diagnostics,
     predict,
     predict_proba,
@@ -30,7 +26,7 @@ from covcall.models import (
     train_model,
 )
 from covcall.policies.base import premium_score
-from covcall.policies.model import ModelPolicy
+from covcall.policies.model import ModelPolicy, load_model_policy
 from covcall.policies.rule import RulePolicy
 from covcall.ranges import Range
 

@@ -54,3 +54,23 @@ def test_lock_held_past_the_timeout_gives_one_clear_message(tmp_path):
         holder.kill()
         holder.wait()
     assert Store(path).counts()["runs"] == 0  # usable again once the other process is gone
+
+
+def test_jobs_record_done_failed_and_interrupted(tmp_path) -> None:
+    import pytest
+
+    from covcall.jobs import list_jobs, tracked
+
+    store = Store(tmp_path / "j.duckdb")
+    with tracked(store, "j1", "batch", "ok") as info:
+        info["runs"] = 3
+    with pytest.raises(ValueError), tracked(store, "j2", "batch", "bad"):
+        raise ValueError("boom")
+    with pytest.raises(KeyboardInterrupt), tracked(store, "j3", "walk", "stopped"):
+        raise KeyboardInterrupt
+    store.start_job("j4", "walk", "killed", pid=2**22 + 4321, host=__import__("socket").gethostname())
+    jobs = list_jobs(store).set_index("job_id")
+    assert jobs.loc["j1", "status"] == "done" and '"runs": 3' in jobs.loc["j1", "detail_json"]
+    assert jobs.loc["j2", "status"] == "failed" and jobs.loc["j2", "error"] == "ValueError: boom"
+    assert jobs.loc["j3", "status"] == "interrupted"
+    assert jobs.loc["j4", "status"] == "interrupted"  # a dead process's running job

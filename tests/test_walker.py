@@ -163,7 +163,7 @@ def test_walk_on_an_imported_real_btc_series(tmp_path):
 
 
 def test_a_model_decision_can_be_explained(walked):
-    from covcall.models import explain_decision
+    from covcall.explain import explain_decision
 
     res, store, _ = walked
     row = res.leaderboard[res.leaderboard.kind == "model"].iloc[0]

@@ -63,7 +63,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import emit
-    from covcall.models import explain_decision
+    from covcall.explain import explain_decision
 
     out = explain_decision(open_store(settings), args.model_id, args.run, args.at, args.threshold)
     payload = {**out, "candidates": out["candidates"].to_dict("records"),

@@ -96,9 +96,27 @@ def cmd_walks(args: argparse.Namespace, settings: Settings) -> int:
         res = load_walk(store, args.show)
         emit(args, res.to_dict(), lambda: print(res.leaderboard.to_string(index=False)))
         return 0
+    from covcall.jobs import job_rows
+
     df = store.list_walks()
     rows = df.astype(object).where(df.notna(), None).to_dict("records") if len(df) else []
-    emit(args, rows, lambda: print(df.to_string(index=False) if len(df) else "no walks yet"))
+    for r in rows:
+        r["status"] = "done"
+    saved = {r["walk_id"] for r in rows}
+    # Walks still running, killed or failed have a job row but no result yet.
+    unfinished = [{"walk_id": j["job_id"], "created_at": j["created_at"], "name": j["name"], "status": j["status"],
+                   "error": j["error"]} for j in job_rows(store, "walk") if j["job_id"] not in saved]
+
+    def human() -> None:
+        if not rows and not unfinished:
+            print("no walks yet")
+            return
+        if len(df):
+            print(df.assign(status="done").to_string(index=False))
+        for u in unfinished:
+            print(f"{u['walk_id']}  {u['name']}  {u['status']}" + (f"  ({u['error']})" if u["error"] else ""))
+
+    emit(args, unfinished + rows, human)
     return 0
 
 

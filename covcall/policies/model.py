@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from covcall.enums import SkipReason
-from covcall.models import TrainedModel, predict
+from covcall.models import TrainedModel, load_model, predict
 from covcall.policies.base import Candidates, Choice, no_choice, sellable_within
+
+if TYPE_CHECKING:
+    from covcall.store import Store
 
 
 @dataclass(frozen=True)
@@ -39,3 +43,12 @@ class ModelPolicy:
         if not preds[k] >= self.threshold:
             return no_choice(candidates, preds, SkipReason.SCORE_BELOW_THRESHOLD)
         return Choice(k, None, float(preds[k]), preds)
+
+
+def load_model_policy(store: Store, model_id: str, *, threshold: float = 0.0,
+                      dte_range: tuple[float, float] = (2.0, 30.0),
+                      delta_range: tuple[float, float] = (0.05, 0.5)) -> ModelPolicy:
+    """A ModelPolicy around a saved model, ready to hand to the engine."""
+    return ModelPolicy(load_model(store, model_id), threshold=float(threshold),
+                       dte_min_days=float(dte_range[0]), dte_max_days=float(dte_range[1]),
+                       delta_min=float(delta_range[0]), delta_max=float(delta_range[1]))
