@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -131,6 +132,70 @@ def split_train_valid(rows: pd.DataFrame, valid_fraction: float = 0.2,
     valid = rows.loc[dt >= valid_start]
     train = rows.loc[(dt < valid_start) & (rows["label_end"] < cutoff)]
     return train, valid
+
+
+# -- parameters ----------------------------------------------------------------------------------
+class _Silent:
+    """A logger for LightGBM that drops its messages (its own [Fatal] lines would duplicate our one-line error)."""
+
+    def info(self, msg: str) -> None:
+        pass
+
+    def warning(self, msg: str) -> None:
+        pass
+
+
+def check_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """Refuse LightGBM parameters before any work starts: unknown names (did you mean ...?) and values LightGBM
+    rejects (tried on a tiny data set, in milliseconds). Returns the parameters unchanged.
+
+    >>> check_params({"learning_rate": 0.1})
+    {'learning_rate': 0.1}
+    >>> check_params({"learnin_rate": 0.1})
+    Traceback (most recent call last):
+    covcall.errors.CovcallError: model.params: unknown LightGBM parameter 'learnin_rate' (did you mean 'learning_rate'?); see https://lightgbm.readthedocs.io/en/latest/Parameters.html
+    """
+    params = dict(params or {})
+    ours = {"num_boost_round", "early_stopping_rounds"}
+    try:
+        from lightgbm.basic import _ConfigAliases
+
+        known = {a for names in _ConfigAliases._get_all_param_aliases().values() for a in names}
+    except Exception:  # a LightGBM without the alias table: let training report unknown names
+        known = set()
+    for key in params:
+        if known and key not in known and key not in ours:
+            raise CovcallError(f"model.params: unknown LightGBM parameter {key!r}"
+                               f"{did_you_mean(key, sorted(known | ours))}; see "
+                               "https://lightgbm.readthedocs.io/en/latest/Parameters.html")
+    for key in ours:
+        if key in params:
+            v = params[key]
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100_000:
+                raise CovcallError(f"model.params.{key}: {v!r} must be a whole number from 1 to 100,000")
+    trial = {**DEFAULT_PARAMS, **params, **_DETERMINISM}
+    trial.pop("num_boost_round"), trial.pop("early_stopping_rounds")
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 3))
+    lgb.register_logger(_Silent())
+    saved = os.dup(2)  # LightGBM's C++ side writes its own [Fatal] line to stderr before raising
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                lgb.train({**trial, "objective": trial.get("objective", "regression")},
+                          lgb.Dataset(x, x[:, 0], params={"verbose": -1}), num_boost_round=1)
+            finally:
+                os.dup2(saved, 2)
+    except lgb.basic.LightGBMError as err:
+        first = str(err).strip().splitlines()[0].split(" at /")[0]
+        raise CovcallError(f"model.params: LightGBM refused them: {first}; see "
+                           "https://lightgbm.readthedocs.io/en/latest/Parameters.html") from None
+    except (TypeError, ValueError) as err:
+        raise CovcallError(f"model.params: LightGBM refused them: {err}") from None
+    finally:
+        os.close(saved)
+    return params
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -359,6 +424,6 @@ def model_diagnostics(store: Store, model_id: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "FEATURES", "TARGETS", "TrainedModel", "feature_matrix", "list_models", "load_model", "model_diagnostics", "predict",
+    "FEATURES", "TARGETS", "TrainedModel", "check_params", "feature_matrix", "list_models", "load_model", "model_diagnostics", "predict",
     "predict_proba", "purge_rows", "save_model", "slug", "split_train_valid", "train_model",
 ]

@@ -105,6 +105,12 @@ class WalkSpec(BaseModel):
         except ValidationError as err:
             raise SpecError("walk spec: " + config_error_line(err, cls)) from None
         spec.base_config(spec.ranges.test)  # strategy settings are checked before anything runs
+        if spec.model.enabled and spec.model.params:
+            from covcall.models import (
+                check_params,  # LightGBM takes seconds to import: only when params are set
+            )
+
+            check_params(spec.model.params)
         return spec
 
     @property

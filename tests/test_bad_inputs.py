@@ -264,6 +264,10 @@ CASES: dict[str, tuple[Case, str]] = {
     "walk seed negative": (walk_spec(seed=-3), "seed"),
     "walk strategy threshold inf": (raw_spec("w.json", json.dumps({**ROOT_SPEC, "strategy": {
         "threshold": float("inf")}})), "threshold"),
+    "lgbm learning rate": (walk_spec(model={"enabled": True, "params": {"learning_rate": -1}}), "learning_rate"),
+    "lgbm param typo": (walk_spec(model={"enabled": True, "params": {"num_leave": 7}}), "num_leaves"),
+    "lgbm objective": (walk_spec(model={"enabled": True, "params": {"objective": "regresion"}}), "objective"),
+    "lgbm rounds zero": (walk_spec(model={"enabled": True, "params": {"num_boost_round": 0}}), "num_boost_round"),
     "walk model threshold nan": (raw_spec("w.json", json.dumps({**ROOT_SPEC, "model": {
         "enabled": True, "threshold": float("nan")}})), "threshold"),
     # -- specs ---------------------------------------------------------------------------------------

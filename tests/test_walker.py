@@ -195,6 +195,13 @@ def test_models_cli_lists_and_explains(walked, monkeypatch, capsys):
     typo = row.model_id[:-1]  # one character off a real id
     assert main(["models", "show", typo]) == 2
     assert f"did you mean '{row.model_id}'" in capsys.readouterr().err
+    # --at must be a real time inside the run: never silently the first decision
+    for at, why in (("garbage", "is not a date"), ("2023-02-30", "is not a day of the calendar"),
+                    ("2000-01-01", "is outside it"), ("0", "is not a date")):
+        assert main(["models", "explain", row.model_id, "--run", row.run_id, "--at", at]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: --at") or "outside" in err, err
+        assert why in err, err
 
 
 def test_ranges_validate_uses_the_walks_label_horizon(tmp_path, capsys):
