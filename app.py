@@ -4,4 +4,4 @@ import ui
 
 page = ui.page_shell()  # st.set_page_config(layout="wide") + st.navigation over pages/*.py
 ui.get_settings()  # a bad setting stops here with one st.error line
-page.run()
+ui.run_page(page)  # the error boundary of every page

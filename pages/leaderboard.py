@@ -4,14 +4,13 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 import ui
 from covcall.config import run_defaults
 from covcall.errors import CovcallError
 from covcall.ranges import RangeSet, load_range_set
-from covcall.walker import WalkResult, load_walk, train, walk
+from covcall.walker import train, walk
 from covcall.walkspec import BASELINES, DEFAULT_GRID, METRICS
 
 settings = ui.get_settings()
@@ -23,32 +22,23 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "quick (4 rule variants per range)": {"delta_range": [[0.10, 0.25], [0.20, 0.35]], "threshold": [0.10, 0.40]},
     "full (default grid)": dict(DEFAULT_GRID),
 }
-ss.setdefault("leaderboard_range_mode", "Saved range set")
-ss.setdefault("leaderboard_underlying", "BTC")
-ss.setdefault("leaderboard_timeframe", "1d")
-ss.setdefault("leaderboard_source", settings.data_source)
-ss.setdefault("leaderboard_metric", "sharpe")
-ss.setdefault("leaderboard_baselines", list(BASELINES))
-ss.setdefault("leaderboard_models", True)
-ss.setdefault("leaderboard_grid", next(iter(GRIDS)))
-ss.setdefault("leaderboard_name", "walk")
-ss.setdefault("leaderboard_train_start", date(2022, 1, 1))
-ss.setdefault("leaderboard_train_end", date(2022, 12, 31))
-ss.setdefault("leaderboard_test_start", date(2023, 3, 1))
-ss.setdefault("leaderboard_test_end", date(2023, 8, 31))
-ss.setdefault("leaderboard_gap_days", 45)
-ss.setdefault("leaderboard_walk_id", None)
-ss.setdefault("leaderboard_top_n", 3)
-
-
-@st.cache_data(max_entries=16, ttl=ui.CACHE_TTL_S, show_spinner=False)
-def cached_walk(db_path: str, walk_id: str) -> WalkResult:
-    return load_walk(store, walk_id)
-
-
-@st.cache_data(max_entries=16, ttl=ui.CACHE_TTL_S, show_spinner=False)
-def equity_of(db_path: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
-    return store.read_run_table("equity", list(run_ids))
+ui.remember("leaderboard_range_mode", "Saved range set")
+ui.remember("leaderboard_underlying", "BTC")
+ui.remember("leaderboard_timeframe", "1d")
+ui.remember("leaderboard_source", settings.data_source)
+ui.remember("leaderboard_metric", "sharpe")
+ui.remember("leaderboard_baselines", list(BASELINES))
+ui.remember("leaderboard_models", True)
+ui.remember("leaderboard_grid", next(iter(GRIDS)))
+ui.remember("leaderboard_name", "walk")
+ui.remember("leaderboard_train_start", date(2022, 1, 1))
+ui.remember("leaderboard_train_end", date(2022, 12, 31))
+ui.remember("leaderboard_test_start", date(2023, 3, 1))
+ui.remember("leaderboard_test_end", date(2023, 8, 31))
+ui.remember("leaderboard_gap_days", 45)
+ui.remember("leaderboard_walk_id", None)
+ui.remember("leaderboard_top_n", 3)
+ui.query_state("leaderboard", {"walk": ("leaderboard_walk_id", str, lambda v: len(v) < 200)})
 
 
 def range_part() -> RangeSet | None:
@@ -97,132 +87,6 @@ def spec_of(rs: RangeSet) -> dict[str, Any]:
         "seed": int(settings.synthetic_seed), "grid": GRIDS[ss["leaderboard_grid"]],
         "baselines": list(ss["leaderboard_baselines"]), "model": {"enabled": bool(ss["leaderboard_models"])},
     }
-
-
-def ranked_table(board: pd.DataFrame, metric: str) -> Any:
-    """The leaderboard with one format per unit and the best row highlighted."""
-    others = [m for m in METRICS if m != metric]
-    cols = [c for c in ("rank", "strategy", "kind", metric, "psr", "dsr", "trained_until", *others, "frame")
-            if c in board.columns]
-    df = board[cols].copy()
-    df["trained_until"] = df["trained_until"].map(
-        lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(pd.Timestamp(v))[:16])
-    df["frame"] = df["frame"].fillna("")
-    fmts: dict[str, Any] = {}
-    for c in df.columns:
-        if c in ("cagr", "total_return", "max_drawdown", "win_rate", "excess_return"):
-            fmts[c] = ui.fmt_pct
-        elif c in ("sharpe", "sortino", "calmar", "psr", "dsr"):
-            fmts[c] = ui.fmt_ratio
-    best = df["rank"].min() if len(df) else None
-
-    def highlight(row: pd.Series) -> list[str]:
-        on = row["rank"] == best
-        return ["background-color: rgba(46, 139, 87, 0.25); font-weight: bold" if on else "" for _ in row]
-
-    return df.style.format(fmts, na_rep="n/a").apply(highlight, axis=1)
-
-
-def render_walk(result: WalkResult) -> None:
-    board = result.leaderboard
-    st.subheader(f"Walk {result.name}")
-    test = result.spec.get("rangeTest", {})
-    st.caption(f"walk `{result.walk_id}` · ranked by **{result.metric}** on the test range "
-               f"{test.get('startDate')} .. {test.get('endDate')} · {result.n_trials} variants tried · "
-               f"{result.spec.get('underlying')} {result.spec.get('timeframe')} ({result.spec.get('source')})")
-    if result.best_strategy:
-        st.success(f"Best: **{result.best_strategy}** with {result.metric} "
-                   f"{ui.fmt_metric(result.metric, result.best_metric)}")
-    else:
-        st.warning("No variant had a computable metric on the test range.")
-    st.dataframe(ranked_table(board, result.metric), hide_index=True, width="stretch",
-                 column_config={"psr": st.column_config.Column("PSR", help="Probabilistic Sharpe ratio vs 0"),
-                                "dsr": st.column_config.Column("DSR", help="Deflated Sharpe ratio (luck over the "
-                                                                           "variants tried)"),
-                                "trained_until": st.column_config.Column("trained until",
-                                                                         help="Last label the variant saw")})
-    for issue in result.info.get("issues", []):
-        {"error": st.error, "warning": st.warning}.get(issue["level"], st.info)(issue["message"])
-
-    st.markdown("**Equity on the test range**")
-    most = max(2, min(10, len(board)))
-    ss["leaderboard_top_n"] = min(int(ss["leaderboard_top_n"]), most)
-    st.slider("Top variants", 1, most, key="leaderboard_top_n")
-    top = board.head(int(ss["leaderboard_top_n"]))
-    ids = tuple(str(r) for r in top["run_id"].dropna())
-    if ids:
-        eq = equity_of(db, ids)
-        fig = go.Figure()
-        names = dict(zip(top["run_id"], top["strategy"], strict=True))
-        for rid in ids:
-            e = eq[eq["run_id"] == rid]
-            fig.add_trace(go.Scatter(x=e["ts"], y=e["covered_call"], name=f"{names[rid]}"))
-        first = eq[eq["run_id"] == ids[0]]
-        fig.add_trace(go.Scatter(x=first["ts"], y=first["hodl"], name="HODL",
-                                 line=dict(color=ui.HODL_COLOR, dash="dot", width=3)))
-        fig.update_layout(height=400, margin=dict(l=10, r=10, t=10, b=10), yaxis_tickprefix="$",
-                          yaxis_tickformat=",.0f", legend=dict(orientation="h", y=1.02, yanchor="bottom"))
-        st.plotly_chart(fig, width="stretch", key="leaderboard_equity")
-
-    models = result.info.get("models") or {}
-    st.markdown("**Model diagnostics**")
-    if not models:
-        st.caption("This walk trained no models.")
-        return
-    name = st.selectbox("Model variant", list(models), key="leaderboard_model_pick")
-    entry = models[name]
-    diag = entry.get("diagnostics") or {}
-    try:
-        from covcall.models import model_diagnostics
-
-        diag = model_diagnostics(store, entry["model_id"]) or diag
-    except Exception as err:  # the model file may be gone; the walk's copy of the diagnostics still shows
-        st.caption(f"(stored diagnostics unavailable: {err}; showing the walk's copy)")
-    m = st.columns(6)
-    m[0].metric("Training rows", ui.fmt_count(diag.get("n_train")))
-    m[1].metric("Validation rows", ui.fmt_count(diag.get("n_valid")))
-    m[2].metric("Rank IC", ui.fmt_ratio(diag.get("rank_ic")))
-    m[3].metric("RMSE", ui.fmt_ratio(diag.get("rmse")))
-    m[4].metric("AUC", ui.fmt_ratio(diag.get("auc")))
-    m[5].metric("Brier", ui.fmt_ratio(diag.get("brier")))
-    st.caption(f"model `{entry.get('model_id')}`" + (f" · {diag['classifier_note']}"
-                                                      if diag.get("classifier_note") else ""))
-    c1, c2 = st.columns(2)
-    imp = pd.DataFrame(diag.get("feature_importance") or [])
-    if not imp.empty and "regressor_gain" in imp.columns:
-        imp = imp.sort_values("regressor_gain")
-        fig = go.Figure(go.Bar(x=imp["regressor_gain"], y=imp["feature"], orientation="h", marker_color="#1f77b4"))
-        fig.update_layout(title="Feature importance (regressor gain)", height=360,
-                          margin=dict(l=10, r=10, t=40, b=10))
-        c1.plotly_chart(fig, width="stretch", key="leaderboard_importance")
-    else:
-        c1.caption("No feature importance recorded.")
-    cal = pd.DataFrame(diag.get("calibration") or [])
-    if not cal.empty and {"mean_pred", "observed"} <= set(cal.columns):
-        fig = go.Figure([go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect",
-                                    line=dict(dash="dot", color=ui.HODL_COLOR)),
-                         go.Scatter(x=cal["mean_pred"], y=cal["observed"], mode="lines+markers", name="model",
-                                    marker=dict(size=8))])
-        fig.update_layout(title="Calibration (validation tail)", height=300, margin=dict(l=10, r=10, t=40, b=10),
-                          xaxis_title="mean predicted probability", yaxis_title="observed rate",
-                          xaxis_tickformat=".0%", yaxis_tickformat=".0%")
-        c2.plotly_chart(fig, width="stretch", key="leaderboard_calibration")
-        c2.dataframe(cal.assign(mean_pred=cal["mean_pred"].map(ui.fmt_pct),
-                                observed=cal["observed"].map(ui.fmt_pct)), hide_index=True, width="stretch")
-    else:
-        c2.caption("No calibration table (no classifier was trained).")
-    explain_part(result, name, entry["model_id"])
-
-
-def explain_part(result, name: str, model_id: str) -> None:
-    """Why the model sold a candidate or skipped at one decision of its test run (LightGBM contributions)."""
-    board = result.leaderboard
-    rows = board[board["strategy"] == name]
-    if rows.empty or not isinstance(rows.iloc[0].get("run_id"), str):
-        return
-    threshold = float(((result.spec or {}).get("model") or {}).get("threshold", 0.0))
-    ui.explain_view(db, model_id, rows.iloc[0]["run_id"], threshold, key="leaderboard_explain",
-                    label="Decision on the test range")
 
 
 st.title("Leaderboard")
@@ -286,7 +150,7 @@ with tab_old:
 st.divider()
 if ss["leaderboard_walk_id"]:
     try:
-        render_walk(cached_walk(db, ss["leaderboard_walk_id"]))
+        ui.walk_result(db, ss["leaderboard_walk_id"])
     except CovcallError as err:
         st.error(str(err))
 else:

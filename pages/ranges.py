@@ -1,9 +1,8 @@
 """Ranges: edit training ranges and the held-out test range, see leak checks live, save and load range sets."""
 
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 import ui
@@ -39,13 +38,16 @@ def load_into_editor(rs: RangeSet) -> None:
     ss["ranges_strict"] = bool(rs.strict)
     ss["ranges_name"] = rs.name
     ss["ranges_editor_version"] = ss.get("ranges_editor_version", 0) + 1
+    for key in ("ranges_train", "ranges_test_start", "ranges_test_end", "ranges_test_note", "ranges_gap_days",
+                "ranges_strict", "ranges_name", "ranges_editor_version"):
+        ui.remember(key, ss[key])
 
 
 if "ranges_train" not in ss:
     load_into_editor(presets()["btc-regimes"])
-ss.setdefault("ranges_underlying", "BTC")
-ss.setdefault("ranges_max_label_days", 30)
-ss.setdefault("ranges_flash", None)
+ui.remember("ranges_underlying", "BTC")
+ui.remember("ranges_max_label_days", 30)
+ui.remember("ranges_flash", None)
 
 
 # Buttons that refill the editor run as callbacks: widget values may only change before widgets are drawn.
@@ -99,54 +101,6 @@ def use_window() -> None:
     ss["ranges_flash"] = ("success", f"filled from rolling window '{picked.name}'")
 
 
-def _date(v: object) -> date | None:
-    if v is None or v is pd.NaT or (isinstance(v, float) and pd.isna(v)):
-        return None
-    if isinstance(v, str):
-        try:
-            return date.fromisoformat(v[:10])
-        except ValueError:
-            return None
-    return pd.Timestamp(v).date()
-
-
-def current_set(edited: pd.DataFrame) -> tuple[RangeSet, list[str]]:
-    """The range set on screen, plus problems with rows the core cannot read (missing dates)."""
-    problems: list[str] = []
-    train: list[Range] = []
-    for i, row in enumerate(edited.to_dict("records"), start=1):
-        s, e = _date(row.get("start")), _date(row.get("end"))
-        note = row.get("note")
-        note = "" if note is None or (isinstance(note, float) and pd.isna(note)) else str(note)
-        if s is None and e is None and not note:
-            continue  # an untouched new row
-        if s is None or e is None:
-            problems.append(f"train range {i}: pick both a start and an end date")
-            continue
-        train.append(Range(s, e, note))
-    test = Range(ss["ranges_test_start"], ss["ranges_test_end"], ss.get("ranges_test_note", ""))
-    rs = RangeSet(name=ss["ranges_name"].strip(), train=train, test=test, gap_days=int(ss["ranges_gap_days"]),
-                  strict=bool(ss["ranges_strict"]))
-    return rs, problems
-
-
-def price_chart(rs: RangeSet, underlying: str) -> go.Figure | None:
-    days = [r.start for r in rs.train] + [rs.test.start] + [r.end for r in rs.train] + [rs.test.end]
-    lo, hi = min(days) - timedelta(days=60), max(days) + timedelta(days=30)
-    source = ss.get("ranges_source", "synthetic")
-    try:
-        c = ui.candles(db, underlying, "1d", lo, hi, source, int(settings.synthetic_seed))
-    except CovcallError as err:
-        st.warning(f"no price chart: {err}")
-        return None
-    fig = go.Figure(go.Scatter(x=c["ts"], y=c["close"], name=f"{underlying} close", line=dict(color="#333")))
-    ui.shade_ranges(fig, [(r.start, r.end, r.note) for r in rs.train], (rs.test.start, rs.test.end, rs.test.note))
-    fig.update_yaxes(tickprefix="$", tickformat=",.0f", type="log")
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
-                      title=f"{underlying} daily close ({source} prices): training ranges green, test range orange")
-    return fig
-
-
 st.title("Ranges")
 st.caption("Training ranges feed fitting; the test range is held out. Leak checks run as you edit.")
 if ss["ranges_flash"]:
@@ -156,7 +110,7 @@ if ss["ranges_flash"]:
 
 top = st.columns([1, 1, 1, 1])
 top[0].selectbox("Underlying (price chart, suggestions)", ["BTC", "ETH"], key="ranges_underlying")
-ss.setdefault("ranges_source", "store" if settings.data_source == "store" else "synthetic")
+ui.remember("ranges_source", "store" if settings.data_source == "store" else "synthetic")
 top[1].selectbox("Price source", ["synthetic", "store"], key="ranges_source")
 top[2].number_input("Longest label horizon (days)", 0, 400, step=1, key="ranges_max_label_days",
                     help="The largest DTE a strategy may hold: training labels run this long past a range's end")
@@ -187,7 +141,7 @@ with right:
     g2.checkbox("Strict gap", key="ranges_strict",
                 help="Strict: a gap shorter than the label horizon is an error, not a warning")
 
-rs, problems = current_set(edited)
+rs, problems = ui.range_set_on_screen(edited, ss)
 issues = rs.validate(float(ss["ranges_max_label_days"]))
 blocking = bool(problems) or has_errors(issues) or not rs.name
 
@@ -201,7 +155,8 @@ if not problems and not issues:
 if not rs.name:
     st.error("give the range set a name to save it")
 
-fig = price_chart(rs, ss["ranges_underlying"])
+fig = ui.range_chart(db, rs, ss["ranges_underlying"], ss.get("ranges_source", "synthetic"),
+                     int(settings.synthetic_seed))
 if fig is not None:
     st.plotly_chart(fig, width="stretch", key="ranges_chart")
 
@@ -241,11 +196,11 @@ with s_col:
     st.button("Suggest ranges", key="ranges_suggest", on_click=suggest)
 with r_col:
     st.markdown("**Rolling generator**")
-    ss.setdefault("ranges_roll_start", date(2022, 1, 1))
-    ss.setdefault("ranges_roll_train", 180)
-    ss.setdefault("ranges_roll_test", 60)
-    ss.setdefault("ranges_roll_step", 60)
-    ss.setdefault("ranges_roll_count", 4)
+    ui.remember("ranges_roll_start", date(2022, 1, 1))
+    ui.remember("ranges_roll_train", 180)
+    ui.remember("ranges_roll_test", 60)
+    ui.remember("ranges_roll_step", 60)
+    ui.remember("ranges_roll_count", 4)
     r1, r2 = st.columns(2)
     r1.date_input("First training day", format=ui.DATE_FORMAT, key="ranges_roll_start")
     r2.number_input("Windows", 1, 50, key="ranges_roll_count")

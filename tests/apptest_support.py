@@ -31,6 +31,10 @@ def fresh_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.chdir(ROOT)
     st.cache_data.clear()
     st.cache_resource.clear()
+    try:  # helpers called outside an app run keep settings in the bare-mode session state
+        st.session_state.clear()
+    except Exception:
+        pass
     return db
 
 

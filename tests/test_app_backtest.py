@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
+import pytest
 from apptest_support import errors, metric_value, no_exception, open_page, texts, ui
 
 from covcall.backtest import BacktestConfig, run_backtest
@@ -88,7 +90,7 @@ def test_recent_run_reopens_with_its_own_metrics(app_db):
     no_exception(at2)
     table = next(d.value for d in at2.dataframe if "vs HODL" in d.value.columns and "run" in d.value.columns)
     assert set(table["run_id"]) == set(runs["run_id"])
-    assert table.set_index("run_id").loc[btc["run_id"], "Sharpe"] == ui.fmt_ratio(sharpe)
+    assert table.set_index("run_id").loc[btc["run_id"], "Sharpe"] == pytest.approx(sharpe)  # a number: sorts numerically
     assert any(c.proto.spec and "rebased" in c.proto.spec for c in at2.get("plotly_chart"))
 
 
@@ -132,3 +134,22 @@ def test_model_policy_run_explains_its_decisions(app_db):
     shown = " ".join(m.value for m in at.markdown)
     assert "Why it sold or skipped" in shown
     assert out["candidates"].iloc[out["best"]]["instrument"] in shown
+
+
+def test_a_shared_url_reopens_the_same_backtest_view(app_db):
+    run = run_backtest(BacktestConfig(underlying="ETH", timeframe="1d", start=date(2024, 1, 1),
+                                      end=date(2024, 2, 29), exit_style="tp_and_roll"), store=Store(app_db))
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.query_params.update({"underlying": "ETH", "start": "2024-01-01", "end": "2024-02-29",
+                            "exit_style": "tp_and_roll", "run": run.run_id, "timeframe": "bogus"})
+    at.run()
+    at.switch_page(PAGE).run()
+    no_exception(at)
+    assert at.selectbox(key="backtest_underlying").value == "ETH"
+    assert at.date_input(key="backtest_start").value == date(2024, 1, 1)
+    assert at.selectbox(key="backtest_exit_style").value == "tp_and_roll"
+    assert at.selectbox(key="backtest_timeframe").value == "1d"  # an invalid value is ignored, not guessed
+    assert run.run_id in texts(at)  # the run on screen is the one in the URL
+    assert metric_value(at, "Sharpe") == ui.fmt_ratio(run.metrics["sharpe"])

@@ -92,3 +92,17 @@ def test_preset_suggestion_and_rolling_fill_the_editor(app_db):
     assert at.date_input(key="ranges_test_start").value == expected.test.start
     assert len(at.session_state["ranges_train"]) == 1
     assert not errors(at)
+
+
+def test_ranges_survive_a_round_trip_through_home(app_db):
+    at = open_page(PAGE)
+    at.date_input(key="ranges_test_start").set_value(date(2024, 2, 1)).run()
+    at.date_input(key="ranges_test_end").set_value(date(2024, 5, 31)).run()
+    at.number_input(key="ranges_gap_days").set_value(40).run()
+    at.text_input(key="ranges_name").set_value("kept-set").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page(PAGE).run()
+    assert at.date_input(key="ranges_test_start").value == date(2024, 2, 1)
+    assert at.date_input(key="ranges_test_end").value == date(2024, 5, 31)
+    assert at.number_input(key="ranges_gap_days").value == 40
+    assert at.text_input(key="ranges_name").value == "kept-set"

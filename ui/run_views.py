@@ -1,0 +1,155 @@
+"""Views of stored runs: a run's result (cards, charts, trades, examples), recent runs, batch results."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from covcall.store import DatasetFilter
+from ui.cache import equities, run_view, runs
+from ui.charts import compare_figure, equity_figure, price_figure
+from ui.formats import fmt_count, fmt_pct, fmt_ratio, fmt_usd, metric_number, number_columns
+from ui.views import TRADE_COLUMNS, download_buttons, explain_view, metric_cards, metrics_table, trades_table
+
+
+def batch_result(res: dict[str, Any]) -> str | None:
+    """A finished batch: counts, one row per run, its exports; returns a run the user chose to open."""
+    st.markdown(f"**Batch `{res['batch_id']}`**: {res['ok']} ok, {res['failed']} failed, "
+                f"{fmt_count(res['examples'])} examples")
+    table = pd.DataFrame([{
+        "label": r["label"], "status": r["status"], "error": r.get("error") or "",
+        "decisions": r.get("decisions"), "trades": r.get("trades"),
+        "total return": metric_number(r.get("metrics"), "total_return"),
+        "Sharpe": metric_number(r.get("metrics"), "sharpe"),
+        "max drawdown": metric_number(r.get("metrics"), "max_drawdown"),
+        "vs HODL": metric_number(r.get("metrics"), "excess_return"),
+        "run_id": r["run_id"]} for r in res["runs"]])
+    st.dataframe(table, hide_index=True, width="stretch", key="batch_result_table",
+                 column_config=number_columns(pct=("total return", "max drawdown", "vs HODL"), ratio=("Sharpe",),
+                                              count=("decisions", "trades")))
+    for fmt, path in (res.get("exports") or {}).items():
+        st.caption(f"{fmt.upper()} export: `{path}`")
+    ok_ids = [r["run_id"] for r in res["runs"] if r["status"] == "ok"]
+    if ok_ids:
+        labels = {r["run_id"]: r["label"] for r in res["runs"]}
+        pick = st.selectbox("Open a run of this batch", ok_ids, format_func=lambda i: labels.get(i) or i,
+                            key="backtest_batch_pick")
+        if st.button("Open run", key="backtest_batch_open"):
+            return pick
+    return None
+
+
+def run_labels(frame: pd.DataFrame) -> dict[str, str]:
+    """A readable name per run: its label, else what it was (never 'None' or 'nan')."""
+    out = {}
+    for r in frame.itertuples():
+        label = r.label if isinstance(r.label, str) and r.label.strip() else None
+        window = f"{pd.Timestamp(r.start_date):%Y-%m-%d}..{pd.Timestamp(r.end_date):%Y-%m-%d}" \
+            if pd.notna(r.start_date) and pd.notna(r.end_date) else ""
+        out[r.run_id] = label or f"{r.underlying} {r.timeframe} {window} {r.exit_style} ({r.policy})".strip()
+    return out
+
+
+def recent_runs(db: str, key: str) -> str | None:
+    """Recent runs, newest first, with a side-by-side comparison; returns a run the user chose to reopen."""
+    recent = runs(db, 200)
+    if recent.empty:
+        st.info("No runs yet: run a backtest, a batch, or generate demo data on the Home page.")
+        return None
+    shown = recent[recent["status"] == "ok"]
+    metrics = shown["metrics_json"].map(lambda s: json.loads(s) if isinstance(s, str) else {})
+    labels = run_labels(shown)
+    table = pd.DataFrame({
+        "created": shown["created_at"].dt.tz_convert(None), "run": shown["run_id"].map(labels),
+        "underlying": shown["underlying"], "timeframe": shown["timeframe"],
+        "start": pd.to_datetime(shown["start_date"]), "end": pd.to_datetime(shown["end_date"]),
+        "exit style": shown["exit_style"], "policy": shown["policy"],
+        "total return": metrics.map(lambda m: metric_number(m, "total_return")),
+        "Sharpe": metrics.map(lambda m: metric_number(m, "sharpe")),
+        "vs HODL": metrics.map(lambda m: metric_number(m, "excess_return")),
+        "run_id": shown["run_id"]})
+    st.dataframe(table, hide_index=True, width="stretch", height=280, key=f"{key}_recent_table", column_config={
+        **number_columns(pct=("total return", "vs HODL"), ratio=("Sharpe",)),
+        "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
+        "start": st.column_config.DateColumn("start", format="YYYY-MM-DD"),
+        "end": st.column_config.DateColumn("end", format="YYYY-MM-DD")})
+    ids = list(shown["run_id"])  # newest first: the picker defaults to the newest run
+    c1, c2 = st.columns([4, 1])
+    pick = c1.selectbox("Reopen a run", ids, format_func=lambda i: f"{labels.get(i)} · {i}",
+                        key=f"{key}_recent_pick")
+    c2.write("")
+    opened = pick if c2.button("Open run", key=f"{key}_recent_open", width="stretch") else None
+    compare = st.multiselect("Compare runs side by side", ids, key=f"{key}_compare", max_selections=8,
+                             format_func=lambda i: f"{labels.get(i)} · {i}", placeholder="pick two or more runs")
+    if len(compare) >= 2:
+        metric_of = dict(zip(shown["run_id"], metrics, strict=True))
+        st.dataframe(pd.DataFrame([{
+            "run": labels.get(i), "total return": metric_number(metric_of[i], "total_return"),
+            "Sharpe": metric_number(metric_of[i], "sharpe"),
+            "max drawdown": metric_number(metric_of[i], "max_drawdown"),
+            "vs HODL": metric_number(metric_of[i], "excess_return"),
+            "trades": metric_number(metric_of[i], "n_trades"),
+            "premium collected": metric_number(metric_of[i], "premium_collected_usd"), "run_id": i}
+            for i in compare]), hide_index=True, width="stretch", column_config=number_columns(
+                pct=("total return", "max drawdown", "vs HODL"), ratio=("Sharpe",), count=("trades",),
+                usd=("premium collected",)))
+        st.plotly_chart(compare_figure(equities(db, tuple(compare)), {i: labels.get(i) for i in compare}),
+                        width="stretch", key=f"{key}_compare_chart")
+    return opened
+
+
+def run_result(db: str, run_id: str, key: str) -> None:
+    """The result view of a stored run (a fresh run is saved first, so both paths render the same)."""
+    view = run_view(db, run_id)
+    if view is None:
+        st.warning(f"run {run_id} is no longer in the database")
+        return
+    row, metrics, cfg = view["row"], view["metrics"], view["config"]
+    coin = row["underlying"]
+    window = f"{pd.Timestamp(row['start_date']):%Y-%m-%d} .. {pd.Timestamp(row['end_date']):%Y-%m-%d}"
+    st.subheader(row["label"] or f"{coin} {row['timeframe']} {window}")
+    st.caption(f"run `{run_id}` · {coin} {row['timeframe']} · {window} · "
+               f"{row['exit_style']} · policy {row['policy']} · source {row['source']} / IV {row['iv_source']}")
+    metric_cards(metrics)
+    st.caption(f"HODL over the same window: {fmt_pct(metrics.get('hodl_total_return'))} "
+               f"(Sharpe {fmt_ratio(metrics.get('hodl_sharpe'))}, max drawdown "
+               f"{fmt_pct(metrics.get('hodl_max_drawdown'))}) · premium collected "
+               f"{fmt_usd(metrics.get('premium_collected_usd'))} · fees {fmt_usd(metrics.get('fees_paid_usd'))}"
+               f" · assigned {fmt_pct(metrics.get('assignment_rate'))} of trades")
+    equity = view["equity"]
+    trades = view["trades"]
+    if equity.empty:
+        st.info("This run has no equity curve.")
+    else:
+        g1, g2 = st.columns(2)
+        g1.plotly_chart(equity_figure(equity), width="stretch", key=f"{key}_eq_{run_id}")
+        g2.plotly_chart(price_figure(equity, trades, coin), width="stretch", key=f"{key}_px_{run_id}")
+    t_trades, t_examples, t_metrics, t_config = st.tabs(["Trades", "Examples", "All metrics", "Config"])
+    with t_trades:
+        if trades.empty:
+            st.info("No calls were sold in this window.")
+        else:
+            st.dataframe(trades_table(trades, coin), hide_index=True, width="stretch",
+                         column_config=TRADE_COLUMNS)
+    with t_examples:
+        e = st.columns(5)
+        e[0].metric("Decisions", fmt_count(row["n_decisions"]))
+        e[1].metric("SELL_CALL", fmt_count(row["n_sell_call"]))
+        e[2].metric("DO_NOTHING", fmt_count(row["n_do_nothing"]))
+        e[3].metric("Trades", fmt_count(row["n_trades"]))
+        e[4].metric("Candidates", fmt_count(row["n_candidates"]))
+        download_buttons("examples", DatasetFilter(run_ids=(run_id,)), f"training_examples_{run_id}",
+                            key=f"{key}_dl_{run_id}", formats=("csv", "jsonl"))
+        for col in ("export_csv", "export_jsonl"):
+            if isinstance(row.get(col), str) and row.get(col):
+                st.caption(f"exported: `{row[col]}`")
+    with t_metrics:
+        st.dataframe(metrics_table(metrics), hide_index=True, width="stretch")
+    with t_config:
+        st.json(cfg, expanded=False)
+    if row["policy"] == "model" and cfg.get("model_id"):
+        explain_view(db, cfg["model_id"], run_id, float(cfg.get("model_threshold") or 0.0),
+                        key=f"{key}_explain_{run_id}")
