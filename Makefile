@@ -5,20 +5,27 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 PORT ?= 8501
 
-.PHONY: run test lint bench venv dev browser clean
+.PHONY: run test lint bench venv dev browser clean lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
-# Re-install when the project definition changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(UV) pip install --python $(BIN)/python --quiet -e .
+# Installs come from the lock files: the exact versions the suite passed with. Upgrading is `make lock`
+# (re-resolves every dependency to the newest versions pyproject.toml allows), then `make test`.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(UV) pip install --python $(BIN)/python --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet -r requirements-dev.lock
+	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $(VENV)/.installed $@
+
+lock: | $(BIN)/python
+	$(UV) pip compile pyproject.toml --python-version 3.11 --upgrade --quiet -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --upgrade --quiet -o requirements-dev.lock
 
 venv: $(VENV)/.installed
 

@@ -52,7 +52,9 @@ with st.container(border=True):
                            placeholder="choose one or more runs")
         elif ss["dataset_scope"] == "A batch":
             if batches:
-                st.selectbox("Batch", batches, key="dataset_batch")
+                state = ui.job_status(db)
+                st.selectbox("Batch", batches, key="dataset_batch",
+                             format_func=lambda b: b if state.get(b, "done") == "done" else f"{b} ({state[b]})")
             else:
                 st.caption("No batches yet (run one on the Backtest page).")
         else:

@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -170,6 +171,11 @@ def database_summary() -> None:
                     f"- Training-data exports: `{settings.training_data_dir}` "
                     f"({'on' if settings.save_training_data else 'off'}, `SAVE_TRAINING_DATA`)")
 
+    unfinished = ui.unfinished_jobs(db)
+    if unfinished:
+        st.markdown("**Batches and walks that did not finish**")
+        st.dataframe(pd.DataFrame(unfinished)[["kind", "job_id", "name", "status", "created_at", "error"]],
+                     hide_index=True, width="stretch")
     market_preview()
 
     with st.expander("How to get more data", expanded=counts["candles"] == 0):

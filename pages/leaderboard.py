@@ -135,14 +135,19 @@ with tab_new:
             hide_index=True, width="stretch")
 with tab_old:
     earlier = ui.walks(db)
-    if earlier.empty:
+    unfinished = ui.unfinished_jobs(db, "walk")
+    if earlier.empty and not unfinished:
         st.info("No walks yet.")
-    else:
-        shown = earlier.assign(created_at=earlier["created_at"].dt.strftime("%Y-%m-%d %H:%M"),
-                               best_metric=earlier["best_metric"].map(ui.fmt_ratio))
-        st.dataframe(shown.drop(columns=["report_dir"]), hide_index=True, width="stretch")
+    for job in unfinished:
+        st.warning(f"walk `{job['job_id']}` ({job['name']}) is **{job['status']}**"
+                   + (f": {job['error']}" if job.get("error") else "") + "; it left no leaderboard")
+    if not earlier.empty:
+        st.dataframe(earlier.drop(columns=["report_dir"]).assign(created_at=earlier["created_at"].dt.tz_convert(None)),
+                     hide_index=True, width="stretch", column_config={
+                         **ui.number_columns(ratio=("best_metric",)),
+                         "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm")})
         w1, w2 = st.columns([4, 1])
-        w1.selectbox("Reopen a walk", list(earlier["walk_id"]), key="leaderboard_pick")
+        w1.selectbox("Reopen a walk", list(earlier["walk_id"]), key="leaderboard_pick")  # newest first
         w2.write("")
         if w2.button("Open walk", key="leaderboard_open", width="stretch"):
             ss["leaderboard_walk_id"] = ss["leaderboard_pick"]

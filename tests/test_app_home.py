@@ -54,3 +54,25 @@ def test_offline_fetch_shows_the_clear_error_and_keeps_the_cache(app_db):
     assert "use the synthetic source or import a CSV" in shown[0]
     assert Store(app_db).counts()["candles"] == 31
     assert metric_value(at, "Candles") == "31"
+
+
+def test_an_interrupted_batch_shows_on_home_and_in_the_dataset_picker(app_db):
+    import socket
+
+    from covcall.batch import run_batch
+
+    store = Store(app_db)
+    done = run_batch({"name": "ok", "underlyings": ["BTC"], "timeframes": ["1d"],
+                      "windows": [{"start": "2024-01-01", "end": "2024-01-31"}]}, store=store)
+    # a batch whose process was killed: its job row says running, its process is gone
+    store.start_job("b-killed", "batch", "killed batch", pid=2**22 + 777, host=socket.gethostname())
+    store.save_run({"run_id": "r-killed", "batch_id": "b-killed", "status": "ok", "label": "partial",
+                    "underlying": "BTC", "timeframe": "1d"}, {})
+    at = open_page()
+    table = next(d.value for d in at.dataframe if "status" in d.value.columns and "job_id" in d.value.columns)
+    assert table.set_index("job_id").loc["b-killed", "status"] == "interrupted"
+    assert done.batch_id not in set(table["job_id"])  # finished batches are not listed as unfinished
+    at.switch_page("pages/dataset.py").run()
+    at.radio(key="dataset_scope").set_value("A batch").run()
+    picker = at.selectbox(key="dataset_batch")
+    assert "b-killed (interrupted)" in picker.options and done.batch_id in picker.options

@@ -14,6 +14,7 @@ from ui.cache import (
     equities,
     filter_key,
     invalidate,
+    job_status,
     jobs,
     models,
     page_rows,
@@ -24,6 +25,7 @@ from ui.cache import (
     run_view,
     runs,
     series,
+    unfinished_jobs,
     walks,
 )
 from ui.charts import (
@@ -79,7 +81,7 @@ from ui.walk_views import walk_result
 
 __all__ = [
     "CACHE_TTL_S", "actions_over_time", "candles", "count_rows", "counts", "dataset_summary", "db_key",
-    "download_buttons", "equities", "filter_key", "invalidate", "jobs", "models", "page_rows", "range_set_names", "regime_windows",
+    "download_buttons", "equities", "filter_key", "invalidate", "job_status", "jobs", "unfinished_jobs", "models", "page_rows", "range_set_names", "regime_windows",
     "reward_by", "reward_histogram", "run_view", "runs", "series", "walks", "CC_COLOR", "DD_COLOR", "HODL_COLOR",
     "TEST_COLOR", "TRAIN_COLOR", "compare_figure", "equity_figure", "layout", "price_figure", "shade_ranges",
     "PCT_METRICS", "USD_METRICS", "fmt_coin", "fmt_count", "fmt_days", "fmt_metric", "fmt_pct", "fmt_ratio",

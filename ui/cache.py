@@ -61,6 +61,21 @@ def jobs(db: str, kind: str | None = None) -> pd.DataFrame:
     return list_jobs(_store(), kind)
 
 
+def unfinished_jobs(db: str, kind: str | None = None) -> list[dict[str, Any]]:
+    """Batches or walks that are running, were interrupted or failed (newest first)."""
+    df = jobs(db, kind)
+    if df.empty:
+        return []
+    rows = df[df["status"] != "done"]
+    return rows.astype(object).where(rows.notna(), None).to_dict("records")
+
+
+def job_status(db: str, kind: str | None = None) -> dict[str, str]:
+    """{job id: status} (a killed batch reads 'interrupted')."""
+    df = jobs(db, kind)
+    return dict(zip(df["job_id"], df["status"], strict=True)) if len(df) else {}
+
+
 @st.cache_data(max_entries=8, ttl=CACHE_TTL_S, show_spinner=False)
 def walks(db: str) -> pd.DataFrame:
     return _store().list_walks()
