@@ -396,7 +396,7 @@ def load_model(store: Store, model_id: str) -> TrainedModel:
         raise CovcallError(f"model {model_id}: {reg_path} is missing; the model folder was moved or deleted, "
                            "retrain the model")
     ranges = [Range(date.fromisoformat(r["start"]), date.fromisoformat(r["end"]), r.get("note", ""))
-              for r in json.loads(row["ranges_json"])]
+              for r in row["ranges"]]
     paths = {"regressor": str(reg_path)}
     classifier = None
     if clf_path.exists():
@@ -405,9 +405,9 @@ def load_model(store: Store, model_id: str) -> TrainedModel:
     trained_until = pd.Timestamp(row["trained_until"])
     return TrainedModel(
         model_id=str(row["model_id"]), name=str(row["name"]), regressor=lgb.Booster(model_file=str(reg_path)),
-        classifier=classifier, features=tuple(json.loads(row["features_json"])), target=str(row["target"]),
-        ranges=ranges, params=json.loads(row["params_json"]), data_hash=str(row["data_hash"]),
-        diagnostics=json.loads(row["diagnostics_json"]),
+        classifier=classifier, features=tuple(row["features"]), target=str(row["target"]),
+        ranges=ranges, params=row["params"], data_hash=str(row["data_hash"]),
+        diagnostics=row["diagnostics"],
         trained_until=trained_until.tz_localize("UTC") if trained_until.tzinfo is None else trained_until,
         n_train=int(row["n_train"]), paths=paths)
 
@@ -415,12 +415,12 @@ def load_model(store: Store, model_id: str) -> TrainedModel:
 def list_models(store: Store) -> pd.DataFrame:
     """Saved models, newest first (without the bulky diagnostics JSON)."""
     df = store.list_models()
-    return df.drop(columns=[c for c in ("diagnostics_json",) if c in df.columns])
+    return df.drop(columns=[c for c in ("diagnostics",) if c in df.columns])
 
 
 def model_diagnostics(store: Store, model_id: str) -> dict[str, Any]:
     """Validation-tail diagnostics of a saved model; feature_importance and calibration are lists of dicts."""
-    return json.loads(_row(store, model_id)["diagnostics_json"])
+    return _row(store, model_id)["diagnostics"]
 
 
 __all__ = [

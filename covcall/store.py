@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -121,6 +122,14 @@ def _utc(series: pd.Series) -> pd.Series:
     """DuckDB keeps naive UTC timestamps; hand them out timezone-aware."""
     s = pd.to_datetime(series)
     return s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+
+
+def _decoded(df: pd.DataFrame) -> pd.DataFrame:
+    """JSON text columns (`metrics_json`, ...) handed out decoded, under their name without `_json`."""
+    for col in [c for c in df.columns if c.endswith("_json")]:
+        df[col[: -len("_json")]] = [json.loads(v) if isinstance(v, str) else None for v in df[col]]
+        df = df.drop(columns=col)
+    return df
 
 
 def _naive(series: pd.Series) -> pd.Series:
@@ -336,15 +345,21 @@ class Store:
         with self.connect(read_only=True) as con:
             cur = con.execute(sql, list(params))
             cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+            rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        for r in rows:  # JSON columns decoded, as in `_frame`
+            for c in [c for c in r if c.endswith("_json")]:
+                raw = r.pop(c)
+                r[c[: -len("_json")]] = json.loads(raw) if isinstance(raw, str) else None
+        return rows
 
     def _frame(self, sql: str, params: Sequence[Any] = (), ts_cols: Sequence[str] = ()) -> pd.DataFrame:
+        """A query's rows as a DataFrame: timestamps UTC-aware, JSON columns decoded (see `_decoded`)."""
         with self.connect(read_only=True) as con:
             df = con.execute(sql, list(params)).df()
         for c in ts_cols:
             if c in df.columns and len(df):
                 df[c] = _utc(df[c])
-        return df
+        return _decoded(df)
 
     # -- candles -------------------------------------------------------------------------------
     def write_candles(self, source: str, underlying: str, timeframe: str, candles: pd.DataFrame,

@@ -248,7 +248,7 @@ def load_walk(store: Store, walk_id: str) -> WalkResult:
     if row is None:
         known = list(store.list_walks()["walk_id"])
         raise CovcallError(f"no walk {walk_id!r}{did_you_mean(walk_id, known)}; list walks with `covcall walks`")
-    d = json.loads(row["result_json"])
+    d = row["result"]
     board = pd.DataFrame(d["strategies"])
     info = {k: v for k, v in d.items() if k not in {"walk_id", "name", "metric", "best_strategy", "best_metric",
                                                      "strategies", "n_trials", "report_dir", "spec"}}

@@ -165,13 +165,24 @@ with save_col:
     st.markdown("**Save**")
     if st.button(f"Save range set '{rs.name}'", type="primary", disabled=blocking, key="ranges_save",
                  help="Fix the errors above to save" if blocking else None):
-        try:
-            save_range_set(store, rs)
-        except CovcallError as err:
-            st.error(str(err))
+        ss["ranges_confirm"] = None
+        if rs.name in ui.range_set_names(db) and load_range_set(store, rs.name).to_dict() != rs.to_dict():
+            ss["ranges_confirm"] = rs.name  # a different set holds the name: ask before replacing it
         else:
-            ui.invalidate()
-            st.success(f"saved range set '{rs.name}'")
+            outcome = ui.attempt(lambda: save_range_set(store, rs))
+            if outcome is not None:
+                ui.invalidate()
+                st.success(f"range set '{rs.name}' {outcome}")
+    if ss.get("ranges_confirm") == rs.name and not blocking:
+        st.warning(f"A different range set named '{rs.name}' is already saved. Replace it with the one on screen?")
+        o1, o2 = st.columns(2)
+        if o1.button("Replace it", key="ranges_overwrite"):
+            if ui.attempt(lambda: save_range_set(store, rs, overwrite=True)) is not None:
+                ui.invalidate()
+                st.success(f"range set '{rs.name}' replaced")
+            ss["ranges_confirm"] = None
+        if o2.button("Keep the saved one", key="ranges_keep_saved"):
+            ss["ranges_confirm"] = None
 with load_col:
     st.markdown("**Load**")
     names = ui.range_set_names(db)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
@@ -78,7 +77,7 @@ def test_recent_run_reopens_with_its_own_metrics(app_db):
     store = Store(app_db)
     runs = store.list_runs()
     btc = runs[runs["underlying"] == "BTC"].iloc[0]
-    sharpe = json.loads(btc["metrics_json"])["sharpe"]
+    sharpe = btc["metrics"]["sharpe"]
     at2 = open_page(PAGE)  # a new session: nothing in memory but the database
     at2.selectbox(key="backtest_recent_pick").set_value(btc["run_id"]).run()
     at2.button(key="backtest_recent_open").click().run()

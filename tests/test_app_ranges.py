@@ -55,7 +55,7 @@ def test_saved_set_survives_bad_edits_and_loads_back(app_db):
     at = open_page(PAGE)
     at.text_input(key="ranges_name").set_value("my-set").run()
     at.button(key="ranges_save").click().run()
-    assert any("saved range set 'my-set'" in s.value for s in at.success)
+    assert any("range set 'my-set' created" in s.value for s in at.success)
     store = Store(app_db)
     saved = load_range_set(store, "my-set")
     assert saved.train == presets()["btc-regimes"].train
@@ -106,3 +106,19 @@ def test_ranges_survive_a_round_trip_through_home(app_db):
     assert at.date_input(key="ranges_test_end").value == date(2024, 5, 31)
     assert at.number_input(key="ranges_gap_days").value == 40
     assert at.text_input(key="ranges_name").value == "kept-set"
+
+
+def test_saving_over_a_different_set_asks_first(app_db):
+    at = open_page(PAGE)
+    at.text_input(key="ranges_name").set_value("mine").run()
+    at.button(key="ranges_save").click().run()
+    saved = load_range_set(Store(app_db), "mine")
+    at.number_input(key="ranges_gap_days").set_value(int(saved.gap_days) + 5).run()
+    at.button(key="ranges_save").click().run()
+    assert any("already saved" in w.value for w in at.warning)
+    assert load_range_set(Store(app_db), "mine").gap_days == saved.gap_days  # not replaced yet
+    at.button(key="ranges_keep_saved").click().run()
+    assert load_range_set(Store(app_db), "mine").gap_days == saved.gap_days
+    at.button(key="ranges_save").click().run()
+    at.button(key="ranges_overwrite").click().run()
+    assert load_range_set(Store(app_db), "mine").gap_days == saved.gap_days + 5

@@ -92,8 +92,8 @@ def test_persisted_rows_match_result_and_exports(tmp_path):
     from covcall.version import code_version
 
     assert run["code_version"] == code_version() and run["code_version"].startswith("0.1.0")
-    assert json.loads(run["config_json"])["underlying"] == "BTC"
-    assert json.loads(run["metrics_json"])["sharpe"] == pytest.approx(res.metrics["sharpe"])
+    assert run["config"]["underlying"] == "BTC"
+    assert run["metrics"]["sharpe"] == pytest.approx(res.metrics["sharpe"])
     for table, df in (("trades", res.trades), ("examples", res.examples), ("candidates", res.candidates)):
         assert len(store.read_run_table(table, [res.run_id])) == len(df)
     eq = store.read_run_table("equity", [res.run_id])

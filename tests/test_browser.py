@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -147,9 +146,9 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     _idle(pg)
     latest = store.list_runs(limit=1).iloc[0]
     assert latest["batch_id"] is None or str(latest["batch_id"]) in ("None", "nan")
-    expected = ui.fmt_ratio(json.loads(latest["metrics_json"])["sharpe"])
+    expected = ui.fmt_ratio(latest["metrics"]["sharpe"])
     assert sharpe_card.first.locator('[data-testid="stMetricValue"]').inner_text() == expected
-    cfg = json.loads(store.get_run(latest["run_id"])["config_json"])
+    cfg = store.get_run(latest["run_id"])["config"]
     assert (cfg["delta_min"], cfg["delta_max"], cfg["threshold"]) == (0.10, 0.30, 0.10)
     # after the run the form still shows the settings it ran with
     assert pg.locator('[data-testid="stNumberInput"]', has_text="Score threshold").locator("input").input_value() \

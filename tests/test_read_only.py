@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,9 +60,8 @@ def test_status_runs_and_export_read_beside_another_reader(reader: Path) -> None
 
 
 def test_a_write_beside_a_reader_is_one_clear_line(reader: Path) -> None:
-    t0 = time.monotonic()
     done = _cli(reader, "backtest", "--start", "2024-01-01", "--end", "2024-01-31")
-    assert done.returncode == 2 and time.monotonic() - t0 < 30
+    assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "stayed locked by another process" in done.stderr
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 
 import pandas as pd
 import pytest
@@ -46,10 +45,8 @@ def test_lock_held_past_the_timeout_gives_one_clear_message(tmp_path):
     """)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        t0 = time.monotonic()
         with pytest.raises(StoreBusyError, match="stayed locked by another process for 1s"):
             Store(path, timeout_s=1.0).counts()
-        assert time.monotonic() - t0 < 5
     finally:
         holder.kill()
         holder.wait()
@@ -70,7 +67,7 @@ def test_jobs_record_done_failed_and_interrupted(tmp_path) -> None:
         raise KeyboardInterrupt
     store.start_job("j4", "walk", "killed", pid=2**22 + 4321, host=__import__("socket").gethostname())
     jobs = list_jobs(store).set_index("job_id")
-    assert jobs.loc["j1", "status"] == "done" and '"runs": 3' in jobs.loc["j1", "detail_json"]
+    assert jobs.loc["j1", "status"] == "done" and jobs.loc["j1", "detail"] == {"runs": 3}
     assert jobs.loc["j2", "status"] == "failed" and jobs.loc["j2", "error"] == "ValueError: boom"
     assert jobs.loc["j3", "status"] == "interrupted"
     assert jobs.loc["j4", "status"] == "interrupted"  # a dead process's running job

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
@@ -97,8 +96,8 @@ def run_view(db: str, run_id: str) -> dict[str, Any] | None:
         return None
     equity = store.read_run_table("equity", [run_id])
     trades = store.read_run_table("trades", [run_id])
-    return {"row": row, "metrics": json.loads(row.get("metrics_json") or "{}"),
-            "config": json.loads(row.get("config_json") or "{}"), "equity": equity, "trades": trades}
+    return {"row": row, "metrics": row.get("metrics") or {}, "config": row.get("config") or {}, "equity": equity,
+            "trades": trades}
 
 
 @st.cache_data(max_entries=16, ttl=CACHE_TTL_S, show_spinner=False)

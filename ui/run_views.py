@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
@@ -60,7 +59,7 @@ def recent_runs(db: str, key: str) -> str | None:
         st.info("No runs yet: run a backtest, a batch, or generate demo data on the Home page.")
         return None
     shown = recent[recent["status"] == "ok"]
-    metrics = shown["metrics_json"].map(lambda s: json.loads(s) if isinstance(s, str) else {})
+    metrics = shown["metrics"].map(lambda m: m if isinstance(m, dict) else {})
     labels = run_labels(shown)
     table = pd.DataFrame({
         "created": shown["created_at"].dt.tz_convert(None), "run": shown["run_id"].map(labels),
