@@ -30,8 +30,10 @@ def _f(x) -> float:
     return float(np.asarray(x).reshape(-1)[0])
 
 
-def naive_chain(t_ns: int, spot: float, atm: float, underlying: str, params: ChainParams, rate: float) -> list[dict]:
+def naive_chain(t_ns: int, spot: float, atm: float, underlying: str, params: ChainParams, rate: float,
+                state: float = 1.0) -> list[dict]:
     t = pd.Timestamp(t_ns, tz="UTC")
+    b = params.basis_ann + rate  # the forward's carry: Deribit prices off the expiry's future
     rows = []
     for exp in list_expiries(t, params):
         dte = (exp - t) / pd.Timedelta(days=1)
@@ -40,12 +42,12 @@ def naive_chain(t_ns: int, spot: float, atm: float, underlying: str, params: Cha
         ty = dte / 365.0
         for k in strike_grid(underlying, spot, ty, params):
             k = float(k)
-            iv = _f(smile_iv(atm, spot, k, ty, params))
-            mark = _f(call_price(spot, k, ty, iv, rate))
-            bid, ask = quotes(mark / spot, spot, k, ty, params, iv_ann=iv, rate=rate)
+            iv = _f(smile_iv(atm, spot, k, ty, params, state, rate))
+            mark = _f(call_price(spot, k, ty, iv, b))
+            bid, ask = quotes(mark / spot, spot, k, ty, params, iv_ann=iv, rate=b)
             rows.append({"instrument": str(instrument_name(underlying, exp, k)), "expiry_ns": exp.value,
                          "strike": k, "dte_days": dte, "iv_ann": iv, "mark_usd": mark,
-                         "delta": _f(call_delta(spot, k, ty, iv, rate)), "bid_usd": _f(bid) * spot,
+                         "delta": _f(call_delta(spot, k, ty, iv, b)), "bid_usd": _f(bid) * spot,
                          "ask_usd": _f(ask) * spot})
     return rows
 
@@ -73,15 +75,17 @@ def naive_label(market: Market, i: int, c: dict, p: SimParams) -> dict:
         tau = (e_ns - c_ns) / NS_PER_YEAR
         if p.exit_style == "tp_and_roll":
             mark = _f(mark_call_usd(float(market.close[j]), c["strike"], tau, float(market.atm_iv[j]), p.chain,
-                                    p.rate))
+                                    p.rate, float(market.term_state[j])))
             if mark <= (1.0 - p.take_profit) * premium:
-                px = _f(ask_usd(float(market.close[j]), c["strike"], tau, float(market.atm_iv[j]), p.chain, p.rate))
+                px = _f(ask_usd(float(market.close[j]), c["strike"], tau, float(market.atm_iv[j]), p.chain, p.rate,
+                                float(market.term_state[j])))
                 return _done(j, c_ns, "take_profit", px, float(market.close[j]),
                              entry_fee + _fee(px, float(market.close[j]), p), premium, spot0, p)
     last = n - 1
     c_ns = int(market.open_ns[last]) + market.bar_ns
     tau = (e_ns - c_ns) / NS_PER_YEAR
-    px = _f(ask_usd(float(market.close[last]), c["strike"], tau, float(market.atm_iv[last]), p.chain, p.rate))
+    px = _f(ask_usd(float(market.close[last]), c["strike"], tau, float(market.atm_iv[last]), p.chain, p.rate,
+                    float(market.term_state[last])))
     return _done(last, c_ns, "window_end", px, float(market.close[last]),
                  entry_fee + _fee(px, float(market.close[last]), p), premium, spot0, p)
 
@@ -108,7 +112,8 @@ def naive_simulate(market: Market, policy, p: SimParams, first_decision: int = 0
         force = False
         spot = float(market.close[i])
         t_ns = int(market.open_ns[i]) + market.bar_ns
-        rows = naive_chain(t_ns, spot, float(market.atm_iv[i]), p.underlying, p.chain, p.rate)
+        rows = naive_chain(t_ns, spot, float(market.atm_iv[i]), p.underlying, p.chain, p.rate,
+                           float(market.term_state[i]))
         chain = {k: np.array([r[k] for r in rows]) for k in rows[0]} if rows else {}
         cands = []
         for r in rows:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from covcall.calibration import chain_for
 from covcall.chain import ChainParams
 from covcall.dataset import check_export_dir, export_run_files, persist_run, shape_examples
 from covcall.dates import parse_date
@@ -75,6 +76,9 @@ class BacktestConfig(BaseModel):
     seed: int = Field(7, ge=0, le=2**32 - 1, description="Seed of the synthetic market.")
     exchange: str = "binance"
     chain: ChainParams = Field(default_factory=ChainParams)
+    calibration: str = Field("auto", max_length=80, description=(
+        "Chain calibration to price with: 'auto' (the newest stored for the underlying, else the one shipped with "
+        "covcall), 'default' (shipped), 'none' (plain ChainParams) or a stored id; fields set in `chain` win."))
     label: str | None = Field(None, description="Free-text name shown in run lists.")
 
     @field_validator("start", "end", mode="before")
@@ -143,6 +147,7 @@ class BacktestResult:
     data_span: tuple[pd.Timestamp, pd.Timestamp]
     data_hash: str
     exports: dict[str, str] = field(default_factory=dict)
+    calibration_id: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The JSON the CLI prints: run id, metrics, decision counts and export paths."""
@@ -154,7 +159,8 @@ class BacktestResult:
             "trades": int(len(self.trades)),
             "candidates": int(len(self.candidates)),
         }
-        return {"run_id": self.run_id, "config_hash": self.config.config_hash(), "metrics": plain(self.metrics),
+        return {"run_id": self.run_id, "config_hash": self.config.config_hash(), "calibration": self.calibration_id,
+                "metrics": plain(self.metrics),
                 "counts": counts, "exports": self.exports,
                 "data_span": [self.data_span[0].isoformat(), self.data_span[1].isoformat()]}
 
@@ -216,8 +222,14 @@ def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame
         return out
 
     bar_ns = TIMEFRAMES[config.timeframe].ns
-    market = Market(ts=ts, open=opn, close=close, atm_iv=np.asarray(atm, float), rv=np.asarray(rv, float),
-                    ret_1d=past_return(1), ret_7d=past_return(7), ret_30d=past_return(30), bar_ns=bar_ns)
+    # The term structure's state: short-horizon realised vol over the 30-day input, both known at each close.
+    short = realized_vol(close, bpy, max(2, int(round(config.chain.term_state_days * bpd))))
+    atm = np.asarray(atm, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        state = np.where(np.isfinite(short) & (atm > 0), short / atm, 1.0)
+    market = Market(ts=ts, open=opn, close=close, atm_iv=atm, rv=np.asarray(rv, float),
+                    ret_1d=past_return(1), ret_7d=past_return(7), ret_30d=past_return(30), bar_ns=bar_ns,
+                    term_state=state)
     return market, first
 
 
@@ -286,6 +298,8 @@ def run_backtest(
         config = BacktestConfig.parse(config, defaults)
     if export_dir is not None:
         check_export_dir(export_dir)
+    chain, calibration_id = chain_for(config.chain, config.calibration, config.underlying, store)
+    config = config.model_copy(update={"chain": chain})
     say = progress or (lambda f, m: None)
     say(0.05, "loading market data")
     if candles is None:
@@ -323,7 +337,7 @@ def run_backtest(
     out.examples = examples
     span = (market.ts[first], market.ts[-1])
     result = BacktestResult(run_id, config, metrics, out.trades, out.examples, out.candidates, out.equity,
-                            span, data_hash(candles, iv))
+                            span, data_hash(candles, iv), calibration_id=calibration_id)
     # Saved first, exported second: an export never describes a run the database does not have, and a failed
     # export loses nothing (the run stays saved; `covcall export --run ID` writes its files later).
     if store is not None:

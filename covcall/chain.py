@@ -78,6 +78,28 @@ class ChainParams(BaseModel):
     term_slope: float = Field(0.0, description="ATM IV term-structure exponent in tenor / atm_tenor_days "
                                                "(snapshot fit: -0.043).")
     term_min_days: float = Field(1.0, gt=0, description="Tenor floor of the term-structure factor, days.")
+    term_state_coef: float = Field(
+        0.0, description="Term slope added per unit of ln(state); state = short-horizon realised vol / the IV index "
+                         "known at the decision (calm < 1 < stress). Positive: calm markets price the short end lower.")
+    term_min_ratio: float = Field(0.5, gt=0, description="Lowest ATM(T) / ATM(30d) the term structure may give.")
+    term_max_ratio: float = Field(2.0, gt=0, description="Highest ATM(T) / ATM(30d) the term structure may give.")
+    short_end_shift: float = Field(0.0, gt=-0.9, lt=2.0, description="Added to ATM(T)/ATM(30d) at T -> 0, fading "
+                                                                    "linearly to 0 at 30 days (robustness band).")
+    term_state_days: float = Field(7.0, gt=0, description="Horizon of the short realised vol in the term state.")
+    term_state_min: float = Field(0.0, ge=0, description="The state is held within [min, max]: a calibration sets "
+                                                          "the range it saw, so the fit is never extrapolated.")
+    term_state_max: float = Field(1e6, gt=0, description="Upper bound of the term state (see term_state_min).")
+    smile_min_days: float = Field(0.0, ge=0, le=30, description="Tenor floor of the smile's moneyness scale: "
+                                                                   "expiries hours away keep a day-like smile.")
+    skew_tenor_exp: float = Field(0.0, description="skew_slope scales with (T / atm_tenor) ** this.")
+    curv_tenor_exp: float = Field(0.0, description="smile_curvature scales with (T / atm_tenor) ** this.")
+
+    # Level and forward (per underlying; see covcall.calibration).
+    atm_index_ratio: float = Field(
+        1.0, gt=0, le=3, description="ATM 30-day IV / the IV index (DVOL, a variance-swap-like index, sits above it).")
+    iv_scale: float = Field(1.0, gt=0, le=5, description="Multiplies every implied vol (robustness band: 0.9 / 1.1).")
+    basis_ann: float = Field(0.0, ge=-1, le=2, description="Forward basis b: F = S exp((b + rate) T), per year.")
+    spread_scale: float = Field(1.0, gt=0, le=10, description="Multiplies every bid-ask spread (robustness band).")
 
     # Spread: spread_coin = max(spread_min_coin, spread_vol_30d * (T/30d)^spread_tenor_exp
     #   * (2*otm_delta)^spread_delta_exp * vega_coin) + spread_itm_frac * intrinsic_coin.
@@ -273,13 +295,37 @@ def instrument_name(underlying: str, expiry: object, strike: ArrayLike, option_t
 # ---------------------------------------------------------------- smile and quotes
 
 
-def _term_factor(t_years: np.ndarray, params: ChainParams) -> np.ndarray:
+def _term_factor(t_years: np.ndarray, params: ChainParams, state: ArrayLike | None = None) -> np.ndarray:
+    """ATM(T) / ATM(30d): a power law in tenor whose slope moves with the market state, clipped."""
     t = np.maximum(t_years, params.term_min_days / 365.0)
-    return (t / (params.atm_tenor_days / 365.0)) ** params.term_slope
+    tt = t / (params.atm_tenor_days / 365.0)
+    slope = params.term_slope
+    if state is not None and params.term_state_coef:
+        z = np.asarray(state, dtype=float)
+        z = np.clip(np.where(np.isfinite(z) & (z > 0), z, 1.0), max(params.term_state_min, 1e-6),
+                    params.term_state_max)
+        slope = slope + params.term_state_coef * np.log(z)
+    factor = tt**slope
+    if params.short_end_shift:
+        factor = factor + params.short_end_shift * np.clip(1.0 - tt, 0.0, 1.0)
+    return np.clip(factor, params.term_min_ratio, params.term_max_ratio)
 
 
-def smile_iv(atm_iv: ArrayLike, spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, params: ChainParams) -> np.ndarray:
-    """Implied vol per strike and tenor from the 30-day ATM IV (term structure + quadratic smile), broadcasting.
+def carry(params: ChainParams, rate: float = 0.0) -> float:
+    """Annual carry of the forward: F = S exp(carry T) (Deribit prices options off the expiry's future)."""
+    return float(params.basis_ann) + float(rate)
+
+
+def atm_iv_at(atm_iv: ArrayLike, t_years: ArrayLike, params: ChainParams, state: ArrayLike | None = None) -> np.ndarray:
+    """ATM implied vol of tenor T from the 30-day input (the IV index or its proxy) and the market state."""
+    base = np.asarray(atm_iv, dtype=float) * params.atm_index_ratio * params.iv_scale
+    return base * _term_factor(np.asarray(t_years, dtype=float), params, state)
+
+
+def smile_iv(atm_iv: ArrayLike, spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, params: ChainParams,
+             state: ArrayLike | None = None, rate: float = 0.0) -> np.ndarray:
+    """Implied vol per strike and tenor from the 30-day ATM input: level, term structure (state-dependent) and a
+    quadratic smile in standardised forward moneyness x = ln(K / F) / (ATM(T) sqrt(T)), broadcasting.
 
     >>> float(smile_iv(0.6, 100.0, 100.0, 30 / 365, ChainParams()))  # ATM at the reference tenor is the input
     0.6
@@ -287,10 +333,13 @@ def smile_iv(atm_iv: ArrayLike, spot: ArrayLike, strike: ArrayLike, t_years: Arr
     True
     """
     atm, s, k, t = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (atm_iv, spot, strike, t_years)))
-    atm_t = atm * _term_factor(t, params)
-    sd = np.maximum(atm_t * np.sqrt(np.maximum(t, 1e-12)), 1e-12)
-    x = np.log(k / s) / sd
-    ratio = np.clip(1.0 + params.skew_slope * x + params.smile_curvature * x * x, params.smile_min_ratio, params.smile_max_ratio)
+    atm_t = atm_iv_at(atm, t, params, state)
+    sd = np.maximum(atm_t * np.sqrt(np.maximum(t, max(params.smile_min_days / 365.0, 1e-12))), 1e-12)
+    x = (np.log(k / s) - carry(params, rate) * t) / sd
+    tt = np.maximum(t, params.term_min_days / 365.0) / (params.atm_tenor_days / 365.0)
+    skew = params.skew_slope * tt**params.skew_tenor_exp
+    curv = params.smile_curvature * tt**params.curv_tenor_exp
+    ratio = np.clip(1.0 + skew * x + curv * x * x, params.smile_min_ratio, params.smile_max_ratio)
     return atm_t * ratio
 
 
@@ -331,7 +380,8 @@ def spread_coin(
     tt = np.maximum(t, params.spread_min_days / 365.0) / (params.atm_tenor_days / 365.0)
     vol_spread = params.spread_vol_30d * tt**params.spread_tenor_exp * (2.0 * otm_delta) ** params.spread_delta_exp
     intrinsic_coin = np.maximum(s - k, 0.0) / s
-    return np.maximum(params.spread_min_coin, vol_spread * vega_coin) + params.spread_itm_frac * intrinsic_coin
+    return params.spread_scale * (np.maximum(params.spread_min_coin, vol_spread * vega_coin)
+                                  + params.spread_itm_frac * intrinsic_coin)
 
 
 def quotes(
@@ -360,38 +410,45 @@ def quotes(
 
 
 def mark_call_usd(
-    spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, atm_iv: ArrayLike, params: ChainParams, rate: float = 0.0
+    spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, atm_iv: ArrayLike, params: ChainParams, rate: float = 0.0,
+    state: ArrayLike | None = None,
 ) -> np.ndarray:
-    """Theoretical call mark in USD on the model smile; any broadcastable shapes (e.g. candidates x bars)."""
-    iv = smile_iv(atm_iv, spot, strike, t_years, params)
-    return np.asarray(call_price(spot, strike, t_years, iv, rate), dtype=float)
+    """Call mark in USD per coin on the model surface; any broadcastable shapes (e.g. candidates x bars).
+
+    Deribit's coin mark is Black(F) / F with F = S exp(carry T); in USD at spot S that is Black-Scholes with
+    `carry` as the rate: S N(d1) - K exp(-carry T) N(d2).
+    """
+    iv = smile_iv(atm_iv, spot, strike, t_years, params, state, rate)
+    return np.asarray(call_price(spot, strike, t_years, iv, carry(params, rate)), dtype=float)
 
 
-def _quote_usd(spot, strike, t_years, atm_iv, params, rate):
-    iv = smile_iv(atm_iv, spot, strike, t_years, params)
+def _quote_usd(spot, strike, t_years, atm_iv, params, rate, state=None):
+    iv = smile_iv(atm_iv, spot, strike, t_years, params, state, rate)
     s = np.asarray(spot, dtype=float)
-    mark_coin = np.asarray(call_price(spot, strike, t_years, iv, rate), dtype=float) / s
-    bid, ask = quotes(mark_coin, spot, strike, t_years, params, iv_ann=iv, rate=rate)
+    mark_coin = np.asarray(call_price(spot, strike, t_years, iv, carry(params, rate)), dtype=float) / s
+    bid, ask = quotes(mark_coin, spot, strike, t_years, params, iv_ann=iv, rate=carry(params, rate))
     return bid * s, ask * s
 
 
 def ask_usd(
-    spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, atm_iv: ArrayLike, params: ChainParams, rate: float = 0.0
+    spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, atm_iv: ArrayLike, params: ChainParams, rate: float = 0.0,
+    state: ArrayLike | None = None,
 ) -> np.ndarray:
     """Price to buy a call back: model ask in coin (tick-rounded up) times spot; broadcasts like mark_call_usd."""
-    return _quote_usd(spot, strike, t_years, atm_iv, params, rate)[1]
+    return _quote_usd(spot, strike, t_years, atm_iv, params, rate, state)[1]
 
 
 def bid_usd(
-    spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, atm_iv: ArrayLike, params: ChainParams, rate: float = 0.0
+    spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, atm_iv: ArrayLike, params: ChainParams, rate: float = 0.0,
+    state: ArrayLike | None = None,
 ) -> np.ndarray:
     """Price received selling a call: model bid in coin (tick-rounded down, 0 = no bid) times spot."""
-    return _quote_usd(spot, strike, t_years, atm_iv, params, rate)[0]
+    return _quote_usd(spot, strike, t_years, atm_iv, params, rate, state)[0]
 
 
 def build_chain(
     t: pd.Timestamp, spot: float, atm_iv: float, underlying: str, params: ChainParams | None = None, rate: float = 0.0,
-    names: bool = True,
+    names: bool = True, state: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Every listed call at time `t`, one entry per (expiry, strike), as parallel numpy arrays.
 
@@ -421,10 +478,11 @@ def build_chain(
     expiry = np.repeat(exps.tz_localize(None).values.astype("datetime64[ns]"), sizes)
     dte = np.repeat(dte_all, sizes)
     t_years = dte / 365.0
-    iv = smile_iv(atm, spot, strike, t_years, params)
-    mark_usd = np.asarray(call_price(spot, strike, t_years, iv, rate), dtype=float)
+    iv = smile_iv(atm, spot, strike, t_years, params, state, rate)
+    b = carry(params, rate)
+    mark_usd = np.asarray(call_price(spot, strike, t_years, iv, b), dtype=float)
     mark_coin = mark_usd / spot
-    bid, ask = quotes(mark_coin, spot, strike, t_years, params, iv_ann=iv, rate=rate)
+    bid, ask = quotes(mark_coin, spot, strike, t_years, params, iv_ann=iv, rate=b)
     out = {
         "expiry": expiry,
         "kind": np.repeat(kinds_all, sizes),
@@ -434,12 +492,13 @@ def build_chain(
         "iv_ann": iv,
         "mark_usd": mark_usd,
         "mark_coin": mark_coin,
-        "delta": np.asarray(call_delta(spot, strike, t_years, iv, rate), dtype=float),
+        "delta": np.asarray(call_delta(spot, strike, t_years, iv, b), dtype=float),
         "bid_coin": bid,
         "ask_coin": ask,
         "bid_usd": bid * spot,
         "ask_usd": ask * spot,
         "moneyness": strike / spot,
+        "forward": spot * np.exp(b * t_years),
     }
     if names:  # the engine names only the candidates it keeps (names=False), the slowest part of a listing
         out["instrument"] = np.asarray(instrument_name(underlying, expiry, strike)).astype(str)

@@ -276,7 +276,8 @@ def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_
         "metrics_json": dumps(result.metrics),
         "n_decisions": summary["decisions"], "n_sell_call": summary["sell_call"],
         "n_do_nothing": summary["do_nothing"], "n_trades": summary["trades"],
-        "n_candidates": summary["candidates"], "export_csv": result.exports.get("csv"),
+        "n_candidates": summary["candidates"], "calibration_id": getattr(result, "calibration_id", None),
+        "export_csv": result.exports.get("csv"),
         "export_jsonl": result.exports.get("jsonl"),
     }
     equity = result.equity.reset_index()

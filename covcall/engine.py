@@ -20,11 +20,12 @@ EXIT_STYLES = values(ExitStyle)
 class QuoteModel(Protocol):
     """Where the engine gets its option chain and prices; the default is the Deribit-style BS model."""
 
-    def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str) -> dict[str, np.ndarray]: ...
+    def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str,
+              state: float | None = None) -> dict[str, np.ndarray]: ...
 
-    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any) -> np.ndarray: ...
+    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None) -> np.ndarray: ...
 
-    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any) -> np.ndarray: ...
+    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,15 @@ class BSQuotes:
     params: ChainParams
     rate: float = 0.0
 
-    def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str) -> dict[str, np.ndarray]:
-        return build_chain(t, spot, atm_iv, underlying, self.params, self.rate, names=False)
+    def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str,
+              state: float | None = None) -> dict[str, np.ndarray]:
+        return build_chain(t, spot, atm_iv, underlying, self.params, self.rate, names=False, state=state)
 
-    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any) -> np.ndarray:
-        return mark_call_usd(spot, strike, t_years, atm_iv, self.params, self.rate)
+    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None) -> np.ndarray:
+        return mark_call_usd(spot, strike, t_years, atm_iv, self.params, self.rate, state)
 
-    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any) -> np.ndarray:
-        return ask_usd(spot, strike, t_years, atm_iv, self.params, self.rate)
+    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None) -> np.ndarray:
+        return ask_usd(spot, strike, t_years, atm_iv, self.params, self.rate, state)
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,13 @@ class Market:
     ret_7d: np.ndarray
     ret_30d: np.ndarray
     bar_ns: int
+    term_state: np.ndarray | None = None  # short realised vol / IV index known at each close (term structure)
 
     def __post_init__(self) -> None:
         # pandas may hold microseconds; the engine's integer clock is nanoseconds.
         self.ts = pd.DatetimeIndex(self.ts).as_unit("ns")
+        if self.term_state is None:
+            self.term_state = np.ones(len(self.close))
 
     @property
     def open_ns(self) -> np.ndarray:
@@ -193,7 +198,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
     open_end = ~settles
     if open_end.any():
         tau = (expiry_ns[open_end] - market.close_ns[last]) / NS_PER_YEAR
-        px = qm.ask(market.close[last], strike[open_end], tau, market.atm_iv[last])
+        px = qm.ask(market.close[last], strike[open_end], tau, market.atm_iv[last], market.term_state[last])
         exit_price[open_end] = px
         exit_fee[open_end] = trade_fee_usd(px, np.full(px.shape, market.close[last]), p.fee_rate, p.fee_cap)
 
@@ -206,7 +211,8 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
             alive = (tau > 0) & (bars[None, :] < exit_idx[:, None])
             alive |= (bars[None, :] == exit_idx[:, None]) & open_end[:, None] & (tau > 0)
             spot = market.close[bars][None, :]
-            mark = qm.mark(spot, strike[:, None], np.maximum(tau, 0.0), market.atm_iv[bars][None, :])
+            mark = qm.mark(spot, strike[:, None], np.maximum(tau, 0.0), market.atm_iv[bars][None, :],
+                           market.term_state[bars][None, :])
             hit = alive & (mark <= (1.0 - p.take_profit) * premium[:, None])
             any_hit = hit.any(axis=1)
             if any_hit.any():
@@ -214,7 +220,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
                 rows = np.nonzero(any_hit)[0]
                 b = bars[first[rows]]
                 tau_b = (expiry_ns[rows] - market.close_ns[b]) / NS_PER_YEAR
-                px = qm.ask(market.close[b], strike[rows], tau_b, market.atm_iv[b])
+                px = qm.ask(market.close[b], strike[rows], tau_b, market.atm_iv[b], market.term_state[b])
                 exit_idx[rows] = b
                 exit_ns[rows] = market.close_ns[b]
                 reason[rows] = ExitReason.TAKE_PROFIT.value
@@ -233,7 +239,8 @@ def option_marks(market: Market, i: int, exit_idx: int, strike: float, expiry_ns
     """Mark (USD per coin) of one short call at the closes of bars i..exit_idx; 0 once expired."""
     bars = np.arange(i, exit_idx + 1)
     tau = (expiry_ns - market.close_ns[bars]) / NS_PER_YEAR
-    marks = p.quote_model.mark(market.close[bars], strike, np.maximum(tau, 0.0), market.atm_iv[bars])
+    marks = p.quote_model.mark(market.close[bars], strike, np.maximum(tau, 0.0), market.atm_iv[bars],
+                               market.term_state[bars])
     return np.where(tau > 0, marks, 0.0)
 
 
@@ -257,7 +264,7 @@ def decision_mask(market: Market, timeframe: str, hour: int | None) -> np.ndarra
 def _candidates_at(market: Market, i: int, policy: Policy, p: SimParams) -> Candidates:
     t = pd.Timestamp(market.close_ns[i], tz="UTC")
     spot = float(market.close[i])
-    chain = dict(p.quote_model.chain(t, spot, float(market.atm_iv[i]), p.underlying))
+    chain = dict(p.quote_model.chain(t, spot, float(market.atm_iv[i]), p.underlying, float(market.term_state[i])))
     chain["expiry_ns"] = to_ns(chain["expiry"])
     chain["score"] = premium_score(chain["bid_usd"], spot, chain["dte_days"], chain["delta"])
     mid = 0.5 * (chain["bid_usd"] + chain["ask_usd"])

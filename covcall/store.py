@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 else:  # pandas costs most of the CLI's start-up; commands that only count rows never load it
     pd = lazy_module("pandas")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Forward migrations: index i moves the schema from version i to i + 1.
 _MIGRATIONS: list[str] = [
@@ -88,6 +88,20 @@ _MIGRATIONS: list[str] = [
         open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE, replaced_at TIMESTAMP);
     CREATE TABLE IF NOT EXISTS iv_history (
         source VARCHAR, underlying VARCHAR, ts TIMESTAMP, iv_ann DOUBLE, replaced_at TIMESTAMP);
+    """,
+    # 4: real option chains (snapshots of Deribit quotes) and calibrations fitted to them.
+    """
+    CREATE TABLE IF NOT EXISTS chain_snapshots (
+        snapshot_id VARCHAR PRIMARY KEY, underlying VARCHAR, ts TIMESTAMP, source VARCHAR, n_quotes INTEGER,
+        index_price DOUBLE, imported_at TIMESTAMP);
+    CREATE TABLE IF NOT EXISTS chain_quotes (
+        snapshot_id VARCHAR, underlying VARCHAR, ts TIMESTAMP, instrument VARCHAR, expiry TIMESTAMP, strike DOUBLE,
+        option_type VARCHAR, forward DOUBLE, index_price DOUBLE, mark_coin DOUBLE, bid_coin DOUBLE,
+        ask_coin DOUBLE, mark_iv DOUBLE, bid_iv DOUBLE, ask_iv DOUBLE, PRIMARY KEY (snapshot_id, instrument));
+    CREATE TABLE IF NOT EXISTS calibrations (
+        calibration_id VARCHAR PRIMARY KEY, underlying VARCHAR, created_at TIMESTAMP, version INTEGER,
+        params_json VARCHAR, data_json VARCHAR, errors_json VARCHAR);
+    ALTER TABLE runs ADD COLUMN IF NOT EXISTS calibration_id VARCHAR;
     """,
 ]
 
@@ -489,6 +503,57 @@ class Store:
         sql += _span_sql(start, end, params)
         return self._frame(sql + " ORDER BY ts, source", params, ["ts"])
 
+    # -- option chains and calibrations ------------------------------------------------------------------
+    def import_chain_quotes(self, quotes: pd.DataFrame, source: str) -> int:
+        """Store the snapshots in `quotes` that are not stored yet (one transaction); returns how many were new."""
+        df = quotes.copy()
+        for c in ("ts", "expiry"):
+            df[c] = _naive(df[c])
+        with self.transaction() as con:
+            known = {r[0] for r in con.execute("SELECT snapshot_id FROM chain_snapshots").fetchall()}
+            new = df[~df["snapshot_id"].isin(known)]
+            if new.empty:
+                return 0
+            heads = new.groupby("snapshot_id", as_index=False).agg(
+                underlying=("underlying", "first"), ts=("ts", "first"), n_quotes=("instrument", "size"),
+                index_price=("index_price", "median"))
+            heads["source"] = source
+            heads["imported_at"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
+            self._insert_df(con, "chain_snapshots", heads)
+            self._insert_df(con, "chain_quotes", new)
+            return int(len(heads))
+
+    def list_snapshots(self, underlying: str | None = None) -> pd.DataFrame:
+        """Stored chain snapshots, oldest first: snapshot_id, underlying, ts, source, n_quotes, index_price."""
+        sql = "SELECT * EXCLUDE (imported_at) FROM chain_snapshots"
+        params: list[Any] = []
+        if underlying is not None:
+            sql += " WHERE underlying = ?"
+            params.append(underlying)
+        return self._frame(sql + " ORDER BY ts, snapshot_id", params, ["ts"])
+
+    def read_chain(self, snapshot_ids: Sequence[str]) -> pd.DataFrame:
+        """Every stored quote of the given snapshots."""
+        ids = list(snapshot_ids)
+        marks = ", ".join("?" for _ in ids) or "NULL"
+        return self._frame(f"SELECT * FROM chain_quotes WHERE snapshot_id IN ({marks}) "
+                           "ORDER BY snapshot_id, expiry, strike, option_type", ids, ["ts", "expiry"])
+
+    def save_calibration(self, row: dict[str, Any]) -> None:
+        df = pd.DataFrame([row])
+        df["created_at"] = _naive(df["created_at"])
+        with self.transaction() as con:
+            self._insert_df(con, "calibrations", df)
+
+    def list_calibrations(self, underlying: str | None = None) -> pd.DataFrame:
+        """Stored calibrations, newest first (params, data and errors decoded)."""
+        sql = "SELECT * FROM calibrations"
+        params: list[Any] = []
+        if underlying is not None:
+            sql += " WHERE underlying = ?"
+            params.append(underlying)
+        return self._frame(sql + " ORDER BY created_at DESC, version DESC", params, ["created_at"])
+
     # -- runs ------------------------------------------------------------------------------------
     def save_run(self, run: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
         """One run row plus its trades, examples, candidates and equity, all or nothing."""
@@ -543,8 +608,8 @@ class Store:
         """How many rows each user-visible table holds (for the home page and `covcall status`)."""
         with self.connect(read_only=True) as con:
             out = {}
-            for t in ("candles", "iv_series", "runs", "trades", "examples", "candidates", "models", "walks",
-                      "range_sets", "jobs"):
+            for t in ("candles", "iv_series", "chain_snapshots", "runs", "trades", "examples", "candidates", "models",
+                      "walks", "range_sets", "jobs"):
                 out[t] = int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
         return out
 

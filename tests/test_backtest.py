@@ -169,4 +169,6 @@ def test_fixed_delta_baseline_sells_weekly_tenth_delta():
 def test_dvol_iv_source_uses_the_index():
     a = run_backtest({**SHORT, "iv_source": "realized"})
     b = run_backtest({**SHORT, "iv_source": "dvol"})
-    assert not np.allclose(a.examples.iv_ann.to_numpy(float), b.examples.iv_ann.to_numpy(float))
+    both = a.examples.merge(b.examples, on="decision_time", suffixes=("_rv", "_dvol"))
+    assert len(both) > 10
+    assert not np.allclose(both.iv_ann_rv.to_numpy(float), both.iv_ann_dvol.to_numpy(float))

@@ -20,7 +20,7 @@ class TableQuotes:
 
     offerings: dict[pd.Timestamp, list[tuple[float, str, float]]]  # t -> [(strike, expiry, bid_usd)]
 
-    def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str) -> dict[str, np.ndarray]:
+    def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str, state=None) -> dict[str, np.ndarray]:
         rows = self.offerings.get(t, [])
         strike = np.array([r[0] for r in rows], dtype=float)
         expiry = pd.DatetimeIndex([pd.Timestamp(r[1], tz="UTC") for r in rows])
@@ -33,10 +33,10 @@ class TableQuotes:
                 "delta": np.full(len(rows), 0.2), "iv_ann": np.full(len(rows), atm_iv), "bid_usd": bid,
                 "ask_usd": mark + 0.1, "mark_usd": mark, "moneyness": strike / spot}
 
-    def mark(self, spot, strike, t_years, atm_iv):
+    def mark(self, spot, strike, t_years, atm_iv, state=None):
         return np.maximum(np.asarray(spot, float) - strike, 0.0) + 0.5 * np.asarray(t_years, float) * 365.0
 
-    def ask(self, spot, strike, t_years, atm_iv):
+    def ask(self, spot, strike, t_years, atm_iv, state=None):
         return self.mark(spot, strike, t_years, atm_iv) + 0.1
 
 

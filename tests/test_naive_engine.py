@@ -16,13 +16,21 @@ from covcall.backtest import BacktestConfig, build_market, load_inputs, make_pol
 from covcall.engine import simulate  # noqa: E402
 
 
-@pytest.mark.parametrize("timeframe,exit_style,start,end", [
-    ("1h", "tp_and_roll", "2023-03-01", "2023-03-20"),
-    ("4h", "hold_to_expiry", "2022-05-01", "2022-06-15"),
-    ("1d", "tp_and_roll", "2021-01-01", "2021-03-31"),
+# a calibrated-looking surface: forward basis, index ratio, state-dependent term structure, tenor-scaled smile
+SURFACE = {"basis_ann": 0.06, "atm_index_ratio": 0.94, "term_state_coef": 0.08, "term_slope": 0.02,
+           "skew_tenor_exp": -0.2, "curv_tenor_exp": -0.3}
+
+
+@pytest.mark.parametrize("timeframe,exit_style,start,end,chain", [
+    ("1h", "tp_and_roll", "2023-03-01", "2023-03-20", {}),
+    ("4h", "hold_to_expiry", "2022-05-01", "2022-06-15", {}),
+    ("1d", "tp_and_roll", "2021-01-01", "2021-03-31", {}),
+    ("4h", "tp_and_roll", "2022-09-01", "2022-10-15", SURFACE),
 ])
-def test_vectorised_engine_equals_the_naive_loop(timeframe: str, exit_style: str, start: str, end: str) -> None:
-    cfg = BacktestConfig(underlying="BTC", timeframe=timeframe, start=start, end=end, exit_style=exit_style)
+def test_vectorised_engine_equals_the_naive_loop(timeframe: str, exit_style: str, start: str, end: str,
+                                                 chain: dict) -> None:
+    cfg = BacktestConfig(underlying="BTC", timeframe=timeframe, start=start, end=end, exit_style=exit_style,
+                         chain=chain)
     candles, iv = load_inputs(cfg)
     market, first = build_market(cfg, candles, iv)
     policy, params = make_policy(cfg), sim_params(cfg)

@@ -1,0 +1,392 @@
+"""Calibrating the chain model to real chains: one calibration per underlying, stored, versioned, or shipped.
+
+A calibration is a set of `ChainParams` values fitted to every stored snapshot of the underlying plus its IV index
+history: the ATM level relative to the index, a term structure whose short end moves with the market state, the
+smile by tenor, bid-ask spreads by tenor and moneyness, the forward basis, and the realised-vol proxy's premium.
+Structural parameters fitted on later snapshots are applied to earlier dates (see docs/chain.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from covcall.chain import ChainParams, _term_factor, quotes
+from covcall.chains import chain_call_quotes
+from covcall.errors import CovcallError, DataError, did_you_mean
+from covcall.pricing import call_delta, call_vega
+from covcall.volatility import realized_vol
+
+if TYPE_CHECKING:
+    from covcall.store import Store
+
+CALIBRATION_VERSION = 1
+MIN_SNAPSHOTS = 1
+MIN_EXPIRIES = 4
+MIN_QUOTES = 40
+# Fields a calibration sets; everything else in ChainParams keeps its default (listing calendar, strike grid...).
+FITTED = ("atm_index_ratio", "term_slope", "term_state_coef", "skew_slope", "smile_curvature", "skew_tenor_exp",
+          "curv_tenor_exp", "smile_min_days", "spread_vol_30d", "spread_tenor_exp", "spread_delta_exp", "spread_itm_frac",
+          "basis_ann", "iv_rv_premium", "term_state_min", "term_state_max")
+_DEFAULTS_FILE = "calibration_defaults.json"
+
+
+@dataclass
+class Calibration:
+    """Fitted parameters of one underlying with where they came from and how well they fit."""
+
+    calibration_id: str
+    underlying: str
+    params: dict[str, float]
+    data: dict[str, Any]
+    errors: dict[str, Any]
+    version: int = CALIBRATION_VERSION
+
+    def chain_params(self, overrides: dict[str, Any] | None = None) -> ChainParams:
+        return ChainParams(**{**self.params, **(overrides or {})})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calibration_id": self.calibration_id, "underlying": self.underlying, "version": self.version,
+                "params": self.params, "data": self.data, "errors": self.errors}
+
+
+# -- inputs known at a snapshot -------------------------------------------------------------------------------
+def index_known_at(iv: pd.DataFrame | None, t: pd.Timestamp) -> float:
+    """The IV index value known at t (the latest with ts <= t; daily closes count from the next midnight)."""
+    if iv is None or iv.empty:
+        return float("nan")
+    known = iv[pd.to_datetime(iv["ts"], utc=True) <= t]
+    return float(known["iv_ann"].iloc[-1]) if len(known) else float("nan")
+
+
+def realised_known_at(candles: pd.DataFrame | None, t: pd.Timestamp, days: float) -> float:
+    """Annualised realised vol of the closes of bars that closed by t, over the last `days` days."""
+    if candles is None or candles.empty:
+        return float("nan")
+    ts = pd.to_datetime(candles["ts"], utc=True)
+    step = ts.diff().median()
+    closed = candles[ts + step <= t]
+    if len(closed) < 3:
+        return float("nan")
+    per_day = pd.Timedelta(days=1) / step
+    n = max(2, int(round(days * per_day)))
+    bpy = per_day * 365.0
+    rv = realized_vol(closed["close"].to_numpy(float), bpy, n)
+    return float(rv[-1])
+
+
+def best_candles(store: Store, underlying: str) -> pd.DataFrame | None:
+    """The finest stored candle series of an underlying (any source), or None."""
+    series = store.list_series()
+    rows = series[(series["kind"] == "candles") & (series["underlying"] == underlying)]
+    if rows.empty:
+        return None
+    order = {"1h": 0, "4h": 1, "1d": 2}
+    pick = rows.assign(o=rows["timeframe"].map(order).fillna(9)).sort_values(["o", "rows"], ascending=[True, False])
+    r = pick.iloc[0]
+    return store.read_candles(r["source"], underlying, r["timeframe"])
+
+
+def best_index(store: Store, underlying: str) -> pd.DataFrame | None:
+    iv = store.read_iv(underlying)
+    if iv.empty:
+        return None
+    sources = sorted(iv["source"].unique(), key=lambda s: (s != "csv", s != "ccxt:deribit", s))
+    return iv[iv["source"] == sources[0]][["ts", "iv_ann"]].reset_index(drop=True)
+
+
+# -- per-expiry facts of a snapshot --------------------------------------------------------------------------
+def expiry_table(quotes_: pd.DataFrame) -> pd.DataFrame:
+    """One row per snapshot and expiry: forward, index, tenor, ATM IV (at the forward, interpolated in log strike)."""
+    q = chain_call_quotes(quotes_)
+    q = q[q["mark_iv"].notna() & (q["mark_iv"] > 0) & (q["t_years"] > 0)]
+    rows = []
+    for (sid, expiry), g in q.groupby(["snapshot_id", "expiry"]):
+        g = g.sort_values("strike")
+        f = float(g["forward"].median())
+        lk = np.log(g["strike"].to_numpy(float) / f)
+        if len(g) < 3 or lk.min() > 0 or lk.max() < 0:
+            continue
+        atm = float(np.interp(0.0, lk, g["mark_iv"].to_numpy(float)))
+        rows.append({"snapshot_id": sid, "ts": g["ts"].iloc[0], "expiry": expiry, "t_years": g["t_years"].iloc[0],
+                     "forward": f, "index_price": float(g["index_price"].median()), "atm_iv": atm})
+    df = pd.DataFrame(rows)
+    if len(df):
+        df["dte_days"] = df["t_years"] * 365.0
+        df["basis"] = np.log(df["forward"] / df["index_price"]) / df["t_years"]
+    return df
+
+
+def atm30(exp: pd.DataFrame, tenor_days: float = 30.0) -> float:
+    """The 30-day ATM IV of one snapshot: interpolated in total variance between the neighbouring expiries."""
+    e = exp.sort_values("t_years")
+    tv = e["atm_iv"].to_numpy() ** 2 * e["t_years"].to_numpy()
+    t30 = tenor_days / 365.0
+    return float(np.sqrt(np.interp(t30, e["t_years"].to_numpy(), tv) / t30))
+
+
+# -- fitting -------------------------------------------------------------------------------------------------
+def _fit_smile(q: pd.DataFrame, atm_by: dict[tuple[str, Any], float], tenor_days: float) -> dict[str, float]:
+    """Skew and curvature (and their tenor exponents) of the calls a covered-call seller trades (K >= 0.8 F)."""
+    from scipy.optimize import least_squares
+
+    q = q[(q["moneyness"] >= 0.8) & (q["mark_coin"] >= 0.0005) & q["mark_iv"].notna() & (q["dte_days"] >= 0.5)]
+    atm = np.array([atm_by.get((s, e), np.nan) for s, e in zip(q["snapshot_id"], q["expiry"], strict=True)])
+    ok = np.isfinite(atm)
+    q, atm = q[ok], atm[ok]
+    t = q["t_years"].to_numpy(float)
+    keep = np.abs(np.log(q["moneyness"].to_numpy(float)) / (atm * np.sqrt(np.maximum(t, 1 / 365)))) < 4
+    q, atm, t = q[keep], atm[keep], t[keep]
+    lm = np.log(q["moneyness"].to_numpy(float))
+    y = q["mark_iv"].to_numpy(float) / atm
+    tt = np.maximum(t, 1 / 365) / (tenor_days / 365.0)
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        x = lm / (atm * np.sqrt(np.maximum(t, p[4] / 365.0)))
+        return 1 + p[0] * tt ** p[2] * x + p[1] * tt ** p[3] * x * x - y
+
+    fit = least_squares(resid, np.array([-0.02, 0.04, 0.0, 0.0, 0.5]),
+                        bounds=([-1, 0, -1.5, -1.5, 0.0], [1, 1, 1.5, 1.5, 5.0]))
+    return {"skew_slope": float(fit.x[0]), "smile_curvature": float(fit.x[1]), "skew_tenor_exp": float(fit.x[2]),
+            "curv_tenor_exp": float(fit.x[3]), "smile_min_days": float(fit.x[4]),
+            "smile_rmse_ratio": float(np.sqrt(np.mean(resid(fit.x) ** 2))), "smile_points": int(len(y))}
+
+
+def _fit_term(exp: pd.DataFrame, tenor_days: float) -> dict[str, float]:
+    """ln(ATM(T)/ATM(30d)) = (slope + coef ln(state)) ln(T/30d), least squares over every snapshot's expiries."""
+    e = exp[(exp["dte_days"] >= 1.0) & (exp["dte_days"] <= 180.0) & exp["atm30"].notna()]
+    lt = np.log(e["t_years"].to_numpy() / (tenor_days / 365.0))
+    y = np.log(e["atm_iv"].to_numpy() / e["atm30"].to_numpy())
+    z = np.log(e["state"].to_numpy(float))
+    has_state = np.isfinite(z).all() and np.ptp(z) > 0.05
+    if has_state:
+        a = np.c_[lt, lt * z]
+        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+        slope, state_coef = float(coef[0]), float(coef[1])
+    else:
+        slope, state_coef = float(np.sum(lt * y) / np.sum(lt * lt)), 0.0
+    pred = lt * (slope + state_coef * np.nan_to_num(z))
+    return {"term_slope": slope, "term_state_coef": state_coef,
+            "term_rmse_log": float(np.sqrt(np.mean((y - pred) ** 2))), "term_points": int(len(y)),
+            "term_state_identified": bool(has_state)}
+
+
+def _fit_spreads(q: pd.DataFrame, base: ChainParams, tenor_days: float) -> dict[str, float]:
+    """The spread model (vol spread by tenor and 2 x OTM delta, then the level under tick rounding)."""
+    q = q[q["bid_coin"].gt(0) & q["ask_coin"].gt(0) & q["mark_iv"].gt(0) & (q["dte_days"] <= 120)
+          & (q["dte_days"] >= 0.5)]
+    q = q[(q["ask_coin"] - q["bid_coin"] < 0.5 * q["mark_coin"]) | (q["ask_coin"] - q["bid_coin"] <= 0.0005)]
+    otm = q[q["moneyness"] >= 1.0]
+    if len(otm) < MIN_QUOTES:
+        return {}
+    f, k, t, iv = (otm[c].to_numpy(float) for c in ("forward", "strike", "t_years", "mark_iv"))
+    spread = (otm["ask_coin"] - otm["bid_coin"]).to_numpy(float)
+    vega_coin = np.asarray(call_vega(f, k, t, iv)) / f
+    d = np.asarray(call_delta(f, k, t, iv))
+    otm_delta = np.clip(np.minimum(d, 1 - d), 1e-3, 0.5)
+    x = np.c_[np.ones(len(otm)), np.log(t / (tenor_days / 365.0)), np.log(2 * otm_delta)]
+    b, *_ = np.linalg.lstsq(x, np.log(spread / vega_coin), rcond=None)
+    p = base.model_copy(update={"spread_tenor_exp": float(min(b[1], 0.0)), "spread_delta_exp": float(min(b[2], 0.0)),
+                                "spread_itm_frac": 0.0})
+    scales = np.exp(b[0]) * np.exp(np.linspace(-1.5, 0.5, 41))
+    errs = []
+    mark = otm["mark_coin"].to_numpy(float)
+    for scale in scales:
+        bid, ask = quotes(mark, f, k, t, p.model_copy(update={"spread_vol_30d": float(scale)}), iv_ann=iv)
+        errs.append(abs(np.median(np.log((ask - bid) / spread))))
+    plateau = scales[np.isclose(errs, np.min(errs))]
+    level = float(np.exp(np.mean(np.log(plateau))))
+    itm = q[q["moneyness"] < 0.85]
+    itm_frac = 0.0
+    if len(itm) >= 10:
+        from covcall.chain import spread_coin
+
+        fi, ki, ti, vi = (itm[c].to_numpy(float) for c in ("forward", "strike", "t_years", "mark_iv"))
+        extra = (itm["ask_coin"] - itm["bid_coin"]).to_numpy(float) - spread_coin(
+            itm["mark_coin"].to_numpy(float), fi, ki, ti, vi, p.model_copy(update={"spread_vol_30d": level}))
+        itm_frac = float(max(np.median(extra / (np.maximum(fi - ki, 0) / fi)), 0.0))
+    return {"spread_vol_30d": level, "spread_tenor_exp": float(min(b[1], 0.0)),
+            "spread_delta_exp": float(min(b[2], 0.0)), "spread_itm_frac": itm_frac,
+            "spread_median_log_error": float(np.min(errs)), "spread_points": int(len(otm))}
+
+
+def iv_rv_premium(index: pd.DataFrame | None, daily_close: pd.DataFrame | None, window_days: float = 30.0) -> float:
+    """Median of (IV index / trailing realised vol) over the index history: the proxy's premium (NaN if unknown)."""
+    if index is None or daily_close is None or index.empty or daily_close.empty:
+        return float("nan")
+    c = daily_close.assign(ts=pd.to_datetime(daily_close["ts"], utc=True)).sort_values("ts")
+    step = c["ts"].diff().median()
+    per_day = pd.Timedelta(days=1) / step
+    rv = realized_vol(c["close"].to_numpy(float), per_day * 365.0, int(round(window_days * per_day)))
+    rv_known = pd.Series(rv, index=c["ts"] + step)  # known at each bar's close
+    iv = index.assign(ts=pd.to_datetime(index["ts"], utc=True)).set_index("ts")["iv_ann"]
+    both = pd.merge_asof(iv.rename("iv").reset_index(), rv_known.rename("rv").reset_index().rename(
+        columns={"index": "ts"}), on="ts", direction="backward").dropna()
+    both = both[both["rv"] > 0]
+    return float(np.median(both["iv"] / both["rv"])) if len(both) >= 30 else float("nan")
+
+
+def fit_calibration(quotes_: pd.DataFrame, index: pd.DataFrame | None, candles: pd.DataFrame | None,
+                    underlying: str, *, tenor_days: float = 30.0) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit the calibrated ChainParams values of one underlying; returns (params, fit report)."""
+    base = ChainParams()
+    exp = expiry_table(quotes_)
+    if exp.empty or exp["snapshot_id"].nunique() < MIN_SNAPSHOTS:
+        raise DataError(f"no usable {underlying} snapshot (calls around the forward with a mark IV); import chains "
+                        "with `covcall data import-chain`")
+    if len(exp) < MIN_EXPIRIES:
+        raise DataError(f"only {len(exp)} usable {underlying} expiries in the stored snapshots (need at least "
+                        f"{MIN_EXPIRIES}); import more snapshots")
+    per_snap = []
+    for sid, g in exp.groupby("snapshot_id"):
+        t = g["ts"].iloc[0]
+        idx = index_known_at(index, t)
+        short = realised_known_at(candles, t, base.term_state_days)
+        per_snap.append({"snapshot_id": sid, "ts": t, "atm30": atm30(g, tenor_days), "index": idx,
+                         "state": short / idx if np.isfinite(short) and idx > 0 else np.nan})
+    snaps = pd.DataFrame(per_snap)
+    exp = exp.merge(snaps[["snapshot_id", "atm30", "state"]], on="snapshot_id")
+    params: dict[str, float] = {}
+    report: dict[str, Any] = {"snapshots": int(len(snaps)), "expiries": int(len(exp))}
+    ratio = snaps["atm30"] / snaps["index"]
+    if ratio.notna().sum() >= MIN_SNAPSHOTS:
+        params["atm_index_ratio"] = float(ratio.median())
+        report["atm_index_ratio_range"] = [float(ratio.min()), float(ratio.max())]
+    else:
+        report["atm_index_ratio_note"] = "no IV index known at the snapshots: ratio left at 1.0"
+    term = _fit_term(exp, tenor_days)
+    params.update(term_slope=term.pop("term_slope"), term_state_coef=term.pop("term_state_coef"))
+    if params["term_state_coef"]:  # a fit holds only over the states it saw: never extrapolate it
+        seen = snaps["state"].dropna()
+        params.update(term_state_min=float(seen.min()), term_state_max=float(seen.max()))
+    report.update(term)
+    q = chain_call_quotes(quotes_)
+    atm_by = {(r.snapshot_id, r.expiry): r.atm_iv for r in exp.itertuples()}
+    smile = _fit_smile(q, atm_by, tenor_days)
+    report.update(smile_rmse_ratio=smile.pop("smile_rmse_ratio"), smile_points=smile.pop("smile_points"))
+    params.update(smile)
+    spreads = _fit_spreads(q, base, tenor_days)
+    if spreads:
+        report.update(spread_median_log_error=spreads.pop("spread_median_log_error"),
+                      spread_points=spreads.pop("spread_points"))
+        params.update(spreads)
+    long = exp[exp["dte_days"] >= 7.0]
+    if len(long):
+        params["basis_ann"] = float(np.median(long["basis"]))
+        report["basis_by_snapshot"] = {str(k): float(v) for k, v in long.groupby("snapshot_id")["basis"].median()
+                                       .items()}
+    daily = None
+    if candles is not None and not candles.empty:
+        c = candles.assign(ts=pd.to_datetime(candles["ts"], utc=True)).set_index("ts")["close"]
+        daily = c.resample("1D").last().dropna().rename("close").reset_index()
+    premium = iv_rv_premium(index, daily)
+    if np.isfinite(premium):
+        params["iv_rv_premium"] = premium
+    report["snapshot_inputs"] = [{"snapshot_id": r.snapshot_id, "ts": r.ts.isoformat(), "atm30": r.atm30,
+                                  "index": r.index, "state": r.state} for r in snaps.itertuples()]
+    return params, report
+
+
+# -- persistence and resolution -----------------------------------------------------------------------------
+def calibrate(store: Store, underlying: str, *, now: pd.Timestamp) -> Calibration:
+    """Fit and store a new calibration of `underlying` from every stored snapshot and its IV index history.
+
+    `now` stamps the calibration (bookkeeping only; nothing it fits depends on it).
+    """
+    u = underlying.strip().upper()
+    snaps = store.list_snapshots(u)
+    if snaps.empty:
+        known = sorted(store.list_snapshots()["underlying"].unique())
+        raise DataError(f"no stored {u} chain snapshots{did_you_mean(u, known)}; import some with "
+                        "`covcall data import-chain --file F`")
+    quotes_ = store.read_chain(list(snaps["snapshot_id"]))
+    index, candles = best_index(store, u), best_candles(store, u)
+    params, report = fit_calibration(quotes_, index, candles, u)
+    ChainParams(**params)  # a fit outside the model's bounds is refused here, before anything is stored
+    previous = store.list_calibrations(u)
+    version = int(previous["version"].max()) + 1 if len(previous) else 1
+    cal = Calibration(f"{u}-v{version}", u, params, {
+        "snapshots": list(snaps["snapshot_id"]), "first_snapshot": snaps["ts"].min().isoformat(),
+        "last_snapshot": snaps["ts"].max().isoformat(),
+        "iv_index": None if index is None else {"rows": int(len(index)),
+                                                "first": pd.Timestamp(index["ts"].min()).isoformat(),
+                                                "last": pd.Timestamp(index["ts"].max()).isoformat()},
+        "candles": None if candles is None else {"rows": int(len(candles))}}, report, version)
+    store.save_calibration({"calibration_id": cal.calibration_id, "underlying": u, "created_at": now,
+                            "version": version, "params_json": json.dumps(params, sort_keys=True),
+                            "data_json": json.dumps(cal.data, sort_keys=True, default=str),
+                            "errors_json": json.dumps(report, sort_keys=True, default=str)})
+    return cal
+
+
+def packaged_defaults() -> dict[str, dict[str, Any]]:
+    """The calibrations shipped with covcall (fitted on the reference snapshots; see docs/chain.md)."""
+    try:
+        text = resources.files("covcall").joinpath(_DEFAULTS_FILE).read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError):
+        return {}
+    return json.loads(text)
+
+
+def resolve(name: str | None, underlying: str, store: Store | None) -> Calibration | None:
+    """The calibration a run starts from: 'none' (the plain ChainParams defaults), 'default' (shipped with
+    covcall), 'auto' (the newest stored one of the underlying, else the shipped one) or a stored id."""
+    if name in (None, "none"):
+        return None
+    u = underlying.upper()
+    if name in ("auto", "default"):
+        if name == "auto" and store is not None:
+            stored = store.list_calibrations(u)
+            if len(stored):
+                r = stored.iloc[0]
+                return Calibration(r["calibration_id"], u, r["params"], r["data"], r["errors"], int(r["version"]))
+        shipped = packaged_defaults().get(u)
+        if shipped is None:
+            return None
+        return Calibration(f"default-{u}", u, shipped["params"], shipped.get("data", {}), shipped.get("errors", {}),
+                           int(shipped.get("version", CALIBRATION_VERSION)))
+    if store is None:
+        raise CovcallError(f"calibration {name!r} is a stored one and needs a database; use 'auto' or 'default'")
+    stored = store.list_calibrations()
+    hit = stored[stored["calibration_id"] == name]
+    if hit.empty:
+        known = list(stored["calibration_id"])
+        raise CovcallError(f"no calibration {name!r}{did_you_mean(name, known)}; list them with "
+                           "`covcall calibrate --list`, or use 'auto', 'default' or 'none'")
+    r = hit.iloc[0]
+    if r["underlying"] != u:
+        raise CovcallError(f"calibration {name!r} is for {r['underlying']}, not {u}")
+    return Calibration(r["calibration_id"], u, r["params"], r["data"], r["errors"], int(r["version"]))
+
+
+def effective_chain(chain: ChainParams, cal: Calibration | None) -> ChainParams:
+    """The calibration's values under the fields the user set explicitly in `chain` (those win)."""
+    if cal is None:
+        return chain
+    explicit = {k: getattr(chain, k) for k in chain.model_fields_set}
+    return cal.chain_params(explicit)
+
+
+def chain_for(chain: ChainParams, name: str | None, underlying: str,
+              store: Store | None) -> tuple[ChainParams, str | None]:
+    """The ChainParams a run prices with and the calibration id it records.
+
+    A chain that sets every calibrated field explicitly needs no calibration (walks resolve once and pass the
+    result on this way); otherwise `name` is resolved ('auto', 'default', 'none' or a stored id).
+    """
+    if name in (None, "none"):
+        return chain, None
+    if set(FITTED) <= chain.model_fields_set:
+        return chain, name
+    cal = resolve(name, underlying, store)
+    return effective_chain(chain, cal), (cal.calibration_id if cal else None)
+
+
+def term_ratio(params: ChainParams, dte_days: float, state: float = 1.0) -> float:
+    """ATM(dte) / ATM(30d) under `params` at a given state (for reports)."""
+    return float(_term_factor(np.array([dte_days / 365.0]), params, np.array([state]))[0])
