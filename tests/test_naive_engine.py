@@ -15,7 +15,6 @@ from naive_engine import naive_simulate  # noqa: E402
 from covcall.backtest import BacktestConfig, build_market, load_inputs, make_policy, sim_params  # noqa: E402
 from covcall.engine import simulate  # noqa: E402
 
-
 # a calibrated-looking surface: forward basis, index ratio, state-dependent term structure, tenor-scaled smile
 SURFACE = {"basis_ann": 0.06, "atm_index_ratio": 0.94, "term_state_coef": 0.08, "term_slope": 0.02,
            "skew_tenor_exp": -0.2, "curv_tenor_exp": -0.3}
