@@ -138,7 +138,7 @@ def _from_summary(name: str, df: pd.DataFrame, dropped: dict[str, int]) -> pd.Da
         "instrument": df["instrument_name"].astype(str),
         "forward": pd.to_numeric(df["underlying_price"], errors="coerce"), "index_price": index,
         "mark_coin": pd.to_numeric(df["mark_price"], errors="coerce"),
-        "bid_coin": bid.where(~no_bid), "ask_coin": ask.where(~(ask > 0) | placeholder),
+        "bid_coin": bid.where(~no_bid), "ask_coin": ask.where((ask > 0) & ~placeholder),
         "mark_iv": mark_iv, "bid_iv": np.nan, "ask_iv": np.nan,
     })
 
@@ -180,7 +180,7 @@ def read_chain_file(path: Any, underlying: str | None = None) -> ChainFile:
         raise DataError(f"{name} mixes underlyings ({', '.join(found)}); import one underlying per file")
     u = found[0]
     if underlying is not None and underlying.strip().upper() != u:
-        raise DataError(f"{name} is a {u} chain, not {underlying.strip().upper()}; use --underlying {u}"
+        raise DataError(f"{name} is a chain of {u} options, not {underlying.strip().upper()}; use --underlying {u}"
                         f"{did_you_mean(underlying, [u])}")
     dropped: dict[str, int] = {}
     q = _from_ticker(name, df, dropped) if kind == "ticker" else _from_summary(name, df, dropped)

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from covcall.backtest import WARMUP_DAYS, BacktestConfig, data_hash, load_inputs, new_id, run_backtest
+from covcall.calibration import chain_for
+from covcall.chain import ChainParams
 from covcall.errors import CovcallError, SpecError, did_you_mean
 from covcall.jobs import tracked
 from covcall.jsonutil import dumps, plain
@@ -68,6 +70,16 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]+", "-", name).strip("-").lower() or "walk"
 
 
+def pin_calibration(spec: WalkSpec, store: Store | None) -> str | None:
+    """Resolve the spec's chain calibration once, so every run of the walk (tuner trials without a database
+    included) prices with the same surface, and the stored spec carries it whole (reproducible on its own)."""
+    chain = ChainParams(**(spec.strategy.get("chain") or {}))
+    name = spec.strategy.get("calibration", "auto")
+    effective, cal_id = chain_for(chain, name, spec.underlying, store)
+    spec.strategy = {**spec.strategy, "chain": effective.model_dump(), "calibration": cal_id or "none"}
+    return cal_id
+
+
 def check_ranges(spec: WalkSpec) -> list[Any]:
     """Validate the range set against the spec's label horizon; raise on errors with every message."""
     issues = spec.ranges.validate(spec.max_label_days)
@@ -99,6 +111,7 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
 
     with tracked(store if tmp is None else None, walk_id, "walk", spec.name):
         lo, hi = spec.data_window()
+        calibration_id = pin_calibration(spec, store)
         span_cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe,
                                          "source": spec.source, "iv_source": spec.iv_source, "seed": spec.seed,
                                          "start": lo, "end": hi})
@@ -148,7 +161,7 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
                   "issues": [i.to_dict() for i in issues],
                   "models": {v.name: {"model_id": v.model_id, "diagnostics": v.diagnostics}
                              for v in opt.variants if v.model_id},
-                  "warmup_days": WARMUP_DAYS},
+                  "warmup_days": WARMUP_DAYS, "calibration": calibration_id},
         )
         if tmp is None:
             report = Path(report_root) if report_root is not None else root / "walks"
@@ -173,6 +186,7 @@ def train(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None,
     if isinstance(spec, dict):
         spec = WalkSpec.parse(spec, defaults)
     check_ranges(spec)
+    pin_calibration(spec, store)
     lo, hi = spec.data_window()
     cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe, "source": spec.source,
                                 "iv_source": spec.iv_source, "seed": spec.seed, "start": lo, "end": hi})

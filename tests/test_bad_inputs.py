@@ -353,6 +353,20 @@ CASES: dict[str, tuple[Case, str]] = {
     "import timeframe 2h": (imp(CANDLES, "--timeframe", "2h"), "timeframe"),
     "fetch timeframe 2h": (lambda e, m: ["data", "fetch", "--underlying", "BTC", "--timeframe", "2h", "--start",
                                          "2024-01-01", "--end", "2024-01-02"], "timeframe"),
+    # -- option chains and calibrations ----------------------------------------------------------------
+    "chain of candles": (lambda e, m: ["data", "import-chain", "--file", e.file("c.csv", CANDLES)],
+                         "not a Deribit option chain"),
+    "chain other underlying": (lambda e, m: ["data", "import-chain", "--underlying", "BTC", "--file", e.file(
+        "eth.csv", "instrument_name,creation_timestamp,underlying_price,mark_price,bid_price,ask_price\n"
+                   "ETH-26JAN24-2400-C,1704712781414,2240.5,0.01,0.009,0.011\n")], "not BTC"),
+    "chain of puts": (lambda e, m: ["data", "import-chain", "--file", e.file(
+        "puts.csv", "instrument_name,creation_timestamp,underlying_price,mark_price,bid_price,ask_price\n"
+                    "ETH-26JAN24-2000-P,1704712781414,2240.5,0.01,0.009,0.011\n")], "no calls"),
+    "chain missing": (lambda e, m: ["data", "import-chain", "--file", str(e.root / "none.csv.gz")], "does not exist"),
+    "calibrate nothing": (lambda e, m: ["calibrate", "--underlying", "BTC"], "no stored BTC chain snapshots"),
+    "realism nothing": (lambda e, m: ["realism"], "no chain snapshots"),
+    "calibration unknown": (bt("--calibration", "BTC-v9"), "no calibration 'BTC-v9'"),
+    "fetch without dates": (lambda e, m: ["data", "fetch", "--underlying", "BTC"], "--start"),
     # -- exports -------------------------------------------------------------------------------------
     "export to a device": (export("--out", "/dev/null"), "not a regular file"),
     "export to a folder": (lambda e, m: ["export", "--out", str(e.exports)], "folder"),

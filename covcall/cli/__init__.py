@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from covcall.config import Settings
 
 # Each module exposes register(subparsers) and sets `func(args, settings) -> int` on its parsers.
-_COMMAND_MODULES = ("status", "data", "backtest", "ranges", "walk", "models")
+_COMMAND_MODULES = ("status", "data", "backtest", "ranges", "walk", "models", "chains")
 
 
 class _Parser(argparse.ArgumentParser):

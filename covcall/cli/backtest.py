@@ -35,6 +35,7 @@ _FLAGS: list[tuple[str, type, str]] = [
     ("model_id", str, "model policy: trained model id"),
     ("model_threshold", float, "model policy: skip below this prediction"),
     ("seed", int, "seed of the synthetic market"),
+    ("calibration", str, "chain calibration: auto (default), default, none or a stored id"),
     ("label", str, "name shown in run lists"),
 ]
 

@@ -73,7 +73,27 @@ def _import_iv(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _import_chain(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.chains import import_chain
+
+    result = plain(import_chain(open_store(settings), args.file, args.underlying))
+    dropped = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in result["dropped"].items() if v)
+    emit(args, result, f"{result['underlying']} {result['kind']} file: {result['snapshots']} snapshots "
+                       f"({result['new_snapshots']} new), {result['quotes']} quotes from {result['first']} to "
+                       f"{result['last']}" + (f"; dropped: {dropped}" if dropped else ""))
+    return 0
+
+
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.chain:
+        from covcall.chains import fetch_chain
+
+        result = plain(fetch_chain(open_store(settings), args.underlying))
+        emit(args, result, f"stored {result['new_snapshots']} live {result['underlying']} snapshot(s), "
+                           f"{result['quotes']} quotes")
+        return 0
+    if args.start is None or args.end is None:
+        raise DataError("give --start and --end (YYYY-MM-DD), or --chain for one live option-chain snapshot")
     start = _date("--start", args.start)
     end = _date("--end", args.end)
     if start > end:
@@ -95,21 +115,30 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
-    series = open_store(settings).list_series()
+    store = open_store(settings)
+    series = store.list_series()
+    snaps = store.list_snapshots()
     entries = [
         {"kind": r.kind, "source": r.source, "underlying": r.underlying, "timeframe": r.timeframe,
          "rows": int(r.rows), "start": r.start.isoformat(), "end": r.end.isoformat()}
         for r in series.itertuples(index=False)
     ]
 
+    chains = [{"kind": "chain", "snapshot_id": r.snapshot_id, "underlying": r.underlying, "ts": r.ts.isoformat(),
+               "quotes": int(r.n_quotes), "index_price": float(r.index_price), "source": r.source}
+              for r in snaps.itertuples(index=False)]
+
     def human() -> None:
         if not entries:
             print(f"no cached series in {settings.duckdb_path}; import one with `covcall data import` "
                   "(the synthetic source needs none)")
-            return
-        print(series.to_string(index=False))
+        else:
+            print(series.to_string(index=False))
+        if chains:
+            print(f"\n{len(chains)} option-chain snapshots:")
+            print(snaps.to_string(index=False))
 
-    emit(args, entries, human)
+    emit(args, entries + chains, human)
     return 0
 
 
@@ -152,12 +181,26 @@ def register(subparsers: Any) -> None:
     p.add_argument("--exchange", default=None, help="ccxt exchange id (default: EXCHANGE_ID, binance)")
     p.add_argument("--underlying", required=True, help="BTC or ETH (market X/USDT)")
     p.add_argument("--timeframe", default="1d", help=f"bar length: {', '.join(TIMEFRAMES)} (default 1d)")
-    p.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    p.add_argument("--end", required=True, help="last day (inclusive), YYYY-MM-DD")
+    p.add_argument("--start", default=None, help="first day, YYYY-MM-DD")
+    p.add_argument("--end", default=None, help="last day (inclusive), YYYY-MM-DD")
     p.add_argument("--dvol", action="store_true", help="fetch Deribit DVOL (implied vol index) instead")
+    p.add_argument("--chain", action="store_true", help="store one live snapshot of the Deribit option chain "
+                                                         "(run it on a schedule to build a history)")
     common(p)
     p.set_defaults(func=_fetch)
 
-    p = sub.add_parser("show", help="list the cached series", description="One line per cached series.")
+    p = sub.add_parser("import-chain", help="import a Deribit option-chain file (ticker or book-summary rows)",
+                       description="Import Deribit option quotes, plain or gzipped: ticker/order-book rows "
+                                   "(timestamp, instrument_name, mark_iv, best_bid_price, ...) or book-summary "
+                                   "rows (get_book_summary_by_currency). Rows collected within 5 minutes form one "
+                                   "snapshot; placeholder asks (1.0 coin / 999 % IV) and missing bids are dropped "
+                                   "and counted; importing the same file again changes nothing.")
+    p.add_argument("--file", required=True, metavar="FILE", help="the chain file (.csv or .csv.gz)")
+    p.add_argument("--underlying", default=None, help="expected underlying (checked against the instruments)")
+    common(p)
+    p.set_defaults(func=_import_chain)
+
+    p = sub.add_parser("show", help="list the cached series and chain snapshots",
+                       description="One line per cached series, then the stored option-chain snapshots.")
     common(p)
     p.set_defaults(func=_show)

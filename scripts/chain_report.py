@@ -1,0 +1,80 @@
+"""Print the tables of docs/chain.md: calibrated parameters, and the model against every reference snapshot.
+
+Loads ../shared/data into a temporary database (as `scripts/calibrate_defaults.py` does), fits the calibrations
+(`covcall calibrate`), and runs `covcall realism` in sample and leave-one-day-out:
+
+    .venv/bin/python scripts/chain_report.py > /tmp/chain_tables.md
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from calibrate_defaults import ROOT, reference_store
+
+from covcall.calibration import calibrate
+from covcall.realism import realism, realism_table
+
+PARAMS = ("atm_index_ratio", "basis_ann", "term_slope", "term_state_coef", "term_state_min", "term_state_max",
+          "skew_slope", "skew_tenor_exp", "smile_curvature", "curv_tenor_exp", "smile_min_days", "spread_vol_30d",
+          "spread_tenor_exp", "spread_delta_exp", "spread_itm_frac", "iv_rv_premium")
+
+
+def md(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join("" if pd.isna(v) else (f"{v:.2f}" if isinstance(v, float) else str(v))
+                                       for v in row) + " |")
+    return "\n".join(lines)
+
+
+def wide(result: dict, source: str) -> pd.DataFrame:
+    t = realism_table(result, source)
+    if t.empty:
+        return t
+    p = t.pivot_table(index="snapshot_id", columns="tenor", values="median_abs_iv_error_pts").reset_index()
+    p90 = t.pivot_table(index="snapshot_id", columns="tenor", values="p90_abs_iv_error_pts")
+    mark = t.pivot_table(index="snapshot_id", columns="tenor", values="median_abs_mark_error_pct")
+    out = p[["snapshot_id", "<7d", "7-30d", ">30d"]].copy()
+    out.columns = ["snapshot", "IV <7d", "IV 7-30d", "IV >30d"]
+    for src, name in ((p90, "p90"), (mark, "mark %")):
+        for b in ("<7d", "7-30d", ">30d"):
+            out[f"{name} {b}"] = out["snapshot"].map(src[b]) if b in src else float("nan")
+    return out
+
+
+def summary(result: dict, source: str) -> pd.DataFrame:
+    t = realism_table(result, source)
+    t["group"] = t["snapshot_id"].str[:3] + t["snapshot_id"].str.contains("2024").map(
+        {True: " 2024-01-08", False: " April 2023"})
+    g = t.groupby(["group", "tenor"])
+    return pd.DataFrame({"median of snapshots": g["median_abs_iv_error_pts"].median(),
+                         "worst snapshot": g["median_abs_iv_error_pts"].max(),
+                         "median IV bias": g["median_iv_bias_pts"].median(),
+                         "median mark error %": g["median_abs_mark_error_pct"].median(),
+                         "median bid error %": g["median_bid_error_pct"].median(),
+                         "model / real spread": g["median_spread_ratio"].median()}).reset_index()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = reference_store(ROOT.parent / "shared" / "data", Path(tmp))
+        cals = {u: calibrate(store, u, now=pd.Timestamp("2000-01-01", tz="UTC")) for u in ("BTC", "ETH")}
+        print("### Calibrated parameters (`covcall calibrate`)\n")
+        print(md(pd.DataFrame([{"parameter": k, **{u: c.params.get(k) for u, c in cals.items()}} for k in PARAMS])))
+        for name, kwargs in (("in sample (calibration fitted on every snapshot)", {}),
+                             ("leave-one-day-out (each day priced by a fit on the other days)", {"holdout": True})):
+            res = realism(store, calibration="auto", **kwargs)
+            for source in ("index", "proxy"):
+                print(f"\n### Median |IV error| (vol points) by tenor, {name}, ATM input = {source}\n")
+                print(md(summary(res, source)))
+            if not kwargs:
+                print("\n### Every snapshot, in sample, ATM input = the IV index known then\n")
+                print(md(wide(res, "index")))
+
+
+if __name__ == "__main__":
+    main()

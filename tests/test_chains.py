@@ -1,0 +1,241 @@
+"""Real option chains: both Deribit file shapes, snapshots, dropped quotes, idempotence, refusals, live fetch (fake),
+calibration and realism (on the reference files when present), the forward and the term structure."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covcall.calibration import calibrate, chain_for, fit_calibration, resolve
+from covcall.chain import ChainParams, atm_iv_at, mark_call_usd, smile_iv
+from covcall.chains import fetch_chain, import_chain, read_chain_file
+from covcall.cli import main
+from covcall.errors import DataError
+from covcall.pricing import call_price
+from covcall.store import Store
+
+T0 = 1681300800000  # 2023-04-12 12:00 UTC in ms
+EXPIRIES = ("14APR23", "21APR23", "28APR23", "26MAY23", "30JUN23")
+
+
+def _black_coin(f: float, k: float, t: float, iv: float) -> float:
+    return float(call_price(f, k, t, iv)) / f
+
+
+def ticker_rows(snapshots: int = 2, spot: float = 30000.0) -> pd.DataFrame:
+    """Hand-made rows in the shape of Deribit's ticker export: marks exactly Black(F)/F at a smile."""
+    rows = []
+    for s in range(snapshots):
+        ts = T0 + s * 4 * 3600 * 1000
+        for e in EXPIRIES:
+            expiry = pd.Timestamp(e, tz="UTC") + pd.Timedelta(hours=8)
+            t = (expiry - pd.Timestamp(ts, unit="ms", tz="UTC")).total_seconds() / (365 * 86400)
+            f = spot * np.exp(0.04 * t)
+            for j, k in enumerate(np.arange(26000, 36001, 1000)):
+                iv = 0.55 * (1 + 0.05 * np.log(k / f) ** 2 / (0.55**2 * t))
+                for typ in ("C", "P"):
+                    mark = _black_coin(f, k, t, iv) + (0 if typ == "C" else (k - f) / f)
+                    mark = max(mark, 0.0001)
+                    rows.append({"timestamp": ts + j * 40, "instrument_name": f"BTC-{e}-{int(k)}-{typ}",
+                                 "underlying_price": f, "index_price": spot, "mark_price": mark,
+                                 "mark_iv": iv * 100, "best_bid_price": max(mark - 0.0005, 0.0),
+                                 "best_ask_price": mark + 0.0005, "bid_iv": iv * 100 - 1, "ask_iv": iv * 100 + 1})
+    df = pd.DataFrame(rows)
+    df.loc[3, ["best_ask_price", "ask_iv"]] = [1.0, 999.0]  # a far resting order
+    df.loc[5, ["best_bid_price", "bid_iv"]] = [0.0, 0.0]  # no bid
+    return df
+
+
+def summary_rows(spot: float = 2224.0) -> list[dict]:
+    """Hand-made rows in the shape of public/get_book_summary_by_currency (no mark_iv, as in older exports)."""
+    rows = []
+    ts = 1704712781414  # 2024-01-08 11:19:41 UTC
+    for e in ("12JAN24", "26JAN24", "29MAR24"):
+        expiry = pd.Timestamp(e, tz="UTC") + pd.Timedelta(hours=8)
+        t = (expiry - pd.Timestamp(ts, unit="ms", tz="UTC")).total_seconds() / (365 * 86400)
+        f = spot * np.exp(0.15 * t)
+        for k in (2000, 2100, 2200, 2300, 2400, 2600):
+            mark = _black_coin(f, k, t, 0.7)
+            rows.append({"mid_price": mark, "estimated_delivery_price": spot, "creation_timestamp": ts,
+                         "base_currency": "ETH", "underlying_index": f"ETH-{e}", "underlying_price": f,
+                         "mark_price": mark, "ask_price": mark + 0.0005, "bid_price": max(mark - 0.0005, 0),
+                         "instrument_name": f"ETH-{e}-{k}-C", "open_interest": 10.0, "volume": 1.0})
+    return rows
+
+
+@pytest.fixture
+def ticker_file(tmp_path: Path) -> Path:
+    p = tmp_path / "btc_ticker.csv.gz"
+    p.write_bytes(gzip.compress(ticker_rows().to_csv(index=False).encode()))
+    return p
+
+
+def test_ticker_file_snapshots_drops_and_idempotence(ticker_file: Path, store: Store) -> None:
+    cf = read_chain_file(ticker_file, "btc")
+    assert cf.kind == "ticker" and cf.underlying == "BTC"
+    assert cf.snapshots == ["BTC-20230412T120000Z", "BTC-20230412T160000Z"]  # rows 40 ms apart: one snapshot each
+    assert cf.dropped["placeholder_asks"] == 1 and cf.dropped["no_bid"] >= 1
+    q = cf.quotes
+    assert q.loc[3, "ask_coin"] != q.loc[3, "ask_coin"]  # the 1.0 / 999 % ask is gone, the instrument kept
+    assert q.loc[5, "bid_coin"] != q.loc[5, "bid_coin"] and q.loc[5, "mark_coin"] > 0  # no bid: bid null
+    assert (q["mark_iv"] < 2).all()  # percent -> fraction
+    first = import_chain(store, ticker_file, "BTC")
+    again = import_chain(store, ticker_file, "BTC")
+    assert (first["new_snapshots"], again["new_snapshots"]) == (2, 0)
+    assert store.counts()["chain_snapshots"] == 2
+    assert len(store.read_chain(["BTC-20230412T120000Z"])) == len(EXPIRIES) * 11 * 2
+
+
+def test_book_summary_rows_get_their_iv_from_the_mark(tmp_path: Path) -> None:
+    p = tmp_path / "eth.csv"
+    pd.DataFrame(summary_rows()).to_csv(p, index=False)
+    cf = read_chain_file(p)
+    assert cf.kind == "book_summary" and cf.underlying == "ETH" and len(cf.snapshots) == 1
+    np.testing.assert_allclose(cf.quotes["mark_iv"], 0.7, atol=1e-6)  # Black(F)/F inverted at the forward
+    np.testing.assert_allclose(cf.quotes["ask_coin"] - cf.quotes["mark_coin"], 0.0005)  # asks kept as quoted
+
+
+@pytest.mark.parametrize("content,message", [
+    ("timestamp,open,high,low,close\n2024-01-01,1,2,1,1\n", "is not a Deribit option chain"),
+    (None, "mixes underlyings"),
+    ("calls", "holds no calls"),
+    ("future", "are not Deribit option instruments"),
+])
+def test_files_that_are_not_chains_are_refused_whole(tmp_path: Path, store: Store, content: str | None,
+                                                     message: str) -> None:
+    df = ticker_rows(1)
+    if content is None:
+        df.loc[df.index[-1], "instrument_name"] = "ETH-14APR23-2000-C"
+    elif content == "calls":
+        df = df[df["instrument_name"].str.endswith("-P")]
+    elif content == "future":
+        df.loc[0, "instrument_name"] = "BTC-PERPETUAL"
+    p = tmp_path / "bad.csv"
+    if content and content.startswith("timestamp"):
+        p.write_text(content)
+    else:
+        df.to_csv(p, index=False)
+    with pytest.raises(DataError, match=message):
+        import_chain(store, p)
+    assert store.counts()["chain_snapshots"] == 0
+
+
+def test_another_underlying_is_refused(ticker_file: Path, store: Store) -> None:
+    with pytest.raises(DataError, match="chain of BTC options, not ETH; use --underlying BTC"):
+        import_chain(store, ticker_file, "ETH")
+
+
+class FakeDeribit:
+    """Serves public/get_book_summary_by_currency pages in Deribit's reply shape."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows, self.calls = rows, []
+        self.rateLimit, self.timeout = 50, 5000
+
+    def public_get_get_book_summary_by_currency(self, params: dict) -> dict:
+        self.calls.append(params)
+        return {"jsonrpc": "2.0", "result": [r for r in self.rows if r["base_currency"] == params["currency"]]}
+
+
+def test_fetch_chain_stores_one_live_snapshot(store: Store) -> None:
+    fake = FakeDeribit(summary_rows())
+    out = fetch_chain(store, "eth", client=fake)
+    assert fake.calls == [{"currency": "ETH", "kind": "option"}]
+    assert out["new_snapshots"] == 1 and out["quotes"] == 18
+    assert list(store.list_snapshots()["snapshot_id"]) == ["ETH-20240108T111941Z"]
+    with pytest.raises(DataError, match="returned no BTC options"):
+        fetch_chain(store, "BTC", client=fake)
+
+
+def test_cli_import_chain_and_show(ticker_file: Path, db: Path, capsys) -> None:
+    assert main(["data", "import-chain", "--file", str(ticker_file), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["snapshots"] == 2 and out["dropped"]["placeholder_asks"] == 1
+    assert main(["data", "show", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [s["snapshot_id"] for s in shown if s["kind"] == "chain"] == ["BTC-20230412T120000Z",
+                                                                         "BTC-20230412T160000Z"]
+    assert main(["realism", "--snapshot", "BTC-20230412T12000Z"]) == 2
+    assert "did you mean 'BTC-20230412T120000Z'" in capsys.readouterr().err
+
+
+# -- the surface ----------------------------------------------------------------------------------------
+def test_forward_carry_prices_off_the_future() -> None:
+    """With basis b the USD mark is Black(F) S / F, F = S exp(b T): Black-Scholes with b as the rate."""
+    p = ChainParams(basis_ann=0.10)
+    s, k, t, iv = 30000.0, 32000.0, 0.25, 0.6
+    f = s * np.exp(0.10 * t)
+    vol = float(smile_iv(iv, s, k, t, p))
+    expected = float(call_price(f, k, t, vol)) * s / f
+    assert float(mark_call_usd(s, k, t, iv, p)) == pytest.approx(expected, rel=1e-9)
+    assert float(smile_iv(iv, s, f, t, p)) == pytest.approx(iv)  # ATM is at the forward, not at spot
+
+
+def test_term_structure_moves_with_the_state_within_the_states_seen() -> None:
+    p = ChainParams(term_slope=0.05, term_state_coef=0.2, term_state_min=0.5, term_state_max=1.5)
+    t7 = 7 / 365
+    calm, stress = float(atm_iv_at(0.6, t7, p, 0.5)), float(atm_iv_at(0.6, t7, p, 1.5))
+    assert calm == pytest.approx(0.6 * (7 / 30) ** (0.05 + 0.2 * np.log(0.5)))
+    assert stress == pytest.approx(0.6 * (7 / 30) ** (0.05 + 0.2 * np.log(1.5)))
+    assert float(atm_iv_at(0.6, t7, p, 5.0)) == stress  # never extrapolated past the states it was fitted on
+    assert float(atm_iv_at(0.6, 30 / 365, p, 5.0)) == pytest.approx(0.6)  # the 30-day point is the input
+
+
+def test_calibration_recovers_a_known_surface(ticker_file: Path, store: Store) -> None:
+    import_chain(store, ticker_file)
+    index = pd.DataFrame({"ts": pd.date_range("2023-03-01", "2023-04-12", freq="D", tz="UTC"), "iv_ann": 0.58})
+    params, report = fit_calibration(store.read_chain(list(store.list_snapshots()["snapshot_id"])), index, None,
+                                     "BTC")
+    assert params["basis_ann"] == pytest.approx(0.04, abs=1e-3)  # the forward was S exp(0.04 T)
+    assert params["atm_index_ratio"] == pytest.approx(0.55 / 0.58, abs=0.01)  # ATM 0.55 vs index 0.58
+    assert abs(params["term_slope"]) < 0.01  # the hand-made term structure is flat
+    assert report["term_state_identified"] is False and params["term_state_coef"] == 0.0
+
+
+def test_runs_record_the_calibration_they_priced_with(ticker_file: Path, store: Store) -> None:
+    from covcall.backtest import run_backtest
+
+    assert resolve("auto", "BTC", store).calibration_id == "default-BTC"  # nothing stored: the shipped one
+    import_chain(store, ticker_file)
+    store.write_iv("csv", "BTC", pd.DataFrame({"ts": pd.date_range("2023-03-01", "2023-04-12", freq="D",
+                                                                     tz="UTC"), "iv_ann": 0.58}))
+    cal = calibrate(store, "BTC", now=pd.Timestamp("2026-01-01", tz="UTC"))
+    res = run_backtest({"start": "2023-01-01", "end": "2023-01-31"}, store=store)
+    assert res.calibration_id == cal.calibration_id == "BTC-v1"
+    assert store.get_run(res.run_id)["calibration_id"] == "BTC-v1"
+    assert res.config.chain.basis_ann == pytest.approx(cal.params["basis_ann"])
+    plain = run_backtest({"start": "2023-01-01", "end": "2023-01-31", "calibration": "none"})
+    assert plain.calibration_id is None and plain.config.chain.basis_ann == 0.0
+    chain, used = chain_for(ChainParams(basis_ann=0.2), "auto", "BTC", store)  # explicit fields win
+    assert used == "BTC-v1" and chain.basis_ann == 0.2
+
+
+# -- the reference data (skipped without ../shared/data) ------------------------------------------------------
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    from tests_shared import reference_store_or_skip
+
+    return reference_store_or_skip(tmp_path_factory.mktemp("reference"))
+
+
+def test_reference_files_import_with_the_documented_counts(reference: Store) -> None:
+    snaps = reference.list_snapshots()
+    assert snaps.groupby("underlying").size().to_dict() == {"BTC": 17, "ETH": 17}  # 16 April + 2024-01-08
+
+
+def test_realism_on_the_reference_snapshots(reference: Store) -> None:
+    """Levels the calibrated model reaches (docs/chain.md has the full tables, from `covcall realism`)."""
+    from covcall.realism import realism, realism_table
+
+    out = realism(reference, calibration="auto")
+    table = realism_table(out, "index")
+    april = table[~table["snapshot_id"].str.contains("2024")]
+    typical = april.groupby("tenor")["median_abs_iv_error_pts"].median()
+    assert typical["7-30d"] <= 3.0 and typical[">30d"] <= 3.0 and typical["<7d"] <= 4.0
+    listed = [e["index"]["expiry_overlap"] for e in out["snapshots"] if e["index"]]
+    assert min(listed) >= 0.8
