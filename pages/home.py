@@ -142,7 +142,9 @@ def database_summary() -> None:
         st.stop()
 
     st.subheader("In the database")
-    cols = st.columns(6)
+    cols = st.columns(7)
+    cols[6].metric("Chain snapshots", ui.fmt_count(counts["chain_snapshots"]),
+                   help="Real Deribit option chains (covcall data import-chain / fetch --chain)")
     cols[0].metric("Series", ui.fmt_count(len(ui.series(db))))
     cols[1].metric("Candles", ui.fmt_count(counts["candles"]))
     cols[2].metric("Runs", ui.fmt_count(counts["runs"]))
@@ -171,6 +173,13 @@ def database_summary() -> None:
                     f"- Training-data exports: `{settings.training_data_dir}` "
                     f"({'on' if settings.save_training_data else 'off'}, `SAVE_TRAINING_DATA`)")
 
+    snaps = ui.snapshots(db)
+    if not snaps.empty:
+        st.markdown("**Option-chain snapshots** (the chain model is calibrated to these: `covcall calibrate`)")
+        st.dataframe(snaps.assign(ts=snaps["ts"].dt.tz_convert(None)), hide_index=True, width="stretch", height=220,
+                     column_config={"ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm"),
+                                    "index_price": st.column_config.NumberColumn("index", format="dollar"),
+                                    "n_quotes": st.column_config.NumberColumn("quotes", format="localized")})
     unfinished = ui.unfinished_jobs(db)
     if unfinished:
         st.markdown("**Batches and walks that did not finish**")

@@ -76,3 +76,17 @@ def test_an_interrupted_batch_shows_on_home_and_in_the_dataset_picker(app_db):
     at.radio(key="dataset_scope").set_value("A batch").run()
     picker = at.selectbox(key="dataset_batch")
     assert "b-killed (interrupted)" in picker.options and done.batch_id in picker.options
+
+
+def test_home_lists_chain_snapshots(app_db, tmp_path):
+    from test_chains import ticker_rows
+
+    from covcall.chains import import_chain
+
+    path = tmp_path / "t.csv"
+    ticker_rows().to_csv(path, index=False)
+    import_chain(Store(app_db), path)
+    at = open_page()
+    assert metric_value(at, "Chain snapshots") == "2"
+    table = next(d.value for d in at.dataframe if "snapshot_id" in d.value.columns)
+    assert list(table["snapshot_id"]) == ["BTC-20230412T120000Z", "BTC-20230412T160000Z"]

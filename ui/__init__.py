@@ -25,6 +25,7 @@ from ui.cache import (
     run_view,
     runs,
     series,
+    snapshots,
     unfinished_jobs,
     walks,
 )
@@ -82,7 +83,7 @@ from ui.walk_views import walk_result
 __all__ = [
     "CACHE_TTL_S", "actions_over_time", "candles", "count_rows", "counts", "dataset_summary", "db_key",
     "download_buttons", "equities", "filter_key", "invalidate", "job_status", "jobs", "unfinished_jobs", "models", "page_rows", "range_set_names", "regime_windows",
-    "reward_by", "reward_histogram", "run_view", "runs", "series", "walks", "CC_COLOR", "DD_COLOR", "HODL_COLOR",
+    "reward_by", "reward_histogram", "run_view", "runs", "series", "snapshots", "walks", "CC_COLOR", "DD_COLOR", "HODL_COLOR",
     "TEST_COLOR", "TRAIN_COLOR", "compare_figure", "equity_figure", "layout", "price_figure", "shade_ranges",
     "PCT_METRICS", "USD_METRICS", "fmt_coin", "fmt_count", "fmt_days", "fmt_metric", "fmt_pct", "fmt_ratio",
     "fmt_rows", "fmt_usd", "DATE_FORMAT", "attempt", "count_progress", "fraction_progress", "get_settings",
