@@ -54,6 +54,9 @@ class BacktestConfig(BaseModel):
     source: Literal["synthetic", "store", "ccxt"] = "synthetic"
     iv_source: Literal["realized", "dvol"] = "realized"
     exit_style: ExitStyle = ExitStyle.HOLD_TO_EXPIRY
+    settlement: Literal["auto", "proxy"] = Field("auto", description=(
+        "Daily bars: 'auto' settles at the 08:00 UTC close of finer bars of the same series when they exist "
+        "(stored 4h/1h, or the synthetic market's 1h), else open + 8/24 (close - open); 'proxy' always uses that."))
     take_profit: float = Field(0.5, gt=0, lt=1, description="tp_and_roll: buy back when the mark is (1 - tp) x premium.")
     delta_min: float = Field(0.10, ge=0, le=1)
     delta_max: float = Field(0.30, ge=0, le=1)
@@ -197,8 +200,40 @@ def make_policy(config: BacktestConfig, model_loader: Callable[[str], Any] | Non
     return model_loader(config.model_id or "")
 
 
-def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame | None) -> tuple[Market, int]:
-    """Arrays for the engine (warm-up bars included) and the index of the first bar inside the window."""
+FINE_TIMEFRAMES = ("4h", "1h")
+
+
+def load_fine_closes(config: BacktestConfig, store: Store | None) -> pd.DataFrame | None:
+    """Finer bars of the same series, for settling daily-bar expiries at 08:00 UTC (None: use the proxy).
+
+    Only bars already there are used: the synthetic market's own hourly path, or 4h / 1h candles in the store
+    for source 'store' / 'ccxt' (nothing is fetched for this).
+    """
+    if config.timeframe != "1d" or config.settlement != "auto":
+        return None
+    start = pd.Timestamp(config.start) - pd.Timedelta(days=WARMUP_DAYS)
+    for tf in FINE_TIMEFRAMES:
+        try:
+            if config.source == "synthetic":
+                fine = load_candles(config.underlying, tf, start.date(), config.end, source="synthetic",
+                                    seed=config.seed)
+            elif store is not None:
+                fine = load_candles(config.underlying, tf, start.date(), config.end, source="store", store=store)
+            else:
+                return None
+        except CovcallError:
+            continue
+        if len(fine):
+            return fine
+    return None
+
+
+def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame | None,
+                 fine: pd.DataFrame | None = None) -> tuple[Market, int]:
+    """Arrays for the engine (warm-up bars included) and the index of the first bar inside the window.
+
+    `fine` (finer bars of the same series) lets daily-bar expiries settle at the real 08:00 UTC close.
+    """
     ts = pd.DatetimeIndex(pd.to_datetime(candles["ts"], utc=True))
     start = pd.Timestamp(config.start, tz="UTC")
     end_excl = pd.Timestamp(config.end, tz="UTC") + pd.Timedelta(days=1)
@@ -230,6 +265,11 @@ def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame
     market = Market(ts=ts, open=opn, close=close, atm_iv=atm, rv=np.asarray(rv, float),
                     ret_1d=past_return(1), ret_7d=past_return(7), ret_30d=past_return(30), bar_ns=bar_ns,
                     term_state=state)
+    if fine is not None and len(fine):
+        fts = pd.DatetimeIndex(pd.to_datetime(fine["ts"], utc=True)).as_unit("ns")
+        step = int(np.median(np.diff(fts.asi8))) if len(fts) > 1 else bar_ns
+        market.fine_close_ns = fts.asi8 + step
+        market.fine_close = fine["close"].to_numpy(float)
     return market, first
 
 
@@ -305,7 +345,7 @@ def run_backtest(
     if candles is None:
         candles, loaded_iv = load_inputs(config, store)
         iv = iv if iv is not None else loaded_iv
-    market, first = build_market(config, candles, iv)
+    market, first = build_market(config, candles, iv, load_fine_closes(config, store))
     if policy is None:
         loader = None
         if config.policy == "model":

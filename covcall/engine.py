@@ -82,6 +82,9 @@ class Market:
     ret_30d: np.ndarray
     bar_ns: int
     term_state: np.ndarray | None = None  # short realised vol / IV index known at each close (term structure)
+    # Closes of finer bars of the same series (ns, price), to settle expiries inside a coarse bar exactly.
+    fine_close_ns: np.ndarray | None = None
+    fine_close: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # pandas may hold microseconds; the engine's integer clock is nanoseconds.
@@ -140,20 +143,32 @@ def settlement_fee_usd(value_usd: np.ndarray, settle_spot: np.ndarray, rate: flo
 
 
 # -- settlement -------------------------------------------------------------------------------------
-def settlement_index(market: Market, expiry_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each expiry: the first bar whose close is at or after it, and the settlement price.
+SETTLED_AT_BAR_CLOSE = "bar_close"
+SETTLED_FROM_FINER_BARS = "finer_bars"
+SETTLED_BY_DAILY_PROXY = "daily_proxy"
 
-    The settlement price is read inside that bar, interpolating open -> close by the share of the bar
-    elapsed at expiry. On 1h and 4h bars an expiry at 08:00 UTC is a bar close, so this is the exact
-    08:00 price; on daily bars (00:00 -> 24:00) it is open + 8/24 (close - open), a documented proxy.
-    Index len(market) means the expiry lies beyond the data.
+
+def settlement_index(market: Market, expiry_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each expiry: the first bar whose close is at or after it, the settlement price, and where it came from.
+
+    An expiry that is a bar close (08:00 UTC on 1h and 4h bars) settles at that close ('bar_close'). Inside a
+    daily bar it settles at the close of a finer bar of the same series ending exactly at the expiry when the
+    market carries one ('finer_bars'), else at open + (elapsed share) x (close - open) of the bar, i.e.
+    open + 8/24 (close - open) on daily bars ('daily_proxy'). Index len(market) means beyond the data.
     """
     close_ns = market.close_ns
     j = np.searchsorted(close_ns, expiry_ns, side="left")
     jj = np.minimum(j, len(market) - 1)
     w = np.clip((expiry_ns - market.open_ns[jj]) / market.bar_ns, 0.0, 1.0)
     price = market.open[jj] + w * (market.close[jj] - market.open[jj])
-    return j, price
+    source = np.where(close_ns[jj] == expiry_ns, SETTLED_AT_BAR_CLOSE, SETTLED_BY_DAILY_PROXY).astype(object)
+    if market.fine_close_ns is not None and len(market.fine_close_ns):
+        k = np.searchsorted(market.fine_close_ns, expiry_ns)
+        kk = np.minimum(k, len(market.fine_close_ns) - 1)
+        exact = (market.fine_close_ns[kk] == expiry_ns) & (source != SETTLED_AT_BAR_CLOSE)
+        price = np.where(exact, market.fine_close[kk], price)
+        source = np.where(exact, SETTLED_FROM_FINER_BARS, source)
+    return j, price, source
 
 
 # -- counterfactual labels --------------------------------------------------------------------------
@@ -169,6 +184,7 @@ class Labels:
     fee_usd: np.ndarray  # entry + exit fees, whole position
     pnl_vs_hodl: np.ndarray  # option leg net of fees, whole position
     pnl: np.ndarray  # coins + option leg, whole position
+    settlement_source: np.ndarray  # bar_close / finer_bars / daily_proxy, None when bought back
 
 
 def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) -> Labels:
@@ -183,7 +199,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
     k = len(strike)
     entry_fee = trade_fee_usd(premium, np.full(k, spot0), p.fee_rate, p.fee_cap)
 
-    j_settle, settle_px = settlement_index(market, expiry_ns)
+    j_settle, settle_px, settle_source = settlement_index(market, expiry_ns)
     settles = j_settle <= last
     exit_idx = np.where(settles, j_settle, last)
     exit_ns = np.where(settles, expiry_ns, market.close_ns[last])
@@ -193,6 +209,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
     exit_price = np.where(settles, value, 0.0)
     exit_fee = np.where(settles, settlement_fee_usd(value, settle_px, p.settlement_fee_rate, p.fee_cap), 0.0)
     exit_spot = np.where(settles, settle_px, market.close[last])
+    settled_by = np.where(settles, settle_source, None)
 
     # Still open at the last bar: bought back at the ask there.
     open_end = ~settles
@@ -224,6 +241,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
                 exit_idx[rows] = b
                 exit_ns[rows] = market.close_ns[b]
                 reason[rows] = ExitReason.TAKE_PROFIT.value
+                settled_by[rows] = None
                 exit_price[rows] = px
                 exit_fee[rows] = trade_fee_usd(px, market.close[b], p.fee_rate, p.fee_cap)
                 exit_spot[rows] = market.close[b]
@@ -232,7 +250,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
     fee = q * (entry_fee + exit_fee)
     pnl_vs_hodl = q * (premium - exit_price) - fee
     pnl = pnl_vs_hodl + q * (exit_spot - spot0)
-    return Labels(exit_idx, exit_ns, reason, exit_price, exit_spot, fee, pnl_vs_hodl, pnl)
+    return Labels(exit_idx, exit_ns, reason, exit_price, exit_spot, fee, pnl_vs_hodl, pnl, settled_by)
 
 
 def option_marks(market: Market, i: int, exit_idx: int, strike: float, expiry_ns: int, p: SimParams) -> np.ndarray:
@@ -380,6 +398,7 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
             "exit_usd": q * float(labels.exit_price_usd[k]), "fee_usd": float(labels.fee_usd[k]),
             "pnl": float(labels.pnl[k]), "pnl_vs_hodl": float(labels.pnl_vs_hodl[k]),
             "max_drawdown_pct": max_drawdown_pct(path), "exit_reason": str(labels.exit_reason[k]),
+            "settlement_source": labels.settlement_source[k],
         }
         trades.append(trade)
         ex.update(action=Action.SELL_CALL.value, reward=trade["pnl"], reason=None, instrument=trade["instrument"],

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 else:  # pandas costs most of the CLI's start-up; commands that only count rows never load it
     pd = lazy_module("pandas")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Forward migrations: index i moves the schema from version i to i + 1.
 _MIGRATIONS: list[str] = [
@@ -102,6 +102,14 @@ _MIGRATIONS: list[str] = [
         calibration_id VARCHAR PRIMARY KEY, underlying VARCHAR, created_at TIMESTAMP, version INTEGER,
         params_json VARCHAR, data_json VARCHAR, errors_json VARCHAR);
     ALTER TABLE runs ADD COLUMN IF NOT EXISTS calibration_id VARCHAR;
+    """,
+    # 5: where each settlement price came from; coin accounting (issue 9).
+    """
+    ALTER TABLE trades ADD COLUMN IF NOT EXISTS settlement_source VARCHAR;
+    ALTER TABLE trades ADD COLUMN IF NOT EXISTS premium_coin_total DOUBLE;
+    ALTER TABLE trades ADD COLUMN IF NOT EXISTS pnl_vs_hodl_coin DOUBLE;
+    ALTER TABLE equity ADD COLUMN IF NOT EXISTS covered_call_coin DOUBLE;
+    ALTER TABLE equity ADD COLUMN IF NOT EXISTS hodl_coin DOUBLE;
     """,
 ]
 

@@ -172,3 +172,24 @@ def test_dvol_iv_source_uses_the_index():
     both = a.examples.merge(b.examples, on="decision_time", suffixes=("_rv", "_dvol"))
     assert len(both) > 10
     assert not np.allclose(both.iv_ann_rv.to_numpy(float), both.iv_ann_dvol.to_numpy(float))
+
+
+def test_daily_runs_settle_from_stored_finer_bars_and_fall_back_to_the_proxy(tmp_path):
+    from covcall.market import load_candles
+    from covcall.store import Store
+
+    store = Store(tmp_path / "s.duckdb")
+    daily = load_candles("BTC", "1d", "2022-10-01", "2023-03-31", source="synthetic")
+    store.write_candles("csv", "BTC", "1d", daily)
+    cfg = {"source": "store", "start": "2023-01-01", "end": "2023-03-31"}
+    alone = run_backtest(cfg, store=store)
+    assert set(alone.trades.settlement_source.dropna()) == {"daily_proxy"}
+    store.write_candles("csv", "BTC", "4h", load_candles("BTC", "4h", "2022-10-01", "2023-03-31",
+                                                         source="synthetic"))
+    fine = run_backtest(cfg, store=store)
+    assert set(fine.trades.settlement_source.dropna()) == {"finer_bars"}
+    proxy = run_backtest({**cfg, "settlement": "proxy"}, store=store)
+    assert set(proxy.trades.settlement_source.dropna()) == {"daily_proxy"}
+    assert store.read_run_table("trades", [fine.run_id])["settlement_source"].dropna().eq("finer_bars").all()
+    with pytest.raises(SpecError, match="settlement"):
+        run_backtest({**cfg, "settlement": "proxi"}, store=store)

@@ -150,3 +150,28 @@ def test_window_end_buys_back_at_ask_and_equity_identity():
     # while open, equity = coin + cash - mark
     mark_day2 = 0.5 * (pd.Timestamp("2024-01-12 08:00") - pd.Timestamp("2024-01-03")).total_seconds() / 86400
     assert eq.covered_call.iloc[2] == pytest.approx(102 + 3.0 - 0.03 - mark_day2)
+
+
+def test_daily_expiry_settles_at_the_finer_bars_0800_close_when_present():
+    opens, closes = [99, 100, 105, 112, 118, 120], [100, 105, 112, 118, 120, 121]
+    proxy = run(daily_market(opens, closes), {"2024-01-02": [(110.0, FRI, 2.0)]}).trades.iloc[0]
+    assert proxy.settlement_source == "daily_proxy" and proxy.spot_exit == pytest.approx(SETTLE_ITM)
+    m = daily_market(opens, closes)
+    # a 4h series of the same days: its bar opening 04:00 on the expiry day closes at 08:00 at 115
+    fine_ts = pd.date_range("2024-01-01", periods=6 * 6, freq="4h", tz="UTC")
+    fine_close = np.linspace(100, 121, len(fine_ts))
+    k = list(fine_ts).index(pd.Timestamp("2024-01-05 04:00", tz="UTC"))
+    fine_close[k] = 115.0
+    m.fine_close_ns = fine_ts.as_unit("ns").asi8 + 4 * 3600 * 10**9
+    m.fine_close = fine_close
+    t = run(m, {"2024-01-02": [(110.0, FRI, 2.0)]}).trades.iloc[0]
+    assert t.settlement_source == "finer_bars" and t.spot_exit == pytest.approx(115.0)
+    fee = min(0.00015 * 115.0, 0.125 * 5.0)
+    assert t.exit_usd == pytest.approx(5.0) and t.pnl_vs_hodl == pytest.approx(2.0 - 0.03 - 5.0 - fee)
+
+
+def test_bought_back_calls_have_no_settlement_source():
+    m = daily_market([100, 100, 101, 102, 103, 104], [100, 101, 102, 103, 104, 105])
+    out = run(m, {"2024-01-02": [(110.0, FRI, 2.0)], "2024-01-04": [(115.0, FRI, 0.3)]},
+              exit_style="tp_and_roll", take_profit=0.5)
+    assert [None if pd.isna(s) else s for s in out.trades.settlement_source] == [None, "daily_proxy"]
