@@ -54,6 +54,9 @@ class BacktestConfig(BaseModel):
     source: Literal["synthetic", "store", "ccxt"] = "synthetic"
     iv_source: Literal["realized", "dvol"] = "realized"
     exit_style: ExitStyle = ExitStyle.HOLD_TO_EXPIRY
+    accounting: Literal["usd", "coin"] = Field("usd", description=(
+        "usd: premiums and buy-backs are USD cash; coin: booked in the coin as Deribit does (the position's coin "
+        "count moves). Metrics come in USD and in coin terms either way."))
     settlement: Literal["auto", "proxy"] = Field("auto", description=(
         "Daily bars: 'auto' settles at the 08:00 UTC close of finer bars of the same series when they exist "
         "(stored 4h/1h, or the synthetic market's 1h), else open + 8/24 (close - open); 'proxy' always uses that."))
@@ -163,6 +166,7 @@ class BacktestResult:
             "candidates": int(len(self.candidates)),
         }
         return {"run_id": self.run_id, "config_hash": self.config.config_hash(), "calibration": self.calibration_id,
+                "accounting": self.config.accounting,
                 "metrics": plain(self.metrics),
                 "counts": counts, "exports": self.exports,
                 "data_span": [self.data_span[0].isoformat(), self.data_span[1].isoformat()]}
@@ -278,7 +282,7 @@ def sim_params(config: BacktestConfig) -> SimParams:
         underlying=config.underlying, timeframe=config.timeframe, exit_style=config.exit_style,
         take_profit=config.take_profit, quantity=config.quantity, fee_rate=config.fee_rate,
         fee_cap=config.fee_cap, settlement_fee_rate=config.settlement_fee_rate, rate=config.rate,
-        decision_hour_utc=config.decision_hour_utc, chain=config.chain,
+        decision_hour_utc=config.decision_hour_utc, chain=config.chain, accounting=config.accounting,
     )
 
 

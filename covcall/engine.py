@@ -60,6 +60,7 @@ class SimParams:
     settlement_fee_rate: float = 0.00015
     rate: float = 0.0
     decision_hour_utc: int | None = 8
+    accounting: str = "usd"  # usd | coin
     chain: ChainParams = field(default_factory=ChainParams)
     quotes: QuoteModel | None = None  # None: BSQuotes(chain, rate)
 
@@ -326,7 +327,8 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
     q = p.quantity
     can_decide = decision_mask(market, p.timeframe, p.decision_hour_utc)
     decide_idx = np.nonzero(can_decide)[0]
-    cash_delta = np.zeros(n)  # cash booked at each bar close
+    cash_delta = np.zeros(n)  # USD cash booked at each bar close (usd accounting)
+    coin_delta = np.zeros(n)  # coin booked at each bar close (coin accounting, Deribit's own)
     opt_mark = np.zeros(n)  # short-call mark (USD, whole position) at each bar close
     trades: list[dict] = []
     examples: list[dict] = []
@@ -382,9 +384,16 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
         opt_mark[i:e] = marks[:-1]  # the exit bar carries no open option
         premium = float(cands["bid_usd"][k])
         entry_fee = float(trade_fee_usd(np.array([premium]), np.array([spot]), p.fee_rate, p.fee_cap)[0])
-        cash_delta[i] += q * (premium - entry_fee)
         exit_cash = float(labels.pnl_vs_hodl[k]) - q * (premium - entry_fee)
-        cash_delta[e] += exit_cash
+        exit_spot = float(labels.exit_spot[k])
+        entry_coin = q * (premium - entry_fee) / spot
+        exit_coin = exit_cash / exit_spot  # the buy-back or settlement and its fee, paid in coin at that spot
+        if p.accounting == "coin":
+            coin_delta[i] += entry_coin
+            coin_delta[e] += exit_coin
+        else:
+            cash_delta[i] += q * (premium - entry_fee)
+            cash_delta[e] += exit_cash
         # Position value path: coins + cash from this trade - short call, from entry to exit.
         path = q * market.close[i:e + 1] + q * (premium - entry_fee) - np.append(marks[:-1], 0.0)
         path[-1] += exit_cash
@@ -398,7 +407,8 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
             "exit_usd": q * float(labels.exit_price_usd[k]), "fee_usd": float(labels.fee_usd[k]),
             "pnl": float(labels.pnl[k]), "pnl_vs_hodl": float(labels.pnl_vs_hodl[k]),
             "max_drawdown_pct": max_drawdown_pct(path), "exit_reason": str(labels.exit_reason[k]),
-            "settlement_source": labels.settlement_source[k],
+            "settlement_source": labels.settlement_source[k], "premium_coin_total": q * premium / spot,
+            "pnl_vs_hodl_coin": entry_coin + exit_coin,
         }
         trades.append(trade)
         ex.update(action=Action.SELL_CALL.value, reward=trade["pnl"], reason=None, instrument=trade["instrument"],
@@ -418,21 +428,33 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
         trades=_frame(trades, ("entry_time", "exit_time", "expiry")),
         examples=_frame(examples, ("decision_time", "label_end")),
         candidates=_frame_concat(cand_frames, ("decision_time", "label_end", "expiry")),
-        equity=_equity(market, first_decision, q, cash_delta, opt_mark),
+        equity=_equity(market, first_decision, q, cash_delta, opt_mark, coin_delta, p.accounting),
     )
 
 
-def _equity(market: Market, first: int, q: float, cash_delta: np.ndarray, opt_mark: np.ndarray) -> pd.DataFrame:
-    """Mark-to-market curve: a starting point at the first bar's open, then every bar close."""
+def _equity(market: Market, first: int, q: float, cash_delta: np.ndarray, opt_mark: np.ndarray,
+            coin_delta: np.ndarray | None = None, accounting: str = "usd") -> pd.DataFrame:
+    """Mark-to-market curve: a starting point at the first bar's open, then every bar close, in USD and in coin.
+
+    usd accounting keeps premiums as USD cash; coin accounting (as Deribit books them) keeps them as coin, so the
+    position's coin count moves and its USD value is coins x spot. Either way covered call minus HODL is the sum
+    of the option legs in the accounting's unit.
+    """
     sl = slice(first, len(market))
     close = market.close[sl]
-    cash = np.cumsum(cash_delta[sl])
     start_ts = pd.Timestamp(market.open_ns[first], tz="UTC")
     idx = pd.DatetimeIndex([start_ts]).append(pd.DatetimeIndex(market.close_ns[sl], tz="UTC"))
     spot = np.concatenate([[market.open[first]], close])
-    cc = np.concatenate([[q * market.open[first]], q * close + cash - opt_mark[sl]])
+    if accounting == "coin" and coin_delta is not None:
+        coins = np.concatenate([[q], q + np.cumsum(coin_delta[sl]) - opt_mark[sl] / close])
+        cc = coins * spot
+    else:
+        cash = np.cumsum(cash_delta[sl])
+        cc = np.concatenate([[q * market.open[first]], q * close + cash - opt_mark[sl]])
+        coins = cc / spot
     hodl = q * spot
-    out = pd.DataFrame({"spot": spot, "covered_call": cc, "hodl": hodl}, index=idx)
+    out = pd.DataFrame({"spot": spot, "covered_call": cc, "hodl": hodl, "covered_call_coin": coins,
+                        "hodl_coin": np.full(len(spot), q)}, index=idx)
     out.index.name = "ts"
     return out
 

@@ -259,6 +259,17 @@ def backtest_metrics(equity: pd.DataFrame, trades: pd.DataFrame, timeframe: str,
     out["hodl_sharpe"] = h["sharpe"]
     out["hodl_max_drawdown"] = h["max_drawdown"]
     out["excess_return"] = out["total_return"] - h["total_return"]
+    if "covered_call_coin" in equity.columns:
+        # The same position counted in coins: HODL is flat, so the coin return is the yield a holder earned.
+        c = equity_metrics(equity["covered_call_coin"].to_numpy(dtype=float), timeframe, 0.0)
+        for k in ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar"):
+            out[f"{k}_coin"] = c[k]
+        out["excess_return_coin"] = c["total_return"]  # HODL's coin return is 0
+        if len(trades) and "pnl_vs_hodl_coin" in trades.columns:
+            out["option_pnl_coin"] = float(np.nansum(trades["pnl_vs_hodl_coin"].to_numpy(dtype=float)))
+            out["premium_collected_coin"] = float(np.nansum(trades["premium_coin_total"].to_numpy(dtype=float)))
+        else:
+            out["option_pnl_coin"] = out["premium_collected_coin"] = 0.0
     return out
 
 

@@ -150,3 +150,17 @@ def test_status_reports_counts_and_settings(env, capsys):
     assert out["counts"]["runs"] == 1 and out["counts"]["examples"] > 0
     assert main(["status"]) == 0
     assert "runs 1" in capsys.readouterr().out
+
+
+def test_coin_accounting_from_the_cli_reports_coin_metrics(db, capsys) -> None:
+    from covcall.cli import main
+
+    assert main(["backtest", "--start", "2023-01-01", "--end", "2023-03-31", "--accounting", "coin", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    m = out["metrics"]
+    assert out["accounting"] == "coin"
+    assert {"total_return_coin", "sharpe_coin", "max_drawdown_coin", "option_pnl_coin",
+            "premium_collected_coin"} <= set(m)
+    assert m["excess_return_coin"] == pytest.approx(m["total_return_coin"])  # HODL earns no coin
+    assert main(["backtest", "--start", "2023-01-01", "--end", "2023-03-31", "--accounting", "btc"]) == 2
+    assert "accounting" in capsys.readouterr().err

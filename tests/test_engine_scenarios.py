@@ -175,3 +175,53 @@ def test_bought_back_calls_have_no_settlement_source():
     out = run(m, {"2024-01-02": [(110.0, FRI, 2.0)], "2024-01-04": [(115.0, FRI, 0.3)]},
               exit_style="tp_and_roll", take_profit=0.5)
     assert [None if pd.isna(s) else s for s in out.trades.settlement_source] == [None, "daily_proxy"]
+
+
+def two_trades(accounting: str):
+    """Day 1 a 110 call expires worthless; day 5 a 115 call is sold and settles in the money at 119."""
+    opens = [99, 100, 102, 104, 105, 103, 105, 108, 111, 114, 116, 118, 121]
+    closes = [100, 102, 104, 105, 103, 105, 108, 111, 114, 116, 118, 121, 122]
+    params = SimParams(underlying="BTC", timeframe="1d", accounting=accounting, quotes=TableQuotes({
+        pd.Timestamp("2024-01-02", tz="UTC"): [(110.0, FRI, 2.0)],
+        pd.Timestamp("2024-01-06", tz="UTC"): [(115.0, "2024-01-12 08:00", 3.0)]}))
+    policy = RulePolicy(delta_min=0.1, delta_max=0.5, dte_min_days=0.5, dte_max_days=40, threshold=0.0)
+    return simulate(daily_market(opens, closes), policy, params)
+
+
+@pytest.mark.parametrize("accounting", ["usd", "coin"])
+def test_two_trades_by_hand_in_usd_and_in_coin(accounting: str) -> None:
+    out = two_trades(accounting)
+    t1, t2 = out.trades.iloc[0], out.trades.iloc[1]
+    assert (t1.exit_reason, t2.exit_reason) == ("expired_otm", "settled_itm")
+    # USD legs (identical in both accountings): premium - fees - settlement value
+    settle_fee = 0.00015 * 119
+    assert t1.pnl_vs_hodl == pytest.approx(2.0 - 0.03)
+    assert t2.spot_exit == pytest.approx(119.0)
+    assert t2.pnl_vs_hodl == pytest.approx(3.0 - 0.0003 * 103 - 4.0 - settle_fee)
+    # coin legs: each flow converted at the spot of its own moment, as Deribit books them
+    coin1 = (2.0 - 0.03) / 100
+    coin2 = (3.0 - 0.0003 * 103) / 103 - (4.0 + settle_fee) / 119
+    assert t1.pnl_vs_hodl_coin == pytest.approx(coin1) and t2.pnl_vs_hodl_coin == pytest.approx(coin2)
+    eq = out.equity
+    last = eq.iloc[-1]
+    if accounting == "usd":  # USD cash: covered call - HODL = the legs in USD
+        assert last.covered_call - last.hodl == pytest.approx(t1.pnl_vs_hodl + t2.pnl_vs_hodl)
+        assert last.covered_call_coin == pytest.approx(last.covered_call / 122)
+    else:  # coin: covered call - HODL = the legs in coin, and the USD value is coins x spot
+        assert last.covered_call_coin - last.hodl_coin == pytest.approx(coin1 + coin2)
+        assert last.covered_call == pytest.approx((1 + coin1 + coin2) * 122)
+    assert (eq.hodl_coin == 1.0).all()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_pnl_identity_holds_in_both_accountings(seed: int) -> None:
+    from covcall.backtest import run_backtest
+
+    for accounting in ("usd", "coin"):
+        res = run_backtest({"start": "2022-01-01", "end": "2022-06-30", "seed": seed, "accounting": accounting,
+                            "exit_style": "tp_and_roll"})
+        last = res.equity.iloc[-1]
+        assert last.covered_call - last.hodl == pytest.approx(res.trades.pnl_vs_hodl.sum(), abs=1e-6) \
+            if accounting == "usd" else last.covered_call_coin - 1.0 == pytest.approx(
+                res.trades.pnl_vs_hodl_coin.sum(), abs=1e-12)
+        assert res.metrics["option_pnl_coin"] == pytest.approx(res.trades.pnl_vs_hodl_coin.sum())

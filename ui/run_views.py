@@ -118,6 +118,11 @@ def run_result(db: str, run_id: str, key: str) -> None:
                f"{fmt_pct(metrics.get('hodl_max_drawdown'))}) · premium collected "
                f"{fmt_usd(metrics.get('premium_collected_usd'))} · fees {fmt_usd(metrics.get('fees_paid_usd'))}"
                f" · assigned {fmt_pct(metrics.get('assignment_rate'))} of trades")
+    if metrics.get("total_return_coin") is not None:
+        st.caption(f"In {coin}: the position returned {fmt_pct(metrics.get('total_return_coin'))} in coin terms "
+                   f"(HODL: 0 %) · option legs {metrics.get('option_pnl_coin') or 0:+.4f} {coin} · premium "
+                   f"collected {metrics.get('premium_collected_coin') or 0:.4f} {coin} · accounting "
+                   f"{cfg.get('accounting', 'usd')} · calibration {row.get('calibration_id') or 'none'}")
     equity = view["equity"]
     trades = view["trades"]
     if equity.empty:

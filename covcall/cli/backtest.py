@@ -36,6 +36,8 @@ _FLAGS: list[tuple[str, type, str]] = [
     ("model_threshold", float, "model policy: skip below this prediction"),
     ("seed", int, "seed of the synthetic market"),
     ("calibration", str, "chain calibration: auto (default), default, none or a stored id"),
+    ("accounting", str, "usd (premiums as USD cash, default) or coin (booked in the coin, as Deribit does)"),
+    ("settlement", str, "daily bars: auto (08:00 close of finer bars when present) or proxy"),
     ("label", str, "name shown in run lists"),
 ]
 
@@ -111,7 +113,9 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         m = summary["metrics"]
         c = summary["counts"]
         print(f"run {res.run_id}: {cfg.underlying} {cfg.timeframe} {cfg.start}..{cfg.end} {cfg.exit_style}")
-        for key in ("total_return", "cagr", "sharpe", "max_drawdown", "hodl_total_return", "excess_return"):
+        print(f"  accounting {cfg.accounting}, calibration {summary.get('calibration') or 'none'}")
+        for key in ("total_return", "cagr", "sharpe", "max_drawdown", "hodl_total_return", "excess_return",
+                    "total_return_coin", "sharpe_coin", "option_pnl_coin"):
             v = m.get(key)
             print(f"  {key:<18} {'n/a' if v is None else f'{v:.4f}'}")
         print(f"  decisions {c['decisions']} (sell_call {c['sell_call']}, do_nothing {c['do_nothing']}), "
