@@ -322,6 +322,7 @@ def run_backtest(
     batch_id: str | None = None,
     record_candidates: bool = True,
     defaults: dict[str, Any] | None = None,
+    fine: pd.DataFrame | None = None,
 ) -> BacktestResult:
     """Run one covered-call backtest; persist it when a store is given; export CSV + JSONL when export_dir is.
 
@@ -349,7 +350,9 @@ def run_backtest(
     if candles is None:
         candles, loaded_iv = load_inputs(config, store)
         iv = iv if iv is not None else loaded_iv
-    market, first = build_market(config, candles, iv, load_fine_closes(config, store))
+    if fine is None:
+        fine = load_fine_closes(config, store)
+    market, first = build_market(config, candles, iv, fine)
     if policy is None:
         loader = None
         if config.policy == "model":

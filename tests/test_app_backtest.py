@@ -152,3 +152,16 @@ def test_a_shared_url_reopens_the_same_backtest_view(app_db):
     assert at.selectbox(key="backtest_timeframe").value == "1d"  # an invalid value is ignored, not guessed
     assert run.run_id in texts(at)  # the run on screen is the one in the URL
     assert metric_value(at, "Sharpe") == ui.fmt_ratio(run.metrics["sharpe"])
+
+
+def test_the_robustness_band_panel(app_db):
+    at = open_page(PAGE)
+    short_window(at)
+    at.button(key="backtest_run").click().run()
+    run_id = Store(app_db).list_runs()["run_id"].iloc[0]
+    at.button(key=f"backtest_band_go_{run_id}").click().run()
+    no_exception(at)
+    verdict = [m.value for m in [*at.success, *at.warning] if m.value.startswith("Verdict:")]
+    assert verdict and verdict[0].split(" ")[1] in ("beats", "loses", "depends")
+    table = next(d.value for d in at.dataframe if "scenario" in d.value.columns)
+    assert len(table) == 10 and table["scenario"].iloc[0] == "base"

@@ -131,6 +131,7 @@ def run_result(db: str, run_id: str, key: str) -> None:
         g1, g2 = st.columns(2)
         g1.plotly_chart(equity_figure(equity), width="stretch", key=f"{key}_eq_{run_id}")
         g2.plotly_chart(price_figure(equity, trades, coin), width="stretch", key=f"{key}_px_{run_id}")
+    robustness_band(run_id, cfg, key)
     t_trades, t_examples, t_metrics, t_config = st.tabs(["Trades", "Examples", "All metrics", "Config"])
     with t_trades:
         if trades.empty:
@@ -157,3 +158,40 @@ def run_result(db: str, run_id: str, key: str) -> None:
     if row["policy"] == "model" and cfg.get("model_id"):
         explain_view(db, cfg["model_id"], run_id, float(cfg.get("model_threshold") or 0.0),
                         key=f"{key}_explain_{run_id}")
+
+
+def robustness_band(run_id: str, cfg: dict[str, Any], key: str) -> None:
+    """Rerun this run under the assumption grid (IV level, short end, spreads, basis, settlement) on demand."""
+    import plotly.graph_objects as go
+
+    from covcall.sensitivity import run_sensitivity
+    from ui.charts import HODL_COLOR, layout
+    from ui.shell import attempt, get_store
+
+    state = f"{key}_band_{run_id}"
+    with st.expander("Robustness band: does the result survive other market-model assumptions?",
+                     expanded=state in st.session_state):
+        if st.button("Compute the band (about ten reruns)", key=f"{key}_band_go_{run_id}"):
+            config = {k: v for k, v in cfg.items() if k != "label"}
+            with st.spinner("rerunning under each assumption"):
+                band = attempt(lambda: run_sensitivity(config, store=get_store()))
+            if band is not None:
+                st.session_state[state] = band
+        band = st.session_state.get(state)
+        if band is None:
+            return
+        (st.success if band.verdict.startswith("beats") else st.warning)(f"Verdict: {band.verdict}")
+        st.dataframe(band.table[["scenario", "total_return", "excess_return", "sharpe", "max_drawdown",
+                                 "n_trades"]], hide_index=True, width="stretch",
+                     column_config=number_columns(pct=("total_return", "excess_return", "max_drawdown"),
+                                                  ratio=("sharpe",), count=("n_trades",)))
+        b = band.band
+        fig = go.Figure([
+            go.Scatter(x=b["ts"], y=b["high"], line=dict(width=0), showlegend=False, hoverinfo="skip"),
+            go.Scatter(x=b["ts"], y=b["low"], fill="tonexty", fillcolor="rgba(31,119,180,0.2)", line=dict(width=0),
+                       name="range over the assumptions"),
+            go.Scatter(x=b["ts"], y=b["base"], name="base", line=dict(color="#1f77b4")),
+            go.Scatter(x=b["ts"], y=b["hodl"], name="HODL", line=dict(color=HODL_COLOR, dash="dot"))])
+        fig.update_yaxes(tickprefix="$", tickformat=",.0f")
+        st.plotly_chart(layout(fig, height=380, title="Covered-call value under every assumption"),
+                        width="stretch", key=f"{key}_band_chart_{run_id}")

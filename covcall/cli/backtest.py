@@ -47,6 +47,9 @@ def register(sub: Any) -> None:
                        description="Run one covered-call backtest, save it and print its metrics.")
     for name, typ, help_ in _FLAGS:
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=help_)
+    p.add_argument("--sensitivity", action="store_true", help="also rerun it under the assumption grid (IV level, "
+                                                              "short end, spreads, basis, settlement) and say "
+                                                              "whether it beats HODL under all of them")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_backtest)
 
@@ -108,6 +111,12 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     summary = res.summary()
+    band = None
+    if args.sensitivity:
+        from covcall.sensitivity import run_sensitivity
+
+        band = run_sensitivity(cfg, store=open_store(settings))
+        summary["sensitivity"] = band.to_dict()
 
     def human() -> None:
         m = summary["metrics"]
@@ -122,6 +131,10 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
               f"trades {c['trades']}, candidates {c['candidates']}")
         for fmt, path in summary["exports"].items():
             print(f"  {fmt}: {path}")
+        if band is not None:
+            print("robustness band:")
+            print(band.table[["scenario", "total_return", "excess_return", "sharpe"]].to_string(index=False))
+            print(f"verdict: {band.verdict}")
 
     emit(args, summary, human)
     return 0

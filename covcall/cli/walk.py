@@ -18,6 +18,8 @@ def register(sub: Any) -> None:
                                    "tune a rule variant and train a LightGBM variant per training range, then "
                                    "backtest every variant and baseline on the test range and rank them.")
     w.add_argument("--spec", required=True, help="walk spec file (.json or .toml)")
+    w.add_argument("--sensitivity", action="store_true", help="rerun the winner on the test range under the "
+                                                              "assumption grid and give the verdict")
     w.add_argument("--json", action="store_true", help="print the result as JSON")
     w.set_defaults(func=cmd_walk)
 
@@ -57,8 +59,15 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.walker import walk
 
     spec = _load_spec(args.spec, settings)
-    res = walk(spec, _progress, store=open_store(settings))
+    store = open_store(settings)
+    res = walk(spec, _progress, store=store)
     out = res.to_dict()
+    band = None
+    if args.sensitivity:
+        from covcall.sensitivity import winner_sensitivity
+
+        band = winner_sensitivity(res, store=store)
+        out["winner_sensitivity"] = band.to_dict() if band else None
 
     def human() -> None:
         print(f"walk {res.walk_id}: best {res.best_strategy} ({res.metric} {res.best_metric})")
@@ -66,6 +75,8 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
                 "trained_until"]
         print(res.leaderboard[cols].to_string(index=False))
         print(f"report: {res.report_dir}")
+        if band is not None:
+            print(f"winner {res.best_strategy} under the assumption grid: {band.verdict}")
 
     emit(args, out, human)
     return 0
