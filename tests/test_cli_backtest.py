@@ -124,7 +124,7 @@ def test_export_a_filtered_selection_like_the_dataset_page(env, capsys):
     spec = env / "b.json"
     spec.write_text(json.dumps({"name": "x", "underlyings": ["BTC", "ETH"], "timeframes": ["1d"],
                                 "windows": [{"start": "2022-01-01", "end": "2022-03-31"}],
-                                "exit_styles": ["hold_to_expiry"], "base": {"threshold": 0.6}}))
+                                "exit_styles": ["hold_to_expiry"], "base": {"threshold": 0.3}}))
     batch = run_json(capsys, "batch", "--spec", str(spec))
     out = run_json(capsys, "export", "--batch", batch["batch_id"], "--underlying", "ETH", "--action", "SELL_CALL",
                    "--start", "2022-02-01", "--end", "2022-02-28", "--format", "jsonl", "--out",

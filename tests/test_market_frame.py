@@ -99,7 +99,7 @@ def test_load_candles_synthetic_shape_and_inclusive_end() -> None:
 
 
 def test_load_candles_synthetic_outside_span_is_actionable() -> None:
-    with pytest.raises(DataError, match="synthetic covers 2019-01-01 .. 2026-12-31"):
+    with pytest.raises(DataError, match=r"synthetic covers 2019-01-01 .. 20[0-9-]+ \(the last complete UTC day\)"):
         load_candles("BTC", "1d", "2015-01-01", "2015-02-01")
     with pytest.raises(DataError, match="did you mean 'BTC'"):
         load_candles("BTCC", "1d", "2024-01-01", "2024-02-01")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +9,15 @@ import pandas as pd
 import pytest
 
 from covcall.market import load_candles, load_iv
+from covcall.market.stats import daily_figures
 from covcall.market.synthetic import (
-    SYNTHETIC_END,
     SYNTHETIC_START,
     _full_candles,
     _iv,
     _market,
     regime_labels,
     synthetic_candles,
+    synthetic_end,
     synthetic_iv,
 )
 
@@ -28,19 +28,24 @@ def daily_log_returns(underlying: str, seed: int = 7) -> pd.Series:
     return np.log(synthetic_candles(underlying, "1d", seed=seed)["close"]).diff().dropna()
 
 
-def test_full_span_hourly_and_fast() -> None:
-    for fn in (_market, _full_candles, _iv):
-        fn.cache_clear()
-    t0 = time.perf_counter()
+def test_full_span_hourly_up_to_the_last_complete_day() -> None:
     h = synthetic_candles("BTC", "1h", seed=11)
-    synthetic_candles("ETH", "1d", seed=11)
-    assert time.perf_counter() - t0 < 1.0
-    assert h["ts"].iloc[0] == SYNTHETIC_START and h["ts"].iloc[-1] == SYNTHETIC_END
+    assert h["ts"].iloc[0] == SYNTHETIC_START and h["ts"].iloc[-1] == synthetic_end()
+    assert h["ts"].iloc[-1] < pd.Timestamp.now(tz="UTC").normalize()  # never in the future
     assert (h["ts"].diff().dropna() == pd.Timedelta(hours=1)).all()
     assert list(h.columns) == ["ts", "open", "high", "low", "close", "volume", "regime"]
     assert (h["high"] >= h[["open", "close"]].max(axis=1)).all()
     assert (h["low"] <= h[["open", "close"]].min(axis=1)).all()
     assert (h["low"] > 0).all()
+
+
+def test_the_calendar_end_never_changes_the_prices() -> None:
+    early = synthetic_candles("BTC", "1h", seed=7, now=pd.Timestamp("2025-03-01 10:00", tz="UTC"))
+    late = synthetic_candles("BTC", "1h", seed=7, now=pd.Timestamp("2026-11-22 14:00", tz="UTC"))
+    assert early["ts"].iloc[-1] == pd.Timestamp("2025-02-28 23:00", tz="UTC")
+    pd.testing.assert_frame_equal(early, late.iloc[:len(early)])
+    iv = synthetic_iv("BTC", now=pd.Timestamp("2025-03-01 10:00", tz="UTC"))
+    assert iv["ts"].iloc[-1] == pd.Timestamp("2025-03-01", tz="UTC")  # the 02-28 close, known at midnight
 
 
 def test_same_seed_identical_other_seed_different() -> None:
@@ -93,16 +98,48 @@ def test_dump_regime_is_more_volatile_and_falls() -> None:
     assert by.mean()["dump"] < 0 < by.mean()["bull"]
 
 
-def test_synthetic_iv_is_as_of_and_tracks_realised_vol() -> None:
+def test_synthetic_iv_is_known_at_its_time_and_priced_above_later_realised_vol() -> None:
     iv = synthetic_iv("BTC")
     assert (iv["ts"].dt.hour == 0).all()
+    # no look-ahead: the value known at day t+1 00:00 is the same whatever the path does after day t
+    _market.cache_clear(), _full_candles.cache_clear(), _iv.cache_clear()
     d = synthetic_candles("BTC", "1d")
-    rv = np.log(d["close"]).diff().rolling(30).std() * np.sqrt(365)
-    # the value known at day t+1 00:00 uses closes up to day t only
-    joined = pd.Series(rv.to_numpy(), index=d["ts"] + pd.Timedelta(days=1)).reindex(iv["ts"]).to_numpy()
-    ratio = iv["iv_ann"].to_numpy() / joined
-    assert 1.0 < np.nanmedian(ratio) < 1.2
+    figures = daily_figures(pd.Series(d["close"].to_numpy(), index=d["ts"]).loc["2019":"2025"],
+                            pd.Series(iv["iv_ann"].to_numpy(), index=iv["ts"]).loc["2019":"2025"])
+    assert 1.15 <= figures["iv_over_next_rv30_mean"] <= 1.30  # real BTC 1.25 (mean IV / next-30-day RV)
+    assert figures["share_iv_above_next_rv30"] > 0.6  # real BTC 73 %
     assert load_iv("ETH", "2024-01-01", "2024-01-31", source="synthetic")["iv_ann"].between(0.1, 3).all()
+
+
+def test_iv_uses_nothing_after_its_day() -> None:
+    """Perturbing the noise that drives days after t leaves every IV value known by t unchanged."""
+    from covcall.market import synthetic as sy
+
+    base = sy._iv("BTC", 7)
+    m = sy._market(7)
+    cut = 1500
+    saved = {k: v.copy() for k, v in m.items()}
+    try:
+        for k in ("BTC_open", "BTC_high", "BTC_low", "BTC_close", "BTC_volume"):
+            m[k] = np.concatenate([m[k][:(cut + 1) * 24], m[k][(cut + 1) * 24:] * 1.5])
+        m["BTC_sigma_day"] = np.concatenate([m["BTC_sigma_day"][:cut + 1], m["BTC_sigma_day"][cut + 1:] * 2.0])
+        sy._full_candles.cache_clear(), sy._iv.cache_clear()
+        moved = sy._iv("BTC", 7)
+    finally:
+        m.update(saved)
+        sy._market.cache_clear()
+        sy._full_candles.cache_clear(), sy._iv.cache_clear()
+    known = base["ts"] <= sy.SYNTHETIC_START + pd.Timedelta(days=cut + 1)
+    pd.testing.assert_series_equal(base.loc[known, "iv_ann"], moved.loc[known, "iv_ann"])
+    assert not np.allclose(base.loc[~known, "iv_ann"].to_numpy()[:50], moved.loc[~known, "iv_ann"].to_numpy()[:50])
+
+
+def test_fat_tails_and_clustering_on_the_default_seed() -> None:
+    d = synthetic_candles("BTC", "1d")
+    f = daily_figures(pd.Series(d["close"].to_numpy(), index=d["ts"]).loc["2019":"2025"])
+    assert f["excess_kurtosis"] >= 12  # real BTC 23
+    assert f["worst_day"] < -0.3  # real BTC -40 % (2020-03-12)
+    assert 0.05 < f["abs_return_autocorr_lag5"] < 0.2  # real BTC 0.11
 
 
 def test_load_candles_drops_regime_column() -> None:

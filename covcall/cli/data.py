@@ -114,6 +114,28 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from covcall.market.stats import compare_synthetic, markdown, summary
+
+    try:
+        seeds = tuple(int(x) for x in args.seeds.split(","))
+    except ValueError:
+        raise DataError(f"--seeds {args.seeds!r} must be whole numbers separated by commas, e.g. 7,1,2") from None
+    if any(x < 0 for x in seeds):
+        raise DataError("--seeds must be >= 0")
+    real = args.real
+    if real is not None and not (Path(real) / "BTCUSDT_1d.csv").exists():
+        raise DataError(f"--real {real}: no BTCUSDT_1d.csv there; give the folder of the reference files")
+    table = compare_synthetic(real, seeds)
+    if args.markdown:
+        print(markdown(table))
+        return 0
+    emit(args, summary(table), lambda: print(table.round(3).to_string()))
+    return 0
+
+
 def _show(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     series = store.list_series()
@@ -188,6 +210,16 @@ def register(subparsers: Any) -> None:
                                                          "(run it on a schedule to build a history)")
     common(p)
     p.set_defaults(func=_fetch)
+
+    p = sub.add_parser("compare-synthetic", help="the synthetic market's statistics beside real history",
+                       description="Daily vol, tails, drawdowns, clustering, IV premium over later realised vol and "
+                                   "BTC/ETH correlation, 2019-2025, for real files (--real) and synthetic seeds.")
+    p.add_argument("--real", default=None, help="folder with BTCUSDT_1d.csv, ETHUSDT_1d.csv, btc_dvol.csv, "
+                                                "eth_dvol.csv (e.g. ../shared/data)")
+    p.add_argument("--seeds", default="7", help="synthetic seeds, comma separated (default 7)")
+    p.add_argument("--markdown", action="store_true", help="print a markdown table (docs/market.md)")
+    common(p)
+    p.set_defaults(func=_compare)
 
     p = sub.add_parser("import-chain", help="import a Deribit option-chain file (ticker or book-summary rows)",
                        description="Import Deribit option quotes, plain or gzipped: ticker/order-book rows "

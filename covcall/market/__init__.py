@@ -16,7 +16,7 @@ from covcall.market.frame import (
     validate_candles,
     window,
 )
-from covcall.market.synthetic import SYNTHETIC_END, SYNTHETIC_START, synthetic_candles, synthetic_iv
+from covcall.market.synthetic import SYNTHETIC_START, synthetic_candles, synthetic_end, synthetic_iv
 from covcall.store import Store
 
 UNDERLYINGS = ("BTC", "ETH")
@@ -86,7 +86,8 @@ def load_candles(underlying: str, timeframe: str, start: Any, end: Any, *, sourc
                 f"{did_you_mean(str(underlying), UNDERLYINGS)}, or import a CSV with `covcall data import`"
             )
         df = synthetic_candles(underlying, timeframe, lo, hi, seed=seed).drop(columns="regime")
-        where = (f"synthetic covers {SYNTHETIC_START.date()} .. {SYNTHETIC_END.date()}; "
+        where = (f"synthetic covers {SYNTHETIC_START.date()} .. {synthetic_end().date()} (the last complete "
+                 "UTC day); "
                  "pick dates inside that span")
     elif source == "store":
         df = _from_store(_need_store(store, source), underlying, timeframe, lo, hi)
