@@ -112,26 +112,43 @@ def _with_targets(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def split_train_valid(rows: pd.DataFrame, valid_fraction: float = 0.2,
-                      purge_days: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Time-ordered split: the last `valid_fraction` of decision times validate; earlier rows train.
+                      purge_days: float | None = None, embargo_days: float = 0.0,
+                      test_fraction: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Time-ordered split into train | validation (early stopping) | test (diagnostics only).
 
-    Training rows whose label ends at or after the first validation decision (minus `purge_days`) are
-    dropped, so no training label overlaps the validation tail.
+    The last `test_fraction` of decision times is the untouched test tail, the `valid_fraction` before it
+    the early-stopping tail. Purging: a row whose label ends at or after the next block's first decision
+    (minus `purge_days`) is dropped, so no label overlaps a later block. Embargo: the first `embargo_days`
+    of each later block are dropped, since their features (rolling volatilities) still describe the block
+    before. With test_fraction 0 the test frame is empty.
     """
-    if not 0.0 < valid_fraction < 1.0:
-        raise CovcallError(f"valid_fraction must be between 0 and 1 (exclusive); got {valid_fraction!r}")
+    for name, v in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= v < 1.0 or (name == "valid_fraction" and v == 0.0):
+            raise CovcallError(f"{name} must be between 0 and 1 (exclusive); got {v!r}")
+    if valid_fraction + test_fraction >= 0.9:
+        raise CovcallError(f"valid_fraction + test_fraction is {valid_fraction + test_fraction:g}; leave at "
+                           "least 10 % of the rows to train on")
     rows = rows.sort_values(["decision_time", "label_end"], kind="mergesort")
     times = pd.DatetimeIndex(rows["decision_time"].unique()).sort_values()
-    if len(times) < 2:
-        raise CovcallError("the training rows span a single decision time; a time-ordered validation tail "
-                           "needs at least two: widen the ranges or run more backtests")
-    k = min(len(times) - 1, max(1, int(np.floor(len(times) * (1.0 - valid_fraction)))))
-    valid_start = times[k]
-    cutoff = pd.Timestamp(valid_start) - pd.Timedelta(days=float(purge_days or 0.0))
-    dt = rows["decision_time"]
-    valid = rows.loc[dt >= valid_start]
-    train = rows.loc[(dt < valid_start) & (rows["label_end"] < cutoff)]
-    return train, valid
+    need = 3 if test_fraction > 0 else 2
+    if len(times) < need:
+        raise CovcallError(f"the training rows span {len(times)} decision time(s); time-ordered validation and "
+                           f"test tails need at least {need}: widen the ranges or run more backtests")
+    n = len(times)
+    k_test = n if test_fraction == 0 else min(n - 1, max(2, int(np.floor(n * (1.0 - test_fraction)))))
+    k_valid = min(k_test - 1, max(1, int(np.floor(n * (1.0 - test_fraction - valid_fraction)))))
+    valid_start = times[k_valid]
+    test_start = times[k_test] if k_test < n else None
+    purge = pd.Timedelta(days=float(purge_days or 0.0))
+    embargo = pd.Timedelta(days=float(embargo_days or 0.0))
+    dt, le = rows["decision_time"], rows["label_end"]
+    train = rows.loc[(dt < valid_start) & (le < valid_start - purge)]
+    in_valid = (dt >= valid_start + embargo) if embargo > pd.Timedelta(0) else (dt >= valid_start)
+    if test_start is None:
+        return train, rows.loc[in_valid], rows.iloc[0:0]
+    valid = rows.loc[in_valid & (dt < test_start) & (le < test_start - purge)]
+    test = rows.loc[dt >= test_start + embargo]
+    return train, valid, test
 
 
 # -- parameters ----------------------------------------------------------------------------------
@@ -244,11 +261,15 @@ def _fit(params: dict[str, Any], x: np.ndarray, y: np.ndarray, xv: np.ndarray, y
 
 def train_model(candidates: pd.DataFrame, ranges: list[Range], *, name: str, target: str = "pnl_vs_hodl_pct",
                 params: dict[str, Any] | None = None, seed: int = 7, valid_fraction: float = 0.2,
-                purge_days: float | None = None) -> TrainedModel:
+                purge_days: float | None = None, embargo_days: float = 0.0,
+                test_fraction: float = 0.2) -> TrainedModel:
     """Train a regressor of `target` and a classifier of P(label > 0) on the candidate rows inside `ranges`.
 
     The classifier's label is `pnl_vs_hodl > 0` (beats HODL) for the pnl_vs_hodl targets and `reward > 0`
-    for `reward_pct`. Both stop early on a time-ordered validation tail separated by a purge gap.
+    for `reward_pct`. Both stop early on a time-ordered validation tail; the diagnostics (RMSE, rank IC,
+    AUC, calibration) are measured on the final `test_fraction` tail, which plays no part in fitting or
+    early stopping (purged by label end and embargoed, see `split_train_valid`). With test_fraction 0 they
+    fall back to the early-stopping tail and say so (`diagnostics_on`).
     """
     if target not in TARGETS:
         raise CovcallError(f"target must be one of {', '.join(TARGETS)}; got {target!r}"
@@ -265,10 +286,12 @@ def train_model(candidates: pd.DataFrame, ranges: list[Range], *, name: str, tar
     if len(rows) < MIN_ROWS:
         raise CovcallError(f"only {len(rows)} candidate rows fall inside the training ranges after purging "
                            f"(need at least {MIN_ROWS}); widen the ranges or run more backtests")
-    train, valid = split_train_valid(rows, valid_fraction, purge_days)
-    if len(train) < MIN_ROWS // 2 or len(valid) == 0:
-        raise CovcallError(f"only {len(train)} training and {len(valid)} validation rows remain after the "
-                           "validation purge gap; widen the ranges, lower purge_days or run more backtests")
+    train, valid, test = split_train_valid(rows, valid_fraction, purge_days, embargo_days, test_fraction)
+    if len(train) < MIN_ROWS // 2 or len(valid) == 0 or (test_fraction > 0 and len(test) == 0):
+        raise CovcallError(f"only {len(train)} training, {len(valid)} validation and {len(test)} test rows remain "
+                           "after purging and embargo; widen the ranges, lower purge_days/embargo_days/"
+                           "test_fraction or run more backtests")
+    held = test if len(test) else valid
 
     user = dict(params or {})
     merged = {**DEFAULT_PARAMS, **user}
@@ -285,27 +308,34 @@ def train_model(candidates: pd.DataFrame, ranges: list[Range], *, name: str, tar
         classifier = _fit({**base, "objective": "binary", "metric": "binary_logloss"}, x, c, xv, cv,
                           features, rounds, patience)
 
-    pred = regressor.predict(xv)
+    xt = feature_matrix(held, features)
+    yt = held[target].to_numpy(dtype=float)
+    ct = (held[label].to_numpy(dtype=float) > 0).astype(float)
+    pred = regressor.predict(xt)
     diag: dict[str, Any] = {
-        "n_train": int(len(train)), "n_valid": int(len(valid)),
+        "n_train": int(len(train)), "n_valid": int(len(valid)), "n_test": int(len(test)),
+        "diagnostics_on": "test tail (untouched by fitting and early stopping)" if len(test)
+        else "early-stopping tail (optimistic: test_fraction is 0)",
         "train_first_decision": train["decision_time"].min().isoformat(),
         "train_last_decision": train["decision_time"].max().isoformat(),
         "train_last_label_end": train["label_end"].max().isoformat(),
         "valid_first_decision": valid["decision_time"].min().isoformat(),
         "valid_last_decision": valid["decision_time"].max().isoformat(),
-        "purge_days": float(purge_days or 0.0),
+        "test_first_decision": held["decision_time"].min().isoformat() if len(test) else None,
+        "purge_days": float(purge_days or 0.0), "embargo_days": float(embargo_days or 0.0),
+        "valid_fraction": float(valid_fraction), "test_fraction": float(test_fraction),
         "best_iteration": int(regressor.current_iteration()),
-        "rmse": float(np.sqrt(np.mean((pred - yv) ** 2))),
-        "rank_ic": spearman(pred, yv),
-        "base_rate": float(cv.mean()),
+        "rmse": float(np.sqrt(np.mean((pred - yt) ** 2))),
+        "rank_ic": spearman(pred, yt),
+        "base_rate": float(ct.mean()),
         "classifier_label": f"{label} > 0",
     }
     imp_r = regressor.feature_importance(importance_type="gain")
     imp_c = classifier.feature_importance(importance_type="gain") if classifier else np.full(len(features), np.nan)
     if classifier is not None:
-        prob = classifier.predict(xv)
-        diag.update(classifier_best_iteration=int(classifier.current_iteration()), auc=auc(cv, prob),
-                    brier=brier(cv, prob), log_loss=log_loss(cv, prob), calibration=calibration_table(cv, prob))
+        prob = classifier.predict(xt)
+        diag.update(classifier_best_iteration=int(classifier.current_iteration()), auc=auc(ct, prob),
+                    brier=brier(ct, prob), log_loss=log_loss(ct, prob), calibration=calibration_table(ct, prob))
     else:
         diag.update(classifier_best_iteration=0, auc=float("nan"), brier=float("nan"), log_loss=float("nan"),
                     calibration=[], classifier_note=f"every training row has the same {label} > 0 outcome; "
@@ -317,14 +347,17 @@ def train_model(candidates: pd.DataFrame, ranges: list[Range], *, name: str, tar
 
     meta = {"params": {**DEFAULT_PARAMS, **user}, "seed": int(seed), "target": target, "features": features,
             "valid_fraction": float(valid_fraction), "purge_days": purge_days,
+            "embargo_days": float(embargo_days), "test_fraction": float(test_fraction),
             "ranges": [r.to_dict() for r in ranges]}
     data_hash = _data_hash(train, valid, features, target, label, meta)
     return TrainedModel(
         model_id=f"{slug(name)}-{data_hash[:8]}", name=name, regressor=regressor, classifier=classifier,
         features=features, target=target, ranges=list(ranges), params=meta["params"] | {"seed": int(seed)},
         data_hash=data_hash, diagnostics=diag,
-        # the validation tail steers early stopping, so its labels count as used in training too
-        trained_until=pd.Timestamp(max(train["label_end"].max(), valid["label_end"].max())),
+        # the validation tail steers early stopping, so its labels count as used in training too; the test
+        # tail's labels only measure, but they are counted as well so no reader has to know the difference
+        trained_until=pd.Timestamp(max(train["label_end"].max(), valid["label_end"].max(),
+                                       test["label_end"].max() if len(test) else valid["label_end"].max())),
         n_train=int(len(train)))
 
 

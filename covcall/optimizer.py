@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,8 +13,12 @@ import pandas as pd
 from covcall.backtest import BacktestConfig, run_backtest
 from covcall.errors import CovcallError, SpecError
 from covcall.policies import CollectPolicy
-from covcall.ranges import Range
+from covcall.ranges import Range, RangeSet
+from covcall.tuner import Trial, expand_grid, tune
 from covcall.walkspec import WalkSpec
+
+__all__ = ["Optimized", "Variant", "WalkProgress", "baseline_variants", "expand_grid", "optimize",
+           "optimizer_steps", "rank_key"]
 
 WalkProgress = Callable[[int, int, str], None]
 HIGHER_IS_BETTER = {"sharpe": True, "sortino": True, "calmar": True, "cagr": True, "total_return": True,
@@ -34,27 +37,6 @@ class Variant:
     model_id: str | None = None
     train_metric: float | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
-
-
-def expand_grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """Grid -> list of BacktestConfig overrides; `delta_range` and `dte_range` are [min, max] pairs.
-
-    >>> expand_grid({"delta_range": [[0.1, 0.2]], "threshold": [0.1, 0.3]})
-    [{'delta_min': 0.1, 'delta_max': 0.2, 'threshold': 0.1}, {'delta_min': 0.1, 'delta_max': 0.2, 'threshold': 0.3}]
-    """
-    keys = list(grid)
-    points = []
-    for combo in itertools.product(*(grid[k] for k in keys)):
-        point: dict[str, Any] = {}
-        for k, v in zip(keys, combo, strict=True):
-            if k == "delta_range":
-                point["delta_min"], point["delta_max"] = float(v[0]), float(v[1])
-            elif k == "dte_range":
-                point["dte_min_days"], point["dte_max_days"] = float(v[0]), float(v[1])
-            else:
-                point[k] = v
-        points.append(point)
-    return points or [{}]
 
 
 def rank_key(value: float | None, metric: str, name: str) -> tuple[int, float, str]:
@@ -78,64 +60,79 @@ def collect_policy(spec: WalkSpec) -> CollectPolicy:
 
 
 @dataclass
+class TunedTrial:
+    """A tuner trial with the training frame it ran on."""
+
+    frame: str
+    range: Range
+    trial: Trial
+
+
+@dataclass
 class Optimized:
     variants: list[Variant]
-    n_trials: int
-    trials: list[dict[str, Any]]
+    trials: list[TunedTrial]
     candidates: dict[int, pd.DataFrame]
+
+
+def frame_name(spec: WalkSpec, fold: int, i: int | str) -> str:
+    """`{prefix}_train_frame-i`, with the fold in it when the walk has several."""
+    mid = f"_fold-{fold}" if len(spec.folds) > 1 else ""
+    return f"{spec.label_prefix}{mid}_train_frame-{i}"
 
 
 def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, store: Any, model_dir: Path,
              batch_id: str, progress: WalkProgress | None = None, total: int | None = None,
-             rules: bool = True) -> Optimized:
-    """Fit every variant on its training range only; progress counts steps processed / total.
+             rules: bool = True, fold: int = 1, ranges: RangeSet | None = None, done: int = 0) -> Optimized:
+    """Fit every variant of one fold on that fold's training ranges only; progress counts steps / total.
 
-    With rules=False only the models are fitted (`covcall train`).
+    With rules=False only the models are fitted (`covcall train`). Variant names are family names
+    (`{prefix}_strategy-i`, `{prefix}_model-i`, `{prefix}_model-pooled`), the same in every fold.
     """
     from covcall.models import (  # LightGBM takes seconds to import: only model walks pay
         save_model,
         train_model,
     )
 
-    points = expand_grid(spec.grid) if rules else []
-    n_ranges = len(spec.ranges.train)
+    rs = ranges or spec.ranges
+    n_ranges = len(rs.train)
     total = total or optimizer_steps(spec)
-    done = 0
     prefix = spec.label_prefix
+    count = done
 
     def tick(msg: str) -> None:
-        nonlocal done
-        done += 1
+        nonlocal count
+        count += 1
         if progress:
-            progress(done, total, msg)
+            progress(count, total, msg)
 
     variants: list[Variant] = []
-    trials: list[dict[str, Any]] = []
+    tuned: list[TunedTrial] = []
     frames: dict[int, pd.DataFrame] = {}
-    for i, r in enumerate(spec.ranges.train, start=1):
-        frame = f"{prefix}_train_frame-{i}"
-        best: tuple[tuple[int, float, str], dict[str, Any], float, pd.Timestamp] | None = None
-        for j, point in enumerate(points):
-            cfg = spec.base_config(r, **point)
-            res = run_backtest(cfg, candles=candles, iv=iv, record_candidates=False)
-            value = res.metrics.get(spec.metric)
-            trials.append({"frame": frame, "point": point, "metric": value,
-                           "sharpe_per_bar": res.metrics.get("sharpe_per_bar")})
-            key = rank_key(value, spec.metric, f"{j:04d}")
-            last = res.trades["exit_time"].max() if len(res.trades) else res.equity.index[-1]
-            if best is None or key < best[0]:
-                best = (key, point, value, last)
-            tick(f"{frame}: rule grid {j + 1}/{len(points)}")
-        if best is not None:
-            variants.append(Variant(f"{prefix}_strategy-{i}", "rule", dict(best[1]), frame,
-                                    trained_until=min(pd.Timestamp(best[3]), label_end_limit(r)),
-                                    train_metric=best[2]))
+    for i, r in enumerate(rs.train, start=1):
+        frame = frame_name(spec, fold, i)
+        if rules:
+            def make(point: dict[str, Any], r: Range = r) -> BacktestConfig:
+                return spec.base_config(r, **point)
+
+            def on_trial(t: Trial, n: int, frame: str = frame, r: Range = r) -> None:
+                tuned.append(TunedTrial(frame, r, t))
+                tick(f"{frame}: rule trial {t.index + 1}/{n}")
+
+            trials = tune(make, method=spec.tuner.method, grid=spec.grid, settings=spec.tuner, metric=spec.metric,
+                          seed=spec.seed + 1000 * fold + i, candles=candles, iv=iv, on_trial=on_trial)
+            best = min(trials, key=lambda t: rank_key(t.value, spec.metric, f"{t.index:05d}"))
+            tr = best.result.trades
+            last = tr["exit_time"].max() if len(tr) else best.result.equity.index[-1]
+            variants.append(Variant(f"{prefix}_strategy-{i}", "rule", dict(best.point), frame,
+                                    trained_until=min(pd.Timestamp(last), label_end_limit(r)),
+                                    train_metric=best.value))
         if spec.model.enabled:
             res = run_backtest(collect_config(spec, r), candles=candles, iv=iv, policy=collect_policy(spec),
                                store=store, batch_id=batch_id)
             frames[i] = res.candidates
             tick(f"{frame}: training data ({len(res.candidates)} candidates)")
-            model = _train(spec, res.candidates, [r], f"{prefix}_model-{i}", train_model)
+            model = _train(spec, res.candidates, [r], _model_name(spec, fold, str(i)), train_model)
             model_id = save_model(store, model, model_dir)
             variants.append(Variant(f"{prefix}_model-{i}", "model", _model_overrides(spec, model_id), frame,
                                     trained_until=pd.Timestamp(model.trained_until), model_id=model_id,
@@ -143,20 +140,26 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
             tick(f"{frame}: model trained")
     if spec.model.enabled and spec.model.pooled and n_ranges > 1:
         pooled = pd.concat(frames.values(), ignore_index=True)
-        model = _train(spec, pooled, list(spec.ranges.train), f"{prefix}_model-pooled", train_model)
+        model = _train(spec, pooled, list(rs.train), _model_name(spec, fold, "pooled"), train_model)
         model_id = save_model(store, model, model_dir)
         variants.append(Variant(f"{prefix}_model-pooled", "pooled_model", _model_overrides(spec, model_id),
-                                "all train frames", trained_until=pd.Timestamp(model.trained_until),
+                                frame_name(spec, fold, "all"), trained_until=pd.Timestamp(model.trained_until),
                                 model_id=model_id, diagnostics=model.diagnostics))
         tick("pooled model trained")
-    n_trials = len(trials) + sum(v.kind != "rule" for v in variants)
-    return Optimized(variants, n_trials, trials, frames)
+    return Optimized(variants, tuned, frames)
+
+
+def _model_name(spec: WalkSpec, fold: int, i: str) -> str:
+    mid = f"_fold-{fold}" if len(spec.folds) > 1 else ""
+    return f"{spec.label_prefix}{mid}_model-{i}"
 
 
 def _train(spec: WalkSpec, cands: pd.DataFrame, ranges: list[Range], name: str, train_model: Any) -> Any:
     try:
-        return train_model(cands, ranges, name=name, target=spec.model.target, params=spec.model.params or None,
-                           seed=spec.seed)
+        m = spec.model
+        return train_model(cands, ranges, name=name, target=m.target, params=m.params or None, seed=spec.seed,
+                           valid_fraction=m.valid_fraction, purge_days=m.purge_days, embargo_days=m.embargo_days,
+                           test_fraction=m.test_fraction)
     except CovcallError as err:
         raise SpecError(f"{name}: {err}") from None
 
@@ -168,11 +171,15 @@ def _model_overrides(spec: WalkSpec, model_id: str) -> dict[str, Any]:
             "dte_max_days": cp.dte_max_days}
 
 
-def optimizer_steps(spec: WalkSpec, rules: bool = True) -> int:
-    """Steps the optimizer reports: grid points + data + model per range, and the pooled model."""
-    per_range = (len(expand_grid(spec.grid)) if rules else 0) + (2 if spec.model.enabled else 0)
-    pooled = 1 if spec.model.enabled and spec.model.pooled and len(spec.ranges.train) > 1 else 0
-    return len(spec.ranges.train) * per_range + pooled
+def optimizer_steps(spec: WalkSpec, rules: bool = True, ranges: RangeSet | None = None) -> int:
+    """Steps the optimizer reports for one fold (`ranges`) or all: tuner trials + data + model per range,
+    and the pooled model."""
+    per_range = (spec.n_tuner_trials if rules else 0) + (2 if spec.model.enabled else 0)
+    total = 0
+    for rs in [ranges] if ranges is not None else spec.folds:
+        pooled = 1 if spec.model.enabled and spec.model.pooled and len(rs.train) > 1 else 0
+        total += len(rs.train) * per_range + pooled
+    return total
 
 
 def baseline_variants(spec: WalkSpec) -> list[Variant]:

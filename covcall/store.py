@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 else:  # pandas costs most of the CLI's start-up; commands that only count rows never load it
     pd = lazy_module("pandas")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Forward migrations: index i moves the schema from version i to i + 1.
 _MIGRATIONS: list[str] = [
@@ -110,6 +110,15 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE trades ADD COLUMN IF NOT EXISTS pnl_vs_hodl_coin DOUBLE;
     ALTER TABLE equity ADD COLUMN IF NOT EXISTS covered_call_coin DOUBLE;
     ALTER TABLE equity ADD COLUMN IF NOT EXISTS hodl_coin DOUBLE;
+    """,
+    # 6: the trial ledger: every configuration a walk evaluated while selecting (issue 10).
+    """
+    CREATE TABLE IF NOT EXISTS trials (
+        walk_id VARCHAR, trial_id VARCHAR, created_at TIMESTAMP, stage VARCHAR, fold INTEGER, frame VARCHAR,
+        name VARCHAR, kind VARCHAR, underlying VARCHAR, timeframe VARCHAR, range_start DATE, range_end DATE,
+        params_json VARCHAR, metric VARCHAR, metric_value DOUBLE, sharpe_per_bar DOUBLE, n_bars INTEGER,
+        skew DOUBLE, kurtosis DOUBLE, times BIGINT[], returns DOUBLE[], excess DOUBLE[], run_id VARCHAR,
+        PRIMARY KEY (walk_id, trial_id));
     """,
 ]
 
@@ -741,12 +750,38 @@ class Store:
                            params, ["decision_time", "label_end", "expiry"])
 
     # -- walks -----------------------------------------------------------------------------------
-    def save_walk(self, row: dict[str, Any]) -> None:
+    def save_walk(self, row: dict[str, Any], trials: Sequence[dict[str, Any]] = ()) -> None:
+        """The walk and its trial ledger in one transaction (both or neither)."""
         df = pd.DataFrame([row])
         df["created_at"] = _naive(df["created_at"])
         with self.transaction() as con:
             con.execute("DELETE FROM walks WHERE walk_id = ?", [row["walk_id"]])
+            con.execute("DELETE FROM trials WHERE walk_id = ?", [row["walk_id"]])
             self._insert_df(con, "walks", df)
+            if trials:
+                t = pd.DataFrame([{**{k: v for k, v in r.items() if k != "params"}, "params_json": json.dumps(r["params"], sort_keys=True),
+                                   "created_at": row["created_at"]} for r in trials])
+                t["created_at"] = _naive(pd.to_datetime(t["created_at"], utc=True))
+                t["range_start"] = pd.to_datetime(t["range_start"]).dt.date
+                t["range_end"] = pd.to_datetime(t["range_end"]).dt.date
+                self._insert_df(con, "trials", t)
+
+    def read_trials(self, walk_id: str, with_returns: bool = True) -> list[dict[str, Any]]:
+        """A walk's ledger rows in the order they were run (params decoded)."""
+        cols = "*" if with_returns else ", ".join(_TRIAL_COLS)
+        return [_trial(r) for r in self._rows(f"SELECT {cols} FROM trials WHERE walk_id = ? ORDER BY rowid",
+                                              [walk_id])]
+
+    def prior_trials(self, underlying: str, timeframe: str, start: Any, end: Any, before: Any,
+                     exclude_walk: str | None = None) -> list[dict[str, Any]]:
+        """Selection trials of earlier walks' folds that tested on the same underlying, timeframe and range."""
+        sql = ("WITH used AS (SELECT DISTINCT walk_id, fold FROM trials WHERE stage = 'test' AND underlying = ? "
+               "AND timeframe = ? AND range_start = ? AND range_end = ? AND created_at < ? AND walk_id <> ?) "
+               "SELECT t.* FROM trials t JOIN used u ON t.walk_id = u.walk_id AND t.fold = u.fold "
+               "WHERE t.stage IN ('tune', 'test') ORDER BY t.created_at, t.walk_id, t.rowid")
+        params = [underlying, timeframe, pd.Timestamp(start).date(), pd.Timestamp(end).date(),
+                  _naive(pd.Series([pd.Timestamp(before)])).iloc[0].to_pydatetime(), exclude_walk or ""]
+        return [_trial(r) for r in self._rows(sql, params)]
 
     def get_walk(self, walk_id: str) -> dict[str, Any] | None:
         df = self._frame("SELECT * FROM walks WHERE walk_id = ?", [walk_id], ["created_at"])
@@ -813,6 +848,23 @@ _SERIES_SQL = (
     "max(ts) AS end FROM candles GROUP BY ALL "
     "UNION ALL SELECT 'iv' AS kind, source, underlying, '1d' AS timeframe, count(*), min(ts), max(ts) "
     "FROM iv_series GROUP BY ALL ORDER BY kind, source, underlying, timeframe")
+
+
+_TRIAL_COLS = ("walk_id", "trial_id", "created_at", "stage", "fold", "frame", "name", "kind", "underlying",
+               "timeframe", "range_start", "range_end", "params_json", "metric", "metric_value", "sharpe_per_bar",
+               "n_bars", "skew", "kurtosis", "run_id")
+
+
+def _trial(r: dict[str, Any]) -> dict[str, Any]:
+    for k in ("range_start", "range_end"):
+        if r.get(k) is not None:
+            r[k] = r[k].isoformat()
+    if r.get("created_at") is not None:
+        r["created_at"] = pd.Timestamp(r["created_at"], tz="UTC").isoformat()
+    for k in ("times", "returns", "excess"):
+        if k in r and r[k] is not None:
+            r[k] = list(r[k])
+    return r
 
 
 def _jobs_sql(kind: str | None) -> tuple[str, list[Any]]:

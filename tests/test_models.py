@@ -129,9 +129,10 @@ def test_classifier_separates_perfectly_and_diagnostics_are_complete(model) -> N
     assert d["rank_ic"] > 0.5
     assert d["rmse"] < 0.01
     assert d["base_rate"] == pytest.approx(0.3 + 0.7 * 0.04 / 0.45 * 3 / 29, abs=0.03)
-    assert d["n_train"] == model.n_train and d["n_valid"] == 100 * 10  # the last 100 of 500 decision days
+    # the last 100 of 500 decision days are the untouched test tail, the 100 before validate (purged)
+    assert d["n_train"] == model.n_train and d["n_test"] == 100 * 10 and 0 < d["n_valid"] < 100 * 10
     assert 0 < d["best_iteration"] <= 200
-    assert len(d["calibration"]) == 10 and sum(b["count"] for b in d["calibration"]) == d["n_valid"]
+    assert len(d["calibration"]) == 10 and sum(b["count"] for b in d["calibration"]) == d["n_test"]
     top = [f["feature"] for f in d["feature_importance"][:2]]
     assert set(top) == {"delta", "dte_days"}
     assert {f["feature"] for f in d["feature_importance"]} == set(FEATURES)
@@ -190,7 +191,8 @@ def test_no_training_label_touches_the_test_range(table: pd.DataFrame) -> None:
 
 def test_validation_tail_is_strictly_after_training_plus_purge_gap(table: pd.DataFrame, model) -> None:
     rows = purge_rows(table, ALL)
-    tr, va = split_train_valid(rows, valid_fraction=0.2, purge_days=3)
+    tr, va, te = split_train_valid(rows, valid_fraction=0.2, purge_days=3)
+    assert te.empty
     first_valid = va["decision_time"].min()
     assert tr["decision_time"].max() < first_valid
     assert tr["label_end"].max() < first_valid - pd.Timedelta(days=3)
@@ -295,3 +297,30 @@ def test_backtest_then_train_then_model_backtest_end_to_end(tmp_path) -> None:
     # what the policy ranked by is what predict() says for the rows it chose
     per_decision = out.candidates.assign(pred=predict(m, out.candidates)).groupby("decision_time")["pred"].max()
     np.testing.assert_allclose(predict(m, chosen), per_decision.loc[chosen["decision_time"]].to_numpy())
+
+
+def test_diagnostics_come_from_an_untouched_purged_and_embargoed_test_tail(table: pd.DataFrame) -> None:
+    rows = purge_rows(table, ALL)
+    tr, va, te = split_train_valid(rows, valid_fraction=0.2, purge_days=1, embargo_days=3, test_fraction=0.2)
+    assert len(tr) and len(va) and len(te)
+    # blocks in time order, labels of a block end before the next block starts (minus the purge)
+    assert tr["label_end"].max() < va["decision_time"].min() - pd.Timedelta(days=1)
+    assert va["label_end"].max() < te["decision_time"].min() - pd.Timedelta(days=1)
+    # the embargo: nothing in the first 3 days after the previous block's boundary
+    valid_start = rows.loc[rows["decision_time"] > tr["decision_time"].max(), "decision_time"].min()
+    assert va["decision_time"].min() >= valid_start + pd.Timedelta(days=3)
+    m = train_model(table, ALL, name="held out", params=FAST, purge_days=1, embargo_days=3, test_fraction=0.2)
+    d = m.diagnostics
+    assert d["n_test"] == len(te) and d["diagnostics_on"].startswith("test tail")
+    assert d["test_first_decision"] == te["decision_time"].min().isoformat()
+    # rank IC recomputed on the test tail from the model's own predictions equals the reported one
+    from covcall.metrics import spearman
+    assert d["rank_ic"] == pytest.approx(spearman(predict(m, te), te["pnl_vs_hodl_pct"].to_numpy(float)))
+
+
+def test_bad_split_fractions_are_refused(table: pd.DataFrame) -> None:
+    rows = purge_rows(table, ALL)
+    with pytest.raises(CovcallError, match="leave at least 10 %"):
+        split_train_valid(rows, valid_fraction=0.5, test_fraction=0.45)
+    with pytest.raises(CovcallError, match="test_fraction must be between 0 and 1"):
+        split_train_valid(rows, test_fraction=1.0)

@@ -12,6 +12,7 @@ from covcall.cli import main
 from covcall.errors import SpecError
 from covcall.optimizer import rank_key
 from covcall.store import Store
+from covcall.validation import SelectionStats
 from covcall.walker import _rank, load_walk, walk
 
 SPEC = {
@@ -35,15 +36,21 @@ def walked(tmp_path_factory):
 def test_every_variant_and_baseline_is_ranked(walked):
     res, _, _ = walked
     board = res.leaderboard
-    assert set(board.strategy) == {"t_strategy-1", "t_strategy-2", "t_model-1", "t_model-2", "t_model-pooled",
-                                   "hodl", "vault_weekly_10d", "bxmd_monthly_30d"}
+    merged = {n for m in board.merged for n in m.split(", ") if n}
+    # both training ranges chose the same grid point: one row names both ranges
+    assert merged == {"t_strategy-2"}
+    assert board.set_index("strategy").loc["t_strategy-1", "chosen_by"] == "t_train_frame-1, t_train_frame-2"
+    assert set(board.strategy) | merged == {"t_strategy-1", "t_strategy-2", "t_model-1", "t_model-2",
+                                            "t_model-pooled", "hodl", "vault_weekly_10d", "bxmd_monthly_30d"}
     assert list(board["rank"]) == list(range(1, len(board) + 1))
     values = board.metric_value.to_numpy(float)
     assert np.all(np.diff(values[np.isfinite(values)]) <= 1e-12)  # best first
-    assert res.best_strategy == board.strategy.iloc[0] and res.best_metric == pytest.approx(values[0])
+    chosen = board[board.kind != "baseline"].iloc[0]  # the selection is among the variants, not the baselines
+    assert res.best_strategy == chosen.strategy and res.best_metric == pytest.approx(chosen.metric_value)
     assert board[["psr", "dsr"]].notna().all().all()
     assert (board.dsr <= board.psr + 1e-12).all()  # deflating for the trials tried never helps
-    assert res.n_trials == 2 * 2 + 3  # grid points tried + models
+    # the ledger: 2 grid points on each of 2 ranges + 8 variants and baselines on the test range
+    assert res.n_trials == 2 * 2 + 8 == res.info["selection"]["n_trials"]
 
 
 def test_progress_counts_processed_over_total(walked):
@@ -60,7 +67,7 @@ def test_no_training_label_touches_the_test_range(walked):
     test_start = pd.Timestamp("2022-03-01", tz="UTC")
     trained = res.leaderboard.dropna(subset=["trained_until"])
     assert (pd.to_datetime(trained.trained_until, utc=True) <= test_start).all()
-    assert len(trained) == 5  # every fitted variant says when its training data ended
+    assert len(trained) + 1 == 5  # every fitted variant says when it ended (t_strategy-2 merged into -1)
     from covcall.models import load_model, purge_rows
     from covcall.ranges import Range
 
@@ -108,7 +115,7 @@ def test_ranking_rules_nan_last_ties_by_name():
                        **{k: 0.0 for k in ("sharpe", "sortino", "calmar", "cagr", "total_return", "max_drawdown",
                                            "win_rate", "excess_return")},
                        "trained_until": None, "frame": None, "run_id": "r", "model_id": None, "params": "{}"})
-    out = _rank(df, "max_drawdown", 3)  # a drawdown of -10 % beats -30 %; NaN last
+    out = _rank(df, "max_drawdown", SelectionStats(3, 3, 0.01, 0.0))  # a drawdown of -10 % beats -30 %; NaN last
     assert list(out.strategy) == ["x", "z", "y"]
 
 
@@ -118,7 +125,8 @@ def test_cli_walk_json_and_refusal(tmp_path, monkeypatch, capsys):
     spec.write_text(json.dumps({**SPEC, "grid": {"threshold": [0.1]}, "model": {"pooled": False}}))
     assert main(["walk", "--spec", str(spec), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["metric"] == "sharpe" and out["best_strategy"] == out["strategies"][0]["strategy"]
+    first_variant = next(r for r in out["strategies"] if r["kind"] != "baseline")
+    assert out["metric"] == "sharpe" and out["best_strategy"] == first_variant["strategy"]
     assert {"best_strategy", "best_metric", "strategies"} <= set(out)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**SPEC, "rangeTest": {"startDate": "2021-12-01", "endDate": "2022-02-28"}}))
@@ -156,7 +164,8 @@ def test_walk_on_an_imported_real_btc_series(tmp_path):
                            {"startDate": "2023-03-20", "endDate": "2023-10-15", "note": "2023 range"}],
             "rangeTest": {"startDate": "2024-01-01", "endDate": "2024-06-30"}, "gap_days": 30}
     res = walk(spec, store=store)
-    assert len(res.leaderboard) == 3 + 3 + 1 + 3
+    merged = sum(len([n for n in m.split(", ") if n]) for m in res.leaderboard.merged)
+    assert len(res.leaderboard) + merged == 3 + 3 + 1 + 3
     hodl = res.leaderboard.set_index("strategy").loc["hodl"]
     # BTC went from about 42.3k to 62.7k over the test range (daily closes): HODL made roughly +48 %
     assert 0.40 < hodl.total_return < 0.56

@@ -46,6 +46,10 @@ def _progress(done: int, total: int, msg: str) -> None:
     print(f"[{done}/{total}] {msg}", file=sys.stderr, flush=True)
 
 
+def _warn(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 def _load_spec(path: str, settings: Settings) -> Any:
     from covcall.config import run_defaults
     from covcall.spec import read_spec_file
@@ -60,7 +64,7 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
 
     spec = _load_spec(args.spec, settings)
     store = open_store(settings)
-    res = walk(spec, _progress, store=store)
+    res = walk(spec, _progress, store=store, on_warning=_warn)
     out = res.to_dict()
     band = None
     if args.sensitivity:
@@ -70,10 +74,18 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
         out["winner_sensitivity"] = band.to_dict() if band else None
 
     def human() -> None:
-        print(f"walk {res.walk_id}: best {res.best_strategy} ({res.metric} {res.best_metric})")
+        print(f"walk {res.walk_id}: {res.info['verdict']['sentence']}")
+        sel = res.info["selection"]
+        pbo = (sel.get("pbo") or {}).get("pbo")
+        print(f"trials N {sel['n_trials']} (effective {sel['n_effective']}), V {sel['sr_variance']:.6f}, "
+              f"PBO {'n/a' if pbo is None else f'{pbo:.2f}'}")
         cols = ["rank", "strategy", "kind", "metric_value", "total_return", "max_drawdown", "psr", "dsr",
                 "trained_until"]
         print(res.leaderboard[cols].to_string(index=False))
+        final = res.info.get("final_test")
+        if final and final.get("rows"):
+            print(f"final holdout {final['range']}: " + ", ".join(
+                f"{r['strategy']} sharpe {r['sharpe']}" for r in final["rows"]))
         print(f"report: {res.report_dir}")
         if band is not None:
             print(f"winner {res.best_strategy} under the assumption grid: {band.verdict}")
