@@ -125,6 +125,12 @@ def winner_sensitivity(result: Any, *, store: Store | None = None) -> Sensitivit
     if result.best_strategy is None:
         return None
     spec = WalkSpec.parse(result.spec)
+    winner = result.info.get("winner")
+    if winner:  # a walk-forward winner: its settings in the last fold, on that fold's test range
+        from covcall.ranges import _parse_range
+
+        return run_sensitivity(spec.base_config(_parse_range(winner["test"], "winner test"), **winner["overrides"]),
+                               store=store)
     row = result.leaderboard[result.leaderboard["strategy"] == result.best_strategy].iloc[0]
     overrides = json.loads(row["params"]) if isinstance(row["params"], str) else {}
     return run_sensitivity(spec.base_config(spec.ranges.test, **overrides), store=store)

@@ -32,13 +32,20 @@ class PBOResult:
     n_trials: int
     n_obs: int
 
-    def to_dict(self, pairs: bool = True) -> dict[str, Any]:
-        d: dict[str, Any] = {"pbo": self.pbo, "n_splits": self.n_splits, "n_trials": self.n_trials,
-                             "n_obs": self.n_obs, "logits": [float(x) for x in self.logits]}
-        if pairs:
-            d["pairs"] = {k: [v.item() if hasattr(v, "item") else v for v in self.pairs[k]]
-                          for k in ("is_sharpe", "oos_sharpe", "chosen")}
-        return d
+    def to_dict(self, max_pairs: int = 2000) -> dict[str, Any]:
+        """JSON-ready: every logit (4 decimals) and an evenly spaced sample of at most `max_pairs` IS/OOS pairs."""
+        step = max(1, math.ceil(len(self.pairs) / max_pairs))
+        sample = self.pairs.iloc[::step]
+        return {"pbo": self.pbo, "n_splits": self.n_splits, "n_trials": self.n_trials, "n_obs": self.n_obs,
+                "logits": [round(float(x), 4) for x in self.logits],
+                "pairs": {"is_sharpe": [_json_num(v) for v in sample["is_sharpe"]],
+                          "oos_sharpe": [_json_num(v) for v in sample["oos_sharpe"]],
+                          "chosen": [str(v) for v in sample["chosen"]]}}
+
+
+def _json_num(v: Any) -> float | None:
+    f = float(v)
+    return round(f, 6) if math.isfinite(f) else None
 
 
 def check_splits(n_splits: Any, n_obs: int) -> int:

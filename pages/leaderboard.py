@@ -37,6 +37,16 @@ ui.remember("leaderboard_test_start", date(2023, 3, 1))
 ui.remember("leaderboard_test_end", date(2023, 8, 31))
 ui.remember("leaderboard_gap_days", 45)
 ui.remember("leaderboard_walk_id", None)
+ui.remember("leaderboard_folds", "One split")
+ui.remember("leaderboard_roll_start", date(2021, 1, 1))
+ui.remember("leaderboard_roll_train_days", 240)
+ui.remember("leaderboard_roll_test_days", 90)
+ui.remember("leaderboard_roll_count", 4)
+ui.remember("leaderboard_tuner", "grid")
+ui.remember("leaderboard_budget", 24)
+ui.remember("leaderboard_final", False)
+ui.remember("leaderboard_final_start", date(2024, 1, 1))
+ui.remember("leaderboard_final_end", date(2024, 6, 30))
 ui.remember("leaderboard_top_n", 3)
 ui.query_state("leaderboard", {"walk": ("leaderboard_walk_id", str, lambda v: len(v) < 200)})
 
@@ -75,7 +85,52 @@ def range_part() -> RangeSet | None:
         "gap_days": int(ss["leaderboard_gap_days"])})
 
 
+def selection_part() -> None:
+    """Walk-forward folds, the tuner and the final holdout."""
+    with st.expander("Walk-forward folds, tuner and final holdout", expanded=ss["leaderboard_folds"] != "One split"
+                     or ss["leaderboard_final"] or ss["leaderboard_tuner"] != "grid"):
+        st.radio("Folds", ["One split", "Rolling folds"], key="leaderboard_folds", horizontal=True,
+                 help="Rolling folds: each fold tunes and trains on its own window and tests on the next one; "
+                      "the ranking uses every family's out-of-sample returns stitched across the folds")
+        if ss["leaderboard_folds"] == "Rolling folds":
+            r = st.columns(4)
+            r[0].date_input("First training day", format=ui.DATE_FORMAT, key="leaderboard_roll_start")
+            r[1].number_input("Training days", 30, 3650, key="leaderboard_roll_train_days")
+            r[2].number_input("Test days (= step)", 10, 730, key="leaderboard_roll_test_days")
+            r[3].number_input("Folds", 2, 24, key="leaderboard_roll_count")
+            st.caption("The gap between each fold's training and test window is the gap days above.")
+        t1, t2 = st.columns(2)
+        t1.radio("Rule tuner", ["grid", "optuna"], key="leaderboard_tuner", horizontal=True,
+                 help="grid: every point of the tuning grid; optuna: seeded TPE search over delta, DTE, threshold, "
+                      "take-profit and exit style")
+        t2.number_input("Optuna trials per training range", 1, 500, key="leaderboard_budget",
+                        disabled=ss["leaderboard_tuner"] != "optuna")
+        f1, f2, f3 = st.columns([1, 2, 2])
+        f1.toggle("Final holdout", key="leaderboard_final",
+                  help="Run only the chosen variant and HODL on it, after selection; reported apart")
+        f2.date_input("Holdout start", format=ui.DATE_FORMAT, key="leaderboard_final_start",
+                      disabled=not ss["leaderboard_final"])
+        f3.date_input("Holdout end", format=ui.DATE_FORMAT, key="leaderboard_final_end",
+                      disabled=not ss["leaderboard_final"])
+
+
 def spec_of(rs: RangeSet) -> dict[str, Any]:
+    spec = _base_spec(rs)
+    if ss["leaderboard_folds"] == "Rolling folds":
+        spec = {k: v for k, v in spec.items() if k not in ("rangeTrain", "rangeTest")}
+        spec["rolling"] = {"start": ss["leaderboard_roll_start"].isoformat(),
+                           "train_days": int(ss["leaderboard_roll_train_days"]),
+                           "test_days": int(ss["leaderboard_roll_test_days"]),
+                           "count": int(ss["leaderboard_roll_count"]), "gap_days": rs.gap_days}
+    if ss["leaderboard_tuner"] == "optuna":
+        spec["tuner"] = {"method": "optuna", "budget": int(ss["leaderboard_budget"])}
+    if ss["leaderboard_final"]:
+        spec["finalTest"] = {"startDate": ss["leaderboard_final_start"].isoformat(),
+                             "endDate": ss["leaderboard_final_end"].isoformat()}
+    return spec
+
+
+def _base_spec(rs: RangeSet) -> dict[str, Any]:
     return {
         "name": ss["leaderboard_name"].strip() or "walk", "underlying": ss["leaderboard_underlying"],
         "timeframe": ss["leaderboard_timeframe"], "source": ss["leaderboard_source"],
@@ -105,6 +160,7 @@ with tab_new:
     b4.write("")
     b4.toggle("Models", key="leaderboard_models",
               help="Also fit LightGBM model variants on each training range (and one pooled model)")
+    selection_part()
     k1, k2, _ = st.columns([1, 2, 5])
     go_walk = k1.button("Walk", type="primary", key="leaderboard_walk", disabled=rs is None)
     go_train = k2.button("Train models only", key="leaderboard_train", disabled=rs is None,

@@ -38,16 +38,24 @@ def test_walk_ranks_variants_and_shows_models(db):
     assert walk["name"] == "ui-walk"
     assert "hodl" in set(table["strategy"])
     assert list(table["rank"]) == list(range(1, len(table) + 1))
-    assert table["strategy"].iloc[0] == walk["best_strategy"]
-    assert {"psr", "dsr", "trained_until"} <= set(table.columns)
-    assert any(f"Best: **{walk['best_strategy']}**" in s.value for s in at.success)
+    assert table[table["kind"] != "baseline"]["strategy"].iloc[0] == walk["best_strategy"]
+    assert {"psr", "dsr", "dsr_effective", "trained_until"} <= set(table.columns)
+    from covcall.walker import load_walk
+
+    verdict = load_walk(Store(db), walk["walk_id"]).info["verdict"]
+    shown = at.success if verdict["passed"] else at.warning
+    assert verdict["sentence"] in [v.value for v in shown]  # green only when earned
+    assert (verdict["sentence"] in [v.value for v in at.success]) == verdict["passed"]
+    labels = {m.label: m.value for m in at.metric}
+    sel = load_walk(Store(db), walk["walk_id"]).info["selection"]
+    assert labels["Trials behind the ranking"] == str(sel["n_trials"])
+    assert labels["Effective trials"] == str(sel["n_effective"])
     assert walk["walk_id"] in texts(at)
     charts = at.get("plotly_chart")
     assert len(charts) >= 2  # test-range equity plus the model diagnostics
     assert at.selectbox(key="leaderboard_model_pick").options
     # why the model sold or skipped: its contributions add up to the prediction it acted on
     from covcall.explain import explain_decision
-    from covcall.walker import load_walk
 
     pick = at.selectbox(key="leaderboard_model_pick").value
     stored = load_walk(Store(db), walk["walk_id"]).leaderboard
@@ -112,3 +120,36 @@ def test_train_models_only_lists_the_fitted_models(db):
     table = next(d.value for d in at.dataframe if "model_id" in d.value.columns)
     assert list(table["model_id"]) == list(stored["model_id"])
     assert table["trained until"].iloc[0] <= "2022-07-01"
+
+
+def test_rolling_folds_with_optuna_and_a_final_holdout(db):
+    at = open_page(PAGE)
+    at.toggle(key="leaderboard_models").set_value(False)
+    at.radio(key="leaderboard_folds").set_value("Rolling folds").run()
+    at.date_input(key="leaderboard_roll_start").set_value(date(2021, 1, 1))
+    at.number_input(key="leaderboard_roll_train_days").set_value(200)
+    at.number_input(key="leaderboard_roll_test_days").set_value(60)
+    at.number_input(key="leaderboard_roll_count").set_value(3)
+    at.radio(key="leaderboard_tuner").set_value("optuna").run()
+    at.number_input(key="leaderboard_budget").set_value(3)
+    at.toggle(key="leaderboard_final").set_value(True).run()
+    at.date_input(key="leaderboard_final_start").set_value(date(2022, 9, 1))
+    at.date_input(key="leaderboard_final_end").set_value(date(2022, 12, 31)).run()
+    at.button(key="leaderboard_walk").click().run()
+    no_exception(at)
+    from covcall.walker import load_walk
+
+    res = load_walk(Store(db), Store(db).list_walks().iloc[0]["walk_id"])
+    assert len(res.info["folds"]) == 3 and res.spec["tuner"] == {"method": "optuna", "budget": 3, "space": {}}
+    assert res.info["selection"]["n_trials"] == 3 * (3 + 1 + 3)
+    shown = texts(at)
+    assert "Folds: parameters chosen per fold" in shown and "Final holdout 2022-09-01 .. 2022-12-31" in shown
+    folds = next(d.value for d in at.dataframe if "fold" in d.value.columns and "exit_style" in d.value.columns)
+    assert list(folds["fold"]) == [1, 2, 3]
+    final = next(d.value for d in at.dataframe if list(d.value.columns[:1]) == ["strategy"] and len(d.value) == 2)
+    assert list(final["strategy"]) == [res.best_strategy, "hodl"]
+    # kept across navigation
+    at.switch_page("app.py").run()
+    at.switch_page(PAGE).run()
+    assert at.radio(key="leaderboard_folds").value == "Rolling folds"
+    assert at.toggle(key="leaderboard_final").value is True

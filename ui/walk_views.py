@@ -12,7 +12,7 @@ from covcall.walker import WalkResult, load_walk
 from covcall.walkspec import METRICS
 from ui.cache import CACHE_TTL_S, _store
 from ui.charts import HODL_COLOR
-from ui.formats import fmt_count, fmt_metric, fmt_pct, fmt_ratio
+from ui.formats import fmt_count, fmt_pct, fmt_ratio
 from ui.views import explain_view
 
 
@@ -29,8 +29,8 @@ def equity_of(db_path: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
 def ranked_table(board: pd.DataFrame, metric: str) -> Any:
     """The leaderboard with one format per unit and the best row highlighted."""
     others = [m for m in METRICS if m != metric]
-    cols = [c for c in ("rank", "strategy", "kind", metric, "psr", "dsr", "trained_until", *others, "frame")
-            if c in board.columns]
+    cols = [c for c in ("rank", "strategy", "kind", metric, "psr", "dsr", "dsr_effective", "trained_until",
+                        *others, "chosen_by", "frame") if c in board.columns]
     df = board[cols].copy()
     df["trained_until"] = df["trained_until"].map(
         lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(pd.Timestamp(v))[:16])
@@ -39,7 +39,7 @@ def ranked_table(board: pd.DataFrame, metric: str) -> Any:
     for c in df.columns:
         if c in ("cagr", "total_return", "max_drawdown", "win_rate", "excess_return"):
             fmts[c] = fmt_pct
-        elif c in ("sharpe", "sortino", "calmar", "psr", "dsr"):
+        elif c in ("sharpe", "sortino", "calmar", "psr", "dsr", "dsr_effective"):
             fmts[c] = fmt_ratio
     best = df["rank"].min() if len(df) else None
 
@@ -57,33 +57,63 @@ def walk_result(db: str, walk_id: str) -> None:
 
 def render_walk(db: str, result: WalkResult) -> None:
     board = result.leaderboard
+    info = result.info
+    sel = info.get("selection") or {}
     st.subheader(f"Walk {result.name}")
-    test = result.spec.get("rangeTest", {})
-    st.caption(f"walk `{result.walk_id}` · ranked by **{result.metric}** on the test range "
-               f"{test.get('startDate')} .. {test.get('endDate')} · {result.n_trials} variants tried · "
-               f"{result.spec.get('underlying')} {result.spec.get('timeframe')} ({result.spec.get('source')})")
-    if result.best_strategy:
-        st.success(f"Best: **{result.best_strategy}** with {result.metric} "
-                   f"{fmt_metric(result.metric, result.best_metric)}")
-    else:
+    for w in info.get("warnings") or []:
+        st.warning(w.removeprefix("warning: "), icon="⚠️")
+    v = info.get("verdict")
+    if v:  # green only when the numbers earn it
+        (st.success if v.get("passed") else st.warning)(v["sentence"])
+    elif not result.best_strategy:
         st.warning("No variant had a computable metric on the test range.")
+    st.caption(f"walk `{result.walk_id}` · ranked by **{result.metric}** on "
+               f"{sel.get('basis') or _test_text(result)} · "
+               f"{result.spec.get('underlying')} {result.spec.get('timeframe')} ({result.spec.get('source')})")
+    if sel:
+        pbo_d = sel.get("pbo") or {}
+        m = st.columns(5)
+        m[0].metric("Trials behind the ranking", fmt_count(sel.get("n_trials")),
+                    help="Every tuner trial on every training range, every variant and baseline on every test "
+                         "range, and earlier walks' trials on the same test range (the ledger's N)")
+        m[1].metric("Effective trials", fmt_count(sel.get("n_effective")),
+                    help="Clusters of trials whose returns in excess of HODL correlate >= 0.5")
+        m[2].metric("V (Sharpe variance)", "n/a" if sel.get("sr_variance") is None else f"{sel['sr_variance']:.2e}",
+                    help="Variance of the ledger trials' per-bar Sharpe ratios; with N it sets the Sharpe "
+                         "expected from luck alone")
+        m[3].metric("DSR of the chosen", fmt_ratio(sel.get("dsr_best")))
+        m[4].metric("PBO", fmt_ratio(pbo_d.get("pbo")),
+                    help="Probability of backtest overfitting (CSCV): how often the in-sample best falls below "
+                         "the median out of sample")
     st.dataframe(ranked_table(board, result.metric), hide_index=True, width="stretch",
-                 column_config={"psr": st.column_config.Column("PSR", help="Probabilistic Sharpe ratio vs 0"),
-                                "dsr": st.column_config.Column("DSR", help="Deflated Sharpe ratio (luck over the "
-                                                                           "variants tried)"),
+                 column_config={"psr": st.column_config.NumberColumn("PSR", help="Probabilistic Sharpe ratio vs 0",
+                                                                     format="%.3f"),
+                                "dsr": st.column_config.NumberColumn(
+                                    "DSR", format="%.3f", help="Deflated Sharpe ratio over the ledger's N trials"),
+                                "dsr_effective": st.column_config.NumberColumn(
+                                    "DSR (eff. N)", format="%.3f", help="The same with the effective N"),
+                                "chosen_by": st.column_config.Column(
+                                    "chosen by", help="Every training range whose tuning chose these settings"),
                                 "trained_until": st.column_config.Column("trained until",
                                                                          help="Last label the variant saw")})
-    for issue in result.info.get("issues", []):
-        {"error": st.error, "warning": st.warning}.get(issue["level"], st.info)(issue["message"])
+    for issue in info.get("issues", []):
+        if issue["level"] == "error":
+            st.error(issue["message"])
+    selection_charts(sel)
+    folds_table(result)
+    final_panel(result)
 
-    st.markdown("**Equity on the test range**")
+    st.markdown("**Equity on the test range**" if not info.get("folds") else
+                "**Equity stitched across the folds' test ranges** (each from 1.0)")
     most = max(2, min(10, len(board)))
     ss = st.session_state
     ss["leaderboard_top_n"] = min(int(ss.get("leaderboard_top_n", 3)), most)
     st.slider("Top variants", 1, most, key="leaderboard_top_n")
     top = board.head(int(ss["leaderboard_top_n"]))
     ids = tuple(str(r) for r in top["run_id"].dropna())
-    if ids:
+    if info.get("folds"):
+        stitched_chart(result, list(top["strategy"]))
+    elif ids:
         eq = equity_of(db, ids)
         fig = go.Figure()
         names = dict(zip(top["run_id"], top["strategy"], strict=True))
@@ -113,7 +143,8 @@ def render_walk(db: str, result: WalkResult) -> None:
         st.caption(f"(stored diagnostics unavailable: {err}; showing the walk's copy)")
     m = st.columns(6)
     m[0].metric("Training rows", fmt_count(diag.get("n_train")))
-    m[1].metric("Validation rows", fmt_count(diag.get("n_valid")))
+    m[1].metric("Test-tail rows", fmt_count(diag.get("n_test") or diag.get("n_valid")),
+                help=diag.get("diagnostics_on") or "rows the diagnostics were measured on")
     m[2].metric("Rank IC", fmt_ratio(diag.get("rank_ic")))
     m[3].metric("RMSE", fmt_ratio(diag.get("rmse")))
     m[4].metric("AUC", fmt_ratio(diag.get("auc")))
@@ -136,7 +167,7 @@ def render_walk(db: str, result: WalkResult) -> None:
                                     line=dict(dash="dot", color=HODL_COLOR)),
                          go.Scatter(x=cal["mean_pred"], y=cal["observed"], mode="lines+markers", name="model",
                                     marker=dict(size=8))])
-        fig.update_layout(title="Calibration (validation tail)", height=300, margin=dict(l=10, r=10, t=40, b=10),
+        fig.update_layout(title="Calibration (held-out tail)", height=300, margin=dict(l=10, r=10, t=40, b=10),
                           xaxis_title="mean predicted probability", yaxis_title="observed rate",
                           xaxis_tickformat=".0%", yaxis_tickformat=".0%")
         c2.plotly_chart(fig, width="stretch", key="leaderboard_calibration")
@@ -158,3 +189,91 @@ def explain_part(db: str, result: WalkResult, name: str, model_id: str) -> None:
                     label="Decision on the test range")
 
 
+
+
+def _test_text(result: WalkResult) -> str:
+    test = result.spec.get("rangeTest", {})
+    return f"the test range {test.get('startDate')} .. {test.get('endDate')}"
+
+
+def selection_charts(sel: dict[str, Any]) -> None:
+    """PBO: the logit of the chosen trial's out-of-sample rank per CSCV split, and IS vs OOS Sharpe."""
+    pbo_d = sel.get("pbo") or {}
+    tuner = sel.get("pbo_tuner") or []
+    if not pbo_d and not tuner:
+        return
+    with st.expander("Overfitting: PBO by combinatorially symmetric cross-validation", expanded=False):
+        if pbo_d:
+            c1, c2 = st.columns(2)
+            logits = pbo_d.get("logits") or []
+            fig = go.Figure(go.Histogram(x=logits, nbinsx=40, marker_color="#1f77b4"))
+            fig.add_vline(x=0, line_dash="dot", line_color="#d62728")
+            fig.update_layout(title=f"Logits of the chosen variant's OOS rank (PBO {fmt_ratio(pbo_d.get('pbo'))})",
+                              height=320, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="logit (left of 0: "
+                              "below the median out of sample)", yaxis_title="split combinations")
+            c1.plotly_chart(fig, width="stretch", key="leaderboard_pbo_hist")
+            pairs = pbo_d.get("pairs") or {}
+            if pairs:
+                fig = go.Figure(go.Scatter(x=pairs["is_sharpe"], y=pairs["oos_sharpe"], mode="markers",
+                                           marker=dict(size=4, opacity=0.4), text=pairs["chosen"]))
+                fig.update_layout(title="Performance degradation: in-sample vs out-of-sample Sharpe (per bar)",
+                                  height=320, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="in-sample",
+                                  yaxis_title="out-of-sample")
+                c2.plotly_chart(fig, width="stretch", key="leaderboard_pbo_scatter")
+            st.caption(f"{pbo_d.get('n_trials')} variants, {pbo_d.get('n_obs')} bars in {pbo_d.get('n_splits')} "
+                       "blocks; every half of the blocks picks its best variant, the other half ranks it.")
+        if tuner:
+            st.dataframe(pd.DataFrame(tuner), hide_index=True, width="stretch",
+                         column_config={"pbo": st.column_config.NumberColumn("tuner PBO", format="%.2f")})
+
+
+def folds_table(result: WalkResult) -> None:
+    """Parameter stability: what the tuned rule chose and scored in each fold."""
+    folds = result.info.get("folds") or []
+    if not folds:
+        return
+    rows = []
+    for f in folds:
+        for v in f["variants"]:
+            if v["kind"] == "rule":
+                rows.append({"fold": f["fold"], "test": f["test"], "variant": v["strategy"],
+                             **{k: v["params"].get(k) for k in ("delta_min", "delta_max", "dte_min_days",
+                                                                  "dte_max_days", "threshold", "exit_style",
+                                                                  "take_profit")},
+                             result.metric: v["metric_value"], "total_return": v["total_return"]})
+    st.markdown("**Folds: parameters chosen per fold** (stable choices are more believable)")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"total_return": st.column_config.NumberColumn("total return", format="percent")})
+
+
+def final_panel(result: WalkResult) -> None:
+    final = result.info.get("final_test")
+    if not final:
+        return
+    st.markdown(f"**Final holdout {final['range']}** (touched by nothing during selection; reported apart)")
+    if not final.get("rows"):
+        st.caption(final.get("note", ""))
+        return
+    cols = ["strategy", "sharpe", "total_return", "max_drawdown", "psr", "sortino", "calmar", "cagr",
+            "excess_return", "win_rate"]
+    rows = pd.DataFrame(final["rows"])
+    st.dataframe(rows[[c for c in cols if c in rows.columns]], hide_index=True, width="stretch",
+                 column_config={k: st.column_config.NumberColumn(k.replace("_", " "), format="percent")
+                                for k in ("total_return", "max_drawdown", "cagr", "excess_return", "win_rate")})
+
+
+def stitched_chart(result: WalkResult, names: list[str]) -> None:
+    """Equity of each family chained across the folds' test ranges, from the trial ledger."""
+    trials = [t for t in result.info.get("trials") or [] if t["stage"] == "test"]
+    fig = go.Figure()
+    for name in [*names, "hodl"]:
+        parts = sorted((t for t in trials if t["name"] == name), key=lambda t: t["fold"])
+        if not parts:
+            continue
+        ts = pd.to_datetime([x for t in parts for x in t["times"]], unit="s", utc=True)
+        r = pd.Series([x for t in parts for x in t["returns"]], index=ts)
+        style = dict(color=HODL_COLOR, dash="dot", width=3) if name == "hodl" else None
+        fig.add_trace(go.Scatter(x=ts, y=(1 + r).cumprod(), name="HODL" if name == "hodl" else name, line=style))
+    fig.update_layout(height=400, margin=dict(l=10, r=10, t=10, b=10), yaxis_tickformat=".2f",
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom"))
+    st.plotly_chart(fig, width="stretch", key="leaderboard_equity")
