@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from covcall.backtest import BacktestConfig, config_error_line, new_id, new_run_id, run_backtest
+from covcall.backtest import (
+    BacktestConfig,
+    BacktestResult,
+    config_error_line,
+    load_fine_closes,
+    load_inputs,
+    new_id,
+    new_run_id,
+    persist_run,
+    run_backtest,
+)
+from covcall.compute import ComputeSpec, Executor, UnitFailure
 from covcall.dataset import check_export_dir, export_run_files
 from covcall.dates import parse_date
 from covcall.enums import ExitStyle
@@ -94,6 +105,8 @@ class BatchResult:
     runs: list[dict[str, Any]] = field(default_factory=list)
     exports: dict[str, str] = field(default_factory=dict)
     examples: int = 0
+    compute: str = "serial (this process)"
+    dashboard: str | None = None
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -101,40 +114,109 @@ class BatchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"batch_id": self.batch_id, "runs": self.runs, "exports": self.exports, "examples": self.examples,
-                "ok": len(self.runs) - len(self.failed), "failed": len(self.failed)}
+                "ok": len(self.runs) - len(self.failed), "failed": len(self.failed), "compute": self.compute,
+                "workers": sorted({r["worker"] for r in self.runs if r.get("worker")}),
+                "dashboard": self.dashboard}
+
+
+@dataclass
+class MarketInputs:
+    """The market data one or more runs need, loaded once by the driver and sent to the workers once."""
+
+    candles: pd.DataFrame
+    iv: pd.DataFrame | None
+    fine: pd.DataFrame | None
+
+
+def data_key(cfg: BacktestConfig) -> tuple[Any, ...]:
+    """Runs with the same key read exactly the same market data."""
+    return (cfg.underlying, cfg.timeframe, cfg.source, cfg.iv_source, cfg.seed, cfg.exchange, cfg.start, cfg.end,
+            cfg.settlement)
+
+
+def pin(cfg: BacktestConfig, store: Store | None) -> tuple[BacktestConfig, str | None]:
+    """Resolve the chain calibration on the driver, so a worker (which never opens the store) prices the same."""
+    from covcall.calibration import chain_for
+    from covcall.chain import ChainParams
+
+    chain, cal_id = chain_for(cfg.chain, cfg.calibration, cfg.underlying, store)
+    return cfg.model_copy(update={"chain": ChainParams(**chain.model_dump()), "calibration": cal_id or "none"}), cal_id
+
+
+def backtest_unit(cfg: BacktestConfig, data: MarketInputs) -> BacktestResult:
+    """One backtest as a unit of work: a pure function of the config and the market data (no store)."""
+    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine)
 
 
 def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, export_dir: str | Path | None = None,
-              progress: BatchProgress | None = None, defaults: dict[str, Any] | None = None) -> BatchResult:
-    """Run every config of the grid; a failing run is recorded with its error and the rest go on."""
+              progress: BatchProgress | None = None, defaults: dict[str, Any] | None = None,
+              compute: ComputeSpec | None = None) -> BatchResult:
+    """Run every config of the grid; a failing run is recorded with its error and the rest go on.
+
+    `compute` says where the runs execute (covcall.compute.plan; serial by default). The driver loads each
+    distinct market-data window once, the runs execute as independent units, and each finished run is saved
+    as it arrives (only the driver writes the store), so results are identical in every mode and a stopped
+    batch keeps what finished. `progress(done, total, label)` is called as runs finish.
+    """
     if isinstance(spec, dict):
         spec = BatchSpec.parse(spec, defaults)
     configs = spec.configs()
     if export_dir is not None:
         check_export_dir(export_dir)
+    compute = compute or ComputeSpec("serial")
     batch_id = new_id("b")
-    result = BatchResult(batch_id)
-    frames: list[pd.DataFrame] = []
+    result = BatchResult(batch_id, compute=compute.describe())
+    frames: dict[int, pd.DataFrame] = {}
     total = len(configs)
-    with tracked(store, batch_id, "batch", spec.name, {"runs": total}) as info:
-        for n, cfg in enumerate(configs):
-            if progress:
-                progress(n, total, cfg.label or "")
-            try:
-                res = run_backtest(cfg, store=store, batch_id=batch_id)
-            except CovcallError as err:
-                result.runs.append(_failed(store, cfg, batch_id, str(err)))
-                continue
-            except Exception as err:  # isolate the run; the batch goes on
-                result.runs.append(_failed(store, cfg, batch_id, f"{type(err).__name__}: {err}"))
-                continue
-            frames.append(res.examples)
-            result.runs.append({"run_id": res.run_id, "label": cfg.label, "status": "ok", "error": None,
-                                **res.summary()["counts"], "metrics": res.summary()["metrics"]})
-            info.update(done=len(result.runs), failed=len(result.failed))
+    with tracked(store, batch_id, "batch", spec.name, {"runs": total, "compute": compute.describe()}) as info:
+        with Executor(compute) as ex:  # started first: workers warm up while the driver loads data
+            units: list[tuple[BacktestConfig, Any]] = []
+            loaded: dict[tuple[Any, ...], MarketInputs | str] = {}
+            index: list[int] = []
+            rows: dict[int, dict[str, Any]] = {}
+            for n, cfg in enumerate(configs):
+                key = data_key(cfg)
+                if key not in loaded:
+                    try:
+                        candles, iv = load_inputs(cfg, store)
+                        loaded[key] = MarketInputs(candles, iv, load_fine_closes(cfg, store))
+                    except CovcallError as err:
+                        loaded[key] = str(err)
+                if isinstance(loaded[key], str):
+                    rows[n] = _failed(store, cfg, batch_id, str(loaded[key]))
+                    continue
+                try:
+                    pinned, _ = pin(cfg, store)
+                except CovcallError as err:
+                    rows[n] = _failed(store, cfg, batch_id, str(err))
+                    continue
+                units.append((pinned, key))
+                index.append(n)
+            done = len(rows)
+            result.dashboard = ex.dashboard_link
+            refs = {key: ex.scatter(value) for key, value in loaded.items() if not isinstance(value, str)}
+            for i, out, where in ex.map(backtest_unit, [(cfg, refs[key]) for cfg, key in units]):
+                n = index[i]
+                cfg = configs[n]
+                done += 1
+                if isinstance(out, UnitFailure):
+                    rows[n] = {**_failed(store, cfg, batch_id, out.error), "worker": where}
+                else:
+                    out.calibration_id = units[i][0].calibration if units[i][0].calibration != "none" else None
+                    if store is not None:
+                        persist_run(store, out, batch_id=batch_id, code_version=code_version())
+                    frames[n] = out.examples
+                    summary = out.summary()
+                    rows[n] = {"run_id": out.run_id, "label": cfg.label, "status": "ok", "error": None,
+                               **summary["counts"], "metrics": summary["metrics"], "worker": where}
+                result.runs = [rows[k] for k in sorted(rows)]
+                info.update(done=done, failed=len(result.failed))
+                if progress:
+                    progress(done, total, cfg.label or "")
+        result.runs = [rows[k] for k in sorted(rows)]
         if progress:
             progress(total, total, "done")
-        combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        combined = pd.concat([frames[k] for k in sorted(frames)], ignore_index=True) if frames else pd.DataFrame()
         result.examples = int(len(combined))
         if export_dir is not None and len(combined):
             result.exports = export_run_files(combined, Path(export_dir), batch_id)

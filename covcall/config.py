@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     settlement_fee_rate: float = Field(default=0.00015, ge=0, le=0.01, description="Settlement fee.")
     risk_free_rate: float = Field(default=0.0, ge=-0.1, le=0.5, description="Annual rate for pricing.")
     store_timeout_s: float = Field(default=30.0, gt=0, le=86400, description="How long to wait on a locked DuckDB.")
+    compute: Literal["serial", "local"] | None = Field(default=None, description=(
+        "serial | local (a Dask LocalCluster); unset: local when there is more than one unit and one core."))
+    workers: int | None = Field(default=None, ge=1, le=1024, description="Local cluster size (default: the cores).")
+    dask_scheduler_address: str | None = Field(default=None, description=(
+        "An existing Dask scheduler (tcp://HOST:PORT); when set, sweeps run there."))
 
 
 _ACCEPTS = {
@@ -65,6 +70,14 @@ def run_defaults(settings: Settings) -> dict[str, Any]:
     return {"source": settings.data_source, "seed": settings.synthetic_seed, "exchange": settings.exchange_id,
             "fee_rate": settings.fee_rate, "fee_cap": settings.fee_cap,
             "settlement_fee_rate": settings.settlement_fee_rate, "rate": settings.risk_free_rate}
+
+
+def compute_plan(settings: Settings, n_units: int, workers: int | None = None, scheduler: str | None = None) -> Any:
+    """Where a sweep of `n_units` runs: the CLI's --workers/--scheduler over the settings (covcall.compute.plan)."""
+    from covcall.compute import plan
+
+    return plan(settings.compute, workers if workers is not None else settings.workers,
+                scheduler or settings.dask_scheduler_address, n_units=n_units)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -17,6 +17,8 @@ import pandas as pd
 
 from covcall.backtest import BacktestConfig, load_fine_closes, load_inputs, run_backtest
 from covcall.calibration import chain_for
+from covcall.compute import ComputeSpec, Executor, UnitFailure
+from covcall.errors import CovcallError
 
 if TYPE_CHECKING:
     from covcall.store import Store
@@ -31,6 +33,9 @@ class Scenario:
     name: str
     chain: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+
+
+N_SCENARIOS = 10  # the grid's size on daily bars (9 elsewhere): enough units to spread
 
 
 def scenarios(base_chain: dict[str, Any], daily: bool) -> list[Scenario]:
@@ -93,10 +98,12 @@ class Sensitivity:
 
 def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | None = None,
                     defaults: dict[str, Any] | None = None,
-                    mapper: Callable[..., list[dict[str, Any]]] | None = None) -> Sensitivity:
+                    mapper: Callable[..., list[dict[str, Any]]] | None = None,
+                    compute: ComputeSpec | None = None) -> Sensitivity:
     """Rerun `config` under every scenario of the assumption grid; data is loaded once and shared.
 
-    `mapper(fn, units)` may run the units elsewhere (e.g. on Dask); by default they run here, in order.
+    The scenarios run where `compute` says (covcall.compute; serial by default), data scattered once;
+    `mapper(fn, units)` overrides that. A failing scenario fails the band (its error is raised).
     """
     if isinstance(config, dict):
         config = BacktestConfig.parse(config, defaults)
@@ -106,8 +113,10 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     candles, iv = load_inputs(config, store)
     fine = load_fine_closes(config, store)
     units = scenarios(config.chain.model_dump(), daily=config.timeframe == "1d")
-    run = mapper or (lambda fn, items: [fn(u) for u in items])
-    results = run(lambda s: run_scenario(config, s, candles, iv, fine), units)
+    if mapper is not None:
+        results = mapper(lambda s: run_scenario(config, s, candles, iv, fine), units)
+    else:
+        results = _on_executor(compute or ComputeSpec("serial"), config, units, candles, iv, fine)
     table = pd.DataFrame([{k: v for k, v in r.items() if k not in ("equity", "hodl")} for r in results])
     curves = pd.concat({r["scenario"]: r["equity"] for r in results}, axis=1)
     band = pd.DataFrame({"base": curves["base"], "low": curves.min(axis=1), "high": curves.max(axis=1),
@@ -116,7 +125,25 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     return Sensitivity(table, band.reset_index(), verdict(table), cal_id)
 
 
-def winner_sensitivity(result: Any, *, store: Store | None = None) -> Sensitivity | None:
+def _on_executor(compute: ComputeSpec, config: BacktestConfig, units: list[Scenario], candles: pd.DataFrame,
+                 iv: pd.DataFrame | None, fine: pd.DataFrame | None) -> list[dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    with Executor(compute) as ex:
+        data = ex.scatter((candles, iv, fine))
+        for i, res, _ in ex.map(_scenario_unit, [(config, u, data) for u in units]):
+            if isinstance(res, UnitFailure):
+                raise CovcallError(f"sensitivity scenario {units[i].name} failed: {res.error}")
+            out[i] = res
+    return [out[i] for i in range(len(units))]
+
+
+def _scenario_unit(config: BacktestConfig, scenario: Scenario, data: tuple[Any, Any, Any]) -> dict[str, Any]:
+    candles, iv, fine = data
+    return run_scenario(config, scenario, candles, iv, fine)
+
+
+def winner_sensitivity(result: Any, *, store: Store | None = None,
+                       compute: ComputeSpec | None = None) -> Sensitivity | None:
     """The robustness band of a walk's winner on the test range (None when no variant had a metric)."""
     import json
 
@@ -130,7 +157,7 @@ def winner_sensitivity(result: Any, *, store: Store | None = None) -> Sensitivit
         from covcall.ranges import _parse_range
 
         return run_sensitivity(spec.base_config(_parse_range(winner["test"], "winner test"), **winner["overrides"]),
-                               store=store)
+                               store=store, compute=compute)
     row = result.leaderboard[result.leaderboard["strategy"] == result.best_strategy].iloc[0]
     overrides = json.loads(row["params"]) if isinstance(row["params"], str) else {}
-    return run_sensitivity(spec.base_config(spec.ranges.test, **overrides), store=store)
+    return run_sensitivity(spec.base_config(spec.ranges.test, **overrides), store=store, compute=compute)

@@ -88,3 +88,49 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> None:
     sys.exit(main())
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--workers must be a whole number >= 1; got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--workers must be a whole number >= 1; got {n}")
+    return n
+
+
+def add_compute_args(p: argparse.ArgumentParser) -> None:
+    """--workers and --scheduler: where the command's units of work run (docs/scale.md)."""
+    p.add_argument("--workers", type=_workers, metavar="N",
+                   help="worker processes of a local Dask cluster (1: serial; default: WORKERS or the cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: "
+                        "DASK_SCHEDULER_ADDRESS)")
+
+
+def compute_for(args: argparse.Namespace, settings: Settings, n_units: int) -> Any:
+    from covcall.config import compute_plan
+
+    spec = compute_plan(settings, n_units, getattr(args, "workers", None), getattr(args, "scheduler", None))
+    if spec.mode != "serial":
+        print(f"compute: {spec.describe()}", file=sys.stderr, flush=True)
+    return spec
+
+
+def progress_printer(stream: Any = None) -> Callable[[int, int, str], None]:
+    """A progress bar on a terminal, plain `[done/total] label` lines otherwise (logs, pipes)."""
+    out = stream or sys.stderr
+    tty = bool(getattr(out, "isatty", lambda: False)())
+
+    def show(done: int, total: int, label: str) -> None:
+        if not tty:
+            print(f"[{done}/{total}] {label}", file=out, flush=True)
+            return
+        width = 30
+        filled = int(width * done / total) if total else width
+        end = "\n" if total and done >= total else ""
+        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:60]:<60}", end=end, file=out,
+              flush=True)
+
+    return show

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from covcall import open_store
+from covcall.cli import add_compute_args
 from covcall.errors import CovcallError
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def register(sub: Any) -> None:
     p.add_argument("--sensitivity", action="store_true", help="also rerun it under the assumption grid (IV level, "
                                                               "short end, spreads, basis, settlement) and say "
                                                               "whether it beats HODL under all of them")
+    add_compute_args(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_backtest)
 
@@ -57,6 +59,7 @@ def register(sub: Any) -> None:
                        description="Run underlyings x timeframes x windows x exit styles (x params) from a "
                                    "JSON/TOML spec and write one combined dataset.")
     b.add_argument("--spec", required=True, help="JSON or TOML batch spec")
+    add_compute_args(b)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_batch)
 
@@ -113,9 +116,10 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     summary = res.summary()
     band = None
     if args.sensitivity:
-        from covcall.sensitivity import run_sensitivity
+        from covcall.cli import compute_for
+        from covcall.sensitivity import N_SCENARIOS, run_sensitivity
 
-        band = run_sensitivity(cfg, store=open_store(settings))
+        band = run_sensitivity(cfg, store=open_store(settings), compute=compute_for(args, settings, N_SCENARIOS))
         summary["sensitivity"] = band.to_dict()
 
     def human() -> None:
@@ -141,19 +145,16 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
-    from covcall.batch import run_batch
-    from covcall.cli import emit
+    from covcall.batch import BatchSpec, run_batch
+    from covcall.cli import compute_for, emit, progress_printer
     from covcall.config import run_defaults
     from covcall.spec import read_spec_file
 
-    spec = read_spec_file(args.spec)
+    spec = BatchSpec.parse(read_spec_file(args.spec), run_defaults(settings))
     export_dir = settings.training_data_dir if settings.save_training_data else None
-
-    def progress(done: int, total: int, label: str) -> None:
-        print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
-
-    res = run_batch(spec, store=open_store(settings), export_dir=export_dir, progress=progress,
-                    defaults=run_defaults(settings))
+    compute = compute_for(args, settings, len(spec.configs()))
+    res = run_batch(spec, store=open_store(settings), export_dir=export_dir, progress=progress_printer(),
+                    compute=compute)
     out = res.to_dict()
 
     def human() -> None:

@@ -1,0 +1,218 @@
+"""Where units of work run: in this process, on a local Dask cluster of worker processes, or on a remote scheduler.
+
+Units are pure functions of their arguments (a config, market data, a seed); they return result objects and
+never open the store. The driver loads market data once, scatters it, submits the units and writes what comes
+back, one unit at a time as it arrives. The same code runs in every mode, so the answers are identical.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from covcall.errors import ConfigError, CovcallError
+
+Mode = Literal["serial", "local", "remote"]
+CONNECT_TIMEOUT_S = 5.0
+WORKER_WAIT_S = 20.0
+
+
+@dataclass(frozen=True)
+class ComputeSpec:
+    """How to run: `serial`, `local` (a LocalCluster of `workers` processes) or `remote` (a scheduler address)."""
+
+    mode: Mode
+    workers: int = 1
+    address: str | None = None
+
+    def describe(self) -> str:
+        if self.mode == "remote":
+            return f"Dask scheduler {self.address}"
+        if self.mode == "local":
+            return f"local Dask cluster, {self.workers} worker processes"
+        return "serial (this process)"
+
+
+def check_workers(workers: Any) -> int | None:
+    """None or a whole number >= 1."""
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be a whole number >= 1; got {workers!r}")
+    return int(workers)
+
+
+def check_address(address: str | None) -> str | None:
+    if address is None or not str(address).strip():
+        return None
+    a = str(address).strip()
+    host = a.split("://", 1)[-1]
+    if "://" in a and not a.startswith(("tcp://", "tls://", "ws://", "wss://", "inproc://")):
+        raise ConfigError(f"scheduler address {a!r} has an unknown protocol; use tcp://HOST:PORT")
+    if ":" not in host:
+        raise ConfigError(f"scheduler address {a!r} has no port; use tcp://HOST:PORT (the scheduler's port, "
+                          "8786 by default)")
+    return a if "://" in a else f"tcp://{a}"
+
+
+def plan(compute: str | None = None, workers: int | None = None, scheduler: str | None = None, *,
+         n_units: int = 2, cores: int | None = None) -> ComputeSpec:
+    """Choose the mode: a scheduler address wins; `serial` or one worker is serial; otherwise a local cluster
+    when there is more than one unit and more than one core (or `compute='local'` says so).
+
+    >>> plan(n_units=1, cores=8).mode, plan("serial", n_units=9, cores=8).mode, plan(n_units=9, cores=2)
+    ('serial', 'serial', ComputeSpec(mode='local', workers=2, address=None))
+    >>> plan(workers=1, n_units=9, cores=8).mode, plan(scheduler="10.0.0.5:8786").address
+    ('serial', 'tcp://10.0.0.5:8786')
+    """
+    workers = check_workers(workers)
+    address = check_address(scheduler)
+    if compute not in (None, "", "serial", "local"):
+        raise ConfigError(f"COMPUTE must be serial or local; got {compute!r}")
+    if address:
+        return ComputeSpec("remote", workers or 0, address)
+    cores = cores or os.cpu_count() or 1
+    if compute == "serial" or workers == 1:
+        return ComputeSpec("serial", 1)
+    n = workers or cores
+    if compute == "local" or (n_units > 1 and n > 1):
+        return ComputeSpec("local", n)
+    return ComputeSpec("serial", 1)
+
+
+@dataclass
+class UnitFailure:
+    """A unit that raised (after its retry): the error line and the traceback."""
+
+    error: str
+    detail: str = ""
+
+
+def _where() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return f"local:{socket.gethostname()}:{os.getpid()}"
+
+
+def _warm() -> None:
+    """Import the engine on a worker while the driver is still loading data (the first unit then starts at once)."""
+    import covcall.backtest  # noqa: F401
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, str]:
+    return fn(*args), _where()
+
+
+class Executor:
+    """Runs units in the chosen mode. Use as a context manager; `map` yields (index, result, where) as units finish."""
+
+    def __init__(self, spec: ComputeSpec) -> None:
+        self.spec = spec
+        self.client: Any = None
+        self._cluster: Any = None
+
+    def __enter__(self) -> Executor:
+        if self.spec.mode == "serial":
+            return self
+        import dask
+        from distributed import Client, LocalCluster
+
+        if self.spec.mode == "local":
+            # a dead worker's unit is retried once, then recorded as failed
+            with dask.config.set({"distributed.scheduler.allowed-failures": 1, "distributed.logging.distributed":
+                                  "error"}):
+                self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=":0", silence_logs=40)
+                self.client = Client(self._cluster)
+            self.client.run(_warm, wait=False)
+            return self
+        try:
+            self.client = Client(self.spec.address, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as err:
+            raise CovcallError(f"cannot reach the Dask scheduler at {self.spec.address} within "
+                               f"{CONNECT_TIMEOUT_S:g} s ({type(err).__name__}); check DASK_SCHEDULER_ADDRESS / "
+                               "--scheduler and that `dask scheduler` is running") from None
+        try:
+            self.client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except (TimeoutError, OSError):
+            self.client.close()
+            raise CovcallError(f"the Dask scheduler at {self.spec.address} has no workers after {WORKER_WAIT_S:g} s; "
+                               f"start some with `dask worker {self.spec.address}`") from None
+        self.client.run(_warm, wait=False)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    @property
+    def dashboard_link(self) -> str | None:
+        try:
+            return str(self.client.dashboard_link) if self.client is not None else None
+        except Exception:  # no dashboard (bokeh not installed): nothing to link to
+            return None
+
+    def scatter(self, value: Any) -> Any:
+        """Send data to the workers once; units receive the future and Dask resolves it (serial: the value)."""
+        if self.client is None:
+            return value
+        return self.client.scatter(value, broadcast=True, hash=False)
+
+    def map(self, fn: Callable[..., Any], units: Sequence[tuple[Any, ...]]
+            ) -> Iterator[tuple[int, Any, str]]:
+        """Run `fn(*unit)` for every unit; yield (index, result or UnitFailure, where it ran) as they finish.
+
+        Closing the iterator early (an exception in the caller, Stop on a page, Ctrl-C) cancels what has not run.
+        """
+        if self.client is None:
+            for i, args in enumerate(units):
+                try:
+                    yield i, fn(*args), _where()
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as err:  # isolated: the sweep goes on
+                    yield i, UnitFailure(_line(err), traceback.format_exc()), _where()
+            return
+        from distributed import as_completed
+
+        futures = [self.client.submit(_call, fn, args, pure=False, retries=1) for args in units]
+        index = {f.key: i for i, f in enumerate(futures)}
+        try:
+            for fut in as_completed(futures):
+                i = index[fut.key]
+                try:
+                    result, where = fut.result()
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as err:
+                    yield i, UnitFailure(_line(err), "".join(traceback.format_exception(err))), "?"
+                    continue
+                yield i, result, where
+        finally:
+            pending = [f for f in futures if not f.done()]
+            if pending:
+                self.client.cancel(pending)
+
+
+def _line(err: BaseException) -> str:
+    if type(err).__name__ == "KilledWorker":
+        return "the worker running this unit died twice (KilledWorker); it was not retried again"
+    if isinstance(err, CovcallError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+@contextmanager
+def executor(spec: ComputeSpec) -> Iterator[Executor]:
+    with Executor(spec) as ex:
+        yield ex
