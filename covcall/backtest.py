@@ -286,6 +286,15 @@ def sim_params(config: BacktestConfig) -> SimParams:
     )
 
 
+@dataclass
+class MarketInputs:
+    """The market data one or more runs need, loaded once by the driver and sent to the workers once."""
+
+    candles: pd.DataFrame
+    iv: pd.DataFrame | None
+    fine: pd.DataFrame | None
+
+
 def load_inputs(config: BacktestConfig, store: Store | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Candles (with warm-up) and the IV index for a config, from its data source."""
     warm_start = pd.Timestamp(config.start) - pd.Timedelta(days=WARMUP_DAYS)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from covcall.backtest import (
     BacktestConfig,
     BacktestResult,
+    MarketInputs,
     config_error_line,
     load_fine_closes,
     load_inputs,
@@ -119,15 +120,6 @@ class BatchResult:
                 "dashboard": self.dashboard}
 
 
-@dataclass
-class MarketInputs:
-    """The market data one or more runs need, loaded once by the driver and sent to the workers once."""
-
-    candles: pd.DataFrame
-    iv: pd.DataFrame | None
-    fine: pd.DataFrame | None
-
-
 def data_key(cfg: BacktestConfig) -> tuple[Any, ...]:
     """Runs with the same key read exactly the same market data."""
     return (cfg.underlying, cfg.timeframe, cfg.source, cfg.iv_source, cfg.seed, cfg.exchange, cfg.start, cfg.end,
@@ -141,6 +133,14 @@ def pin(cfg: BacktestConfig, store: Store | None) -> tuple[BacktestConfig, str |
 
     chain, cal_id = chain_for(cfg.chain, cfg.calibration, cfg.underlying, store)
     return cfg.model_copy(update={"chain": ChainParams(**chain.model_dump()), "calibration": cal_id or "none"}), cal_id
+
+
+def work_bars(configs: list[BacktestConfig]) -> int:
+    """Bars the configs simulate in total (how much work a sweep is, to choose where it runs)."""
+    from covcall.timeframes import BAR_LENGTH
+
+    day = pd.Timedelta(days=1)
+    return int(sum(((c.end - c.start).days + 1) * (day / BAR_LENGTH[c.timeframe]) for c in configs))
 
 
 def backtest_unit(cfg: BacktestConfig, data: MarketInputs) -> BacktestResult:

@@ -19,6 +19,9 @@ from covcall.errors import ConfigError, CovcallError
 
 Mode = Literal["serial", "local", "remote"]
 CONNECT_TIMEOUT_S = 5.0
+# Starting a local cluster and warming its workers costs about 5 s; the engine simulates roughly 15k bars/s per
+# core. Below this much work (bars summed over the units) the default stays serial, where it is faster.
+LOCAL_MIN_BARS = 150_000
 WORKER_WAIT_S = 20.0
 
 
@@ -61,9 +64,11 @@ def check_address(address: str | None) -> str | None:
 
 
 def plan(compute: str | None = None, workers: int | None = None, scheduler: str | None = None, *,
-         n_units: int = 2, cores: int | None = None) -> ComputeSpec:
-    """Choose the mode: a scheduler address wins; `serial` or one worker is serial; otherwise a local cluster
-    when there is more than one unit and more than one core (or `compute='local'` says so).
+         n_units: int = 2, cores: int | None = None, work_bars: int | None = None) -> ComputeSpec:
+    """Choose the mode: a scheduler address wins; `serial` or one worker is serial; `local` or a worker count
+    above 1 is a local cluster; left to itself, a local cluster when there is more than one unit, more than
+    one core and enough work (`work_bars`, bars summed over the units, at least LOCAL_MIN_BARS) to pay for
+    starting it.
 
     >>> plan(n_units=1, cores=8).mode, plan("serial", n_units=9, cores=8).mode, plan(n_units=9, cores=2)
     ('serial', 'serial', ComputeSpec(mode='local', workers=2, address=None))
@@ -80,8 +85,10 @@ def plan(compute: str | None = None, workers: int | None = None, scheduler: str 
     if compute == "serial" or workers == 1:
         return ComputeSpec("serial", 1)
     n = workers or cores
-    if compute == "local" or (n_units > 1 and n > 1):
+    if compute == "local" or workers is not None:
         return ComputeSpec("local", n)
+    if n_units > 1 and n > 1 and (work_bars is None or work_bars >= LOCAL_MIN_BARS):
+        return ComputeSpec("local", min(n, n_units))
     return ComputeSpec("serial", 1)
 
 
@@ -130,7 +137,7 @@ class Executor:
             with dask.config.set({"distributed.scheduler.allowed-failures": 1, "distributed.logging.distributed":
                                   "error"}):
                 self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=":0", silence_logs=40)
+                                             host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
                 self.client = Client(self._cluster)
             self.client.run(_warm, wait=False)
             return self

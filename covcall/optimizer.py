@@ -37,6 +37,7 @@ class Variant:
     model_id: str | None = None
     train_metric: float | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    model: Any = None  # the TrainedModel itself, so test runs on workers need no store
 
 
 def rank_key(value: float | None, metric: str, name: str) -> tuple[int, float, str]:
@@ -83,12 +84,16 @@ def frame_name(spec: WalkSpec, fold: int, i: int | str) -> str:
 
 def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, store: Any, model_dir: Path,
              batch_id: str, progress: WalkProgress | None = None, total: int | None = None,
-             rules: bool = True, fold: int = 1, ranges: RangeSet | None = None, done: int = 0) -> Optimized:
+             rules: bool = True, fold: int = 1, ranges: RangeSet | None = None, done: int = 0,
+             ex: Any = None, data: Any = None) -> Optimized:
     """Fit every variant of one fold on that fold's training ranges only; progress counts steps / total.
 
     With rules=False only the models are fitted (`covcall train`). Variant names are family names
     (`{prefix}_strategy-i`, `{prefix}_model-i`, `{prefix}_model-pooled`), the same in every fold.
+    Tuner trials run as units on `ex` (covcall.compute; serial when None) with `data` (MarketInputs, or a
+    scattered reference to it); models are trained here, on the driver.
     """
+    from covcall.backtest import MarketInputs
     from covcall.models import (  # LightGBM takes seconds to import: only model walks pay
         save_model,
         train_model,
@@ -120,23 +125,38 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
                 tick(f"{frame}: rule trial {t.index + 1}/{n}")
 
             trials = tune(make, method=spec.tuner.method, grid=spec.grid, settings=spec.tuner, metric=spec.metric,
-                          seed=spec.seed + 1000 * fold + i, candles=candles, iv=iv, on_trial=on_trial)
+                          seed=spec.seed + 1000 * fold + i, data=data or MarketInputs(candles, iv, None), ex=ex,
+                          on_trial=on_trial)
             best = min(trials, key=lambda t: rank_key(t.value, spec.metric, f"{t.index:05d}"))
             tr = best.result.trades
             last = tr["exit_time"].max() if len(tr) else best.result.equity.index[-1]
             variants.append(Variant(f"{prefix}_strategy-{i}", "rule", dict(best.point), frame,
                                     trained_until=min(pd.Timestamp(last), label_end_limit(r)),
                                     train_metric=best.value))
-        if spec.model.enabled:
-            res = run_backtest(collect_config(spec, r), candles=candles, iv=iv, policy=collect_policy(spec),
-                               store=store, batch_id=batch_id)
+    if spec.model.enabled:
+        # the training data of every range in one go (units on `ex`), then the models here
+        from covcall.compute import ComputeSpec, Executor, UnitFailure
+        from covcall.dataset import persist_run
+        from covcall.version import code_version
+
+        ex = ex or Executor(ComputeSpec("serial"))
+        market = data or MarketInputs(candles, iv, None)
+        cfgs = [collect_config(spec, r) for r in rs.train]
+        collected: dict[int, Any] = {}
+        for k, res, _ in ex.map(collect_unit, [(c, market, collect_policy(spec)) for c in cfgs]):
+            if isinstance(res, UnitFailure):
+                raise CovcallError(f"collecting training data on {rs.train[k]} failed: {res.error}")
+            persist_run(store, res, batch_id=batch_id, code_version=code_version())
+            collected[k] = res
+        for k, r in enumerate(rs.train):
+            i, frame, res = k + 1, frame_name(spec, fold, k + 1), collected[k]
             frames[i] = res.candidates
             tick(f"{frame}: training data ({len(res.candidates)} candidates)")
             model = _train(spec, res.candidates, [r], _model_name(spec, fold, str(i)), train_model)
             model_id = save_model(store, model, model_dir)
             variants.append(Variant(f"{prefix}_model-{i}", "model", _model_overrides(spec, model_id), frame,
                                     trained_until=pd.Timestamp(model.trained_until), model_id=model_id,
-                                    diagnostics=model.diagnostics))
+                                    diagnostics=model.diagnostics, model=model))
             tick(f"{frame}: model trained")
     if spec.model.enabled and spec.model.pooled and n_ranges > 1:
         pooled = pd.concat(frames.values(), ignore_index=True)
@@ -144,9 +164,14 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
         model_id = save_model(store, model, model_dir)
         variants.append(Variant(f"{prefix}_model-pooled", "pooled_model", _model_overrides(spec, model_id),
                                 frame_name(spec, fold, "all"), trained_until=pd.Timestamp(model.trained_until),
-                                model_id=model_id, diagnostics=model.diagnostics))
+                                model_id=model_id, diagnostics=model.diagnostics, model=model))
         tick("pooled model trained")
     return Optimized(variants, tuned, frames)
+
+
+def collect_unit(cfg: BacktestConfig, data: Any, policy: CollectPolicy) -> Any:
+    """Candidate labels of one training range as a unit of work (no store)."""
+    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, policy=policy)
 
 
 def _model_name(spec: WalkSpec, fold: int, i: str) -> str:

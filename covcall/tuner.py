@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from covcall.backtest import BacktestConfig, BacktestResult, run_backtest
 from covcall.enums import ExitStyle
-from covcall.errors import did_you_mean
+from covcall.errors import CovcallError, did_you_mean
 
 # grid names: the two [min, max] pairs stand for four BacktestConfig fields
 GRID_KEYS = ("delta_range", "dte_range", "threshold", "take_profit", "exit_style")
@@ -137,29 +136,49 @@ def _suggest(trial: Any, space: dict[str, list[Any]]) -> dict[str, Any]:
     return p
 
 
+OPTUNA_BATCH = 8  # trials asked together and evaluated in parallel; fixed, so results never depend on workers
+
+
+def tune_unit(cfg: BacktestConfig, data: Any) -> BacktestResult:
+    """One tuner trial as a unit of work (no store, no candidates)."""
+    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, record_candidates=False)
+
+
 def tune(make_config: Callable[[dict[str, Any]], BacktestConfig], *, method: str, grid: dict[str, list[Any]],
-         settings: TunerSettings, metric: str, seed: int, candles: pd.DataFrame, iv: pd.DataFrame | None,
+         settings: TunerSettings, metric: str, seed: int, data: Any, ex: Any = None,
          on_trial: Callable[[Trial, int], None] | None = None) -> list[Trial]:
-    """Evaluate the tuner's trials in a fixed order; `on_trial(trial, total)` is called after each.
+    """Evaluate the tuner's trials; `on_trial(trial, total)` is called after each, in trial order.
 
-    The Optuna study is in memory, sequential and seeded (TPESampler(seed)), so a spec and seed give
-    bit-identical trials. A metric that cannot be computed scores as the worst value to the sampler.
+    Trials run as units on `ex` (a covcall.compute.Executor; serial when None). The grid's points all go at
+    once; Optuna asks OPTUNA_BATCH points at a time from an in-memory, seeded TPE study and is told the results
+    in order, so a spec and seed give bit-identical trials whatever the number of workers. A metric that
+    cannot be computed scores as the worst value to the sampler. A failing trial fails the walk.
     """
-    trials: list[Trial] = []
+    from covcall.compute import ComputeSpec, Executor, UnitFailure
 
-    def evaluate(point: dict[str, Any], total: int) -> float | None:
-        res = run_backtest(make_config(point), candles=candles, iv=iv, record_candidates=False)
-        value = res.metrics.get(metric)
-        t = Trial(len(trials), point, value, res)
-        trials.append(t)
-        if on_trial:
-            on_trial(t, total)
-        return value
+    trials: list[Trial] = []
+    ex = ex or Executor(ComputeSpec("serial"))
+
+    def evaluate(points: list[dict[str, Any]], total: int) -> list[float | None]:
+        cfgs = [make_config(p) for p in points]
+        done: dict[int, BacktestResult] = {}
+        for i, res, _ in ex.map(tune_unit, [(c, data) for c in cfgs]):
+            if isinstance(res, UnitFailure):
+                raise CovcallError(f"tuner trial {points[i]} failed: {res.error}")
+            done[i] = res
+        values = []
+        for i, point in enumerate(points):
+            value = done[i].metrics.get(metric)
+            t = Trial(len(trials), point, value, done[i])
+            trials.append(t)
+            values.append(value)
+            if on_trial:
+                on_trial(t, total)
+        return values
 
     if method == "grid":
         points = expand_grid(grid)
-        for point in points:
-            evaluate(point, len(points))
+        evaluate(points, len(points))
         return trials
 
     import optuna  # imported only when asked for: it takes a second
@@ -167,10 +186,9 @@ def tune(make_config: Callable[[dict[str, Any]], BacktestConfig], *, method: str
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = settings.full_space()
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=int(seed)))
-
-    def objective(trial: Any) -> float:
-        value = evaluate(_suggest(trial, space), settings.budget)
-        return float(value) if value is not None and math.isfinite(value) else -1e9
-
-    study.optimize(objective, n_trials=settings.budget, n_jobs=1, show_progress_bar=False)
+    while len(trials) < settings.budget:
+        asked = [study.ask() for _ in range(min(OPTUNA_BATCH, settings.budget - len(trials)))]
+        values = evaluate([_suggest(t, space) for t in asked], settings.budget)
+        for t, value in zip(asked, values, strict=True):
+            study.tell(t, float(value) if value is not None and math.isfinite(value) else -1e9)
     return trials

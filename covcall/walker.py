@@ -14,9 +14,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from covcall.backtest import WARMUP_DAYS, BacktestConfig, data_hash, load_inputs, new_id, run_backtest
+from covcall.backtest import (
+    WARMUP_DAYS,
+    BacktestConfig,
+    BacktestResult,
+    MarketInputs,
+    data_hash,
+    load_fine_closes,
+    load_inputs,
+    new_id,
+    run_backtest,
+)
 from covcall.calibration import chain_for
 from covcall.chain import ChainParams
+from covcall.compute import ComputeSpec, Executor, UnitFailure
+from covcall.dataset import persist_run
 from covcall.errors import CovcallError, SpecError, did_you_mean
 from covcall.jobs import tracked
 from covcall.jsonutil import dumps, plain
@@ -125,16 +137,29 @@ class FoldRun:
     trials: list[dict[str, Any]]
 
 
+def variant_unit(cfg: BacktestConfig, data: MarketInputs, model: Any, record_candidates: bool) -> BacktestResult:
+    """One variant (or baseline) on a test range as a unit of work; a model variant carries its model."""
+    policy = None
+    if model is not None:
+        from covcall.policies.model import ModelPolicy
+
+        policy = ModelPolicy(model, threshold=float(cfg.model_threshold), dte_min_days=float(cfg.dte_min_days),
+                             dte_max_days=float(cfg.dte_max_days), delta_min=float(cfg.delta_min),
+                             delta_max=float(cfg.delta_max))
+    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, policy=policy,
+                        record_candidates=record_candidates)
+
+
 def run_fold(spec: WalkSpec, fold: int, rs: RangeSet, *, candles: pd.DataFrame, iv: pd.DataFrame | None,
              store: Store, walk_id: str, model_dir: Path, progress: WalkProgress | None, total: int,
-             done: int) -> FoldRun:
+             done: int, ex: Executor, data: Any) -> FoldRun:
     """Tune and train on the fold's training ranges only, then test every variant and baseline on its test range.
 
-    A pure function of the spec, the fold and the market data (plus the store it writes runs to), so folds
-    can run independently.
+    Depends only on the spec, the fold and the market data: tuner trials and test runs are units on `ex`;
+    the driver trains the models and saves every run as it arrives (workers never open the store).
     """
     opt = optimize(spec, candles=candles, iv=iv, store=store, model_dir=model_dir, batch_id=walk_id,
-                   progress=progress, total=total, fold=fold, ranges=rs, done=done)
+                   progress=progress, total=total, fold=fold, ranges=rs, done=done, ex=ex, data=data)
     done += optimizer_steps(spec, ranges=rs)
     common = {"walk_id": walk_id, "fold": fold, "underlying": spec.underlying, "timeframe": spec.timeframe,
               "metric": spec.metric}
@@ -149,11 +174,20 @@ def run_fold(spec: WalkSpec, fold: int, rs: RangeSet, *, candles: pd.DataFrame, 
                             f"{test_start:%Y-%m-%d}; widen gap_days or end the training range earlier")
     rows: list[dict[str, Any]] = []
     where = f" (fold {fold})" if len(spec.folds) > 1 else ""
-    for v in variants:
-        cfg = spec.base_config(rs.test, **v.overrides, label=f"{spec.name}: {v.name} on test{where}")
-        # model variants keep their candidates so every decision can be explained afterwards
-        res = run_backtest(cfg, candles=candles, iv=iv, store=store, batch_id=walk_id,
-                           record_candidates=v.model_id is not None)
+    cfgs = [spec.base_config(rs.test, **v.overrides, label=f"{spec.name}: {v.name} on test{where}") for v in variants]
+    # model variants keep their candidates so every decision can be explained afterwards
+    results: dict[int, BacktestResult] = {}
+    for i, res, _ in ex.map(variant_unit, [(c, data, v.model, v.model_id is not None)
+                                           for c, v in zip(cfgs, variants, strict=True)]):
+        if isinstance(res, UnitFailure):
+            raise CovcallError(f"{variants[i].name} failed on the test range: {res.error}")
+        persist_run(store, res, batch_id=walk_id, code_version=code_version())
+        results[i] = res
+        done += 1
+        if progress:
+            progress(done, total, f"tested {variants[i].name}{where}")
+    for i, v in enumerate(variants):
+        res = results[i]
         m = res.metrics
         rows.append({"strategy": v.name, "kind": v.kind, "metric_value": m.get(spec.metric),
                      **{k: m.get(k) for k in METRICS}, "sharpe_per_bar": m.get("sharpe_per_bar"),
@@ -164,9 +198,6 @@ def run_fold(spec: WalkSpec, fold: int, rs: RangeSet, *, candles: pd.DataFrame, 
         trials.append(trial_row(**common, trial_id=f"{fold}:test:{v.name}", stage="test", frame=v.frame,
                                 name=v.name, kind=v.kind, window=rs.test, params=v.overrides, res=res,
                                 run_id=res.run_id))
-        done += 1
-        if progress:
-            progress(done, total, f"tested {v.name}{where}")
     return FoldRun(fold, rs, variants, rows, trials)
 
 
@@ -183,14 +214,16 @@ def walk_steps(spec: WalkSpec) -> int:
 
 def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, *, store: Store | None = None,
          report_root: str | Path | None = None, model_dir: str | Path | None = None,
-         defaults: dict[str, Any] | None = None, on_warning: Callable[[str], None] | None = None) -> WalkResult:
+         defaults: dict[str, Any] | None = None, on_warning: Callable[[str], None] | None = None,
+         compute: ComputeSpec | None = None) -> WalkResult:
     """Tune and train on each fold's training ranges, test every variant and baseline on its test range, rank.
 
     One fold (rangeTrain/rangeTest) ranks on the test range; several (`folds` or `rolling`) rank each
     variant family on its out-of-sample returns stitched across the folds. Every configuration evaluated
     lands in the trial ledger, and DSR, effective trials and PBO come from it (see covcall.validation).
     Warnings (a leak-prone gap, a reused test range) go to `on_warning` as they are found and into the result.
-    Without a store the walk runs in a temporary database (nothing is kept).
+    Tuner trials and test runs execute where `compute` says (covcall.compute; serial by default) with the
+    same answers. Without a store the walk runs in a temporary database (nothing is kept).
     """
     if isinstance(spec, dict):
         spec = WalkSpec.parse(spec, defaults)
@@ -214,15 +247,19 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
         span_cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe,
                                          "source": spec.source, "iv_source": spec.iv_source, "seed": spec.seed,
                                          "start": lo, "end": hi})
-        candles, iv = load_inputs(span_cfg, store)
         total = walk_steps(spec)
         folds: list[FoldRun] = []
         done = 0
-        for k, rs in enumerate(spec.folds, start=1):
-            fr = run_fold(spec, k, rs, candles=candles, iv=iv, store=store, walk_id=walk_id, model_dir=model_dir,
-                          progress=progress, total=total, done=done)
-            done += optimizer_steps(spec, ranges=rs) + len(fr.variants)
-            folds.append(fr)
+        with Executor(compute or ComputeSpec("serial")) as ex:
+            candles, iv = load_inputs(span_cfg, store)
+            fine = load_fine_closes(span_cfg.model_copy(update={"settlement": spec.strategy.get("settlement", "auto")}),
+                                    store)
+            data = ex.scatter(MarketInputs(candles, iv, fine))
+            for k, rs in enumerate(spec.folds, start=1):
+                fr = run_fold(spec, k, rs, candles=candles, iv=iv, store=store, walk_id=walk_id,
+                              model_dir=model_dir, progress=progress, total=total, done=done, ex=ex, data=data)
+                done += optimizer_steps(spec, ranges=rs) + len(fr.variants)
+                folds.append(fr)
 
         ledger = [t for f in folds for t in f.trials]
         prior: dict[tuple[str, str], dict[str, Any]] = {}
@@ -260,7 +297,7 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
         verdict_ = verdict(board, stats, pbo_test.pbo if pbo_test else None, basis=basis)
         best = _chosen(board)
         winner = _winner(spec, folds, best)
-        final = _final_test(spec, winner, candles=candles, iv=iv, store=store, walk_id=walk_id,
+        final = _final_test(spec, winner, candles=candles, iv=iv, fine=fine, store=store, walk_id=walk_id,
                             ledger=ledger, progress=progress, total=total) if spec.final_test is not None else None
         selection = {**stats.to_dict(), "basis": basis,
                      "dsr_best": plain(best["dsr"]) if best is not None else None,
@@ -398,7 +435,7 @@ def _winner(spec: WalkSpec, folds: list[FoldRun], best: pd.Series | None) -> dic
 
 
 def _final_test(spec: WalkSpec, winner: dict[str, Any] | None, *, candles: pd.DataFrame,
-                iv: pd.DataFrame | None, store: Store, walk_id: str, ledger: list[dict[str, Any]],
+                iv: pd.DataFrame | None, fine: pd.DataFrame | None, store: Store, walk_id: str, ledger: list[dict[str, Any]],
                 progress: WalkProgress | None, total: int) -> dict[str, Any]:
     """The chosen variant and HODL on the finalTest range, after selection is over (reported apart)."""
     assert spec.final_test is not None
@@ -410,7 +447,8 @@ def _final_test(spec: WalkSpec, winner: dict[str, Any] | None, *, candles: pd.Da
     out["strategy"] = winner["strategy"]
     for name, overrides in ((winner["strategy"], winner["overrides"]), ("hodl", {"policy": "hodl"})):
         cfg = spec.base_config(f, **overrides, label=f"{spec.name}: {name} on the final holdout")
-        res = run_backtest(cfg, candles=candles, iv=iv, store=store, batch_id=walk_id, record_candidates=False)
+        res = run_backtest(cfg, candles=candles, iv=iv, fine=fine, store=store, batch_id=walk_id,
+                           record_candidates=False)
         m = res.metrics
         n = int(m.get("n_bars") or 0) - 1
         psr = probabilistic_sharpe_ratio(m["sharpe_per_bar"], 0.0, n, m["skew"], m["kurtosis"]) \
@@ -428,7 +466,8 @@ def _final_test(spec: WalkSpec, winner: dict[str, Any] | None, *, candles: pd.Da
 
 
 def train(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, *, store: Store,
-          model_dir: str | Path | None = None, defaults: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+          model_dir: str | Path | None = None, defaults: dict[str, Any] | None = None,
+          compute: ComputeSpec | None = None) -> list[dict[str, Any]]:
     """Fit only the LightGBM variants of a walk spec (one per training range, plus the pooled one, per fold).
 
     Returns one summary per model: name, model_id, frame, trained_until and the main diagnostics.
@@ -446,13 +485,18 @@ def train(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None,
     keys = ("auc", "brier", "log_loss", "base_rate", "rmse", "rank_ic", "n_train", "n_valid", "n_test")
     out: list[dict[str, Any]] = []
     done = 0
-    for k, rs in enumerate(spec.folds, start=1):
-        opt = optimize(spec, candles=candles, iv=iv, store=store, model_dir=model_dir, batch_id=new_id("train-"),
-                       progress=progress, total=total, rules=False, fold=k, ranges=rs, done=done)
-        done += optimizer_steps(spec, rules=False, ranges=rs)
+    with Executor(compute or ComputeSpec("serial")) as ex:
+        data = ex.scatter(MarketInputs(candles, iv, None))
+        opts = []
+        for k, rs in enumerate(spec.folds, start=1):
+            opts.append((k, optimize(spec, candles=candles, iv=iv, store=store, model_dir=model_dir,
+                                     batch_id=new_id("train-"), progress=progress, total=total, rules=False,
+                                     fold=k, ranges=rs, done=done, ex=ex, data=data)))
+            done += optimizer_steps(spec, rules=False, ranges=rs)
+    for k, opt in opts:
         out += [{"name": v.name, "fold": k, "model_id": v.model_id, "frame": v.frame,
                  "trained_until": v.trained_until.isoformat() if v.trained_until is not None else None,
-                 "diagnostics": {k: plain(v.diagnostics.get(k)) for k in keys}} for v in opt.variants]
+                 "diagnostics": {key: plain(v.diagnostics.get(key)) for key in keys}} for v in opt.variants]
     return out
 
 

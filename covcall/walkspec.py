@@ -192,6 +192,17 @@ class WalkSpec(BaseModel):
                                 f"the shortest range has {bars} {self.timeframe} bars: use pbo_splits "
                                 f"{max(2, bars // 4 * 2)} or longer ranges")
 
+    def work(self) -> tuple[int, int]:
+        """(units, bars): tuner trials and test runs of every fold, and the bars they simulate (to choose where
+        the walk runs, covcall.compute.plan)."""
+        units = bars = 0
+        n_test = len(self.baselines) + 2
+        for f in self.folds:
+            units += self.n_tuner_trials * len(f.train) + n_test * len(f.train)
+            bars += sum(self.n_tuner_trials * self.range_bars(r) for r in f.train)
+            bars += n_test * len(f.train) * self.range_bars(f.test)
+        return units, bars
+
     def range_bars(self, r: Range) -> int:
         return int(r.days * pd.Timedelta(days=1) / BAR_LENGTH[self.timeframe])
 

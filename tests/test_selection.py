@@ -277,13 +277,13 @@ def test_cli_prints_the_leak_warning_on_stderr(tmp_path, monkeypatch, capsys) ->
 
 # -- the tuner ---------------------------------------------------------------------------------------
 def _tune(method: str, budget: int = 5):
-    from covcall.backtest import load_inputs
+    from covcall.backtest import MarketInputs, load_inputs
 
     spec = WalkSpec.parse({**SPEC, "tuner": {"method": method, "budget": budget}})
     window = spec.ranges.train[0]
     candles, iv = load_inputs(spec.base_config(window), None)
     return tune(lambda p: spec.base_config(window, **p), method=method, grid=spec.grid, settings=spec.tuner,
-                metric="sharpe", seed=11, candles=candles, iv=iv)
+                metric="sharpe", seed=11, data=MarketInputs(candles, iv, None))
 
 
 @pytest.mark.parametrize("method", ["grid", "optuna"])

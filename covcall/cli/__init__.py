@@ -109,10 +109,11 @@ def add_compute_args(p: argparse.ArgumentParser) -> None:
                         "DASK_SCHEDULER_ADDRESS)")
 
 
-def compute_for(args: argparse.Namespace, settings: Settings, n_units: int) -> Any:
+def compute_for(args: argparse.Namespace, settings: Settings, n_units: int, work_bars: int | None = None) -> Any:
     from covcall.config import compute_plan
 
-    spec = compute_plan(settings, n_units, getattr(args, "workers", None), getattr(args, "scheduler", None))
+    spec = compute_plan(settings, n_units, getattr(args, "workers", None), getattr(args, "scheduler", None),
+                        work_bars)
     if spec.mode != "serial":
         print(f"compute: {spec.describe()}", file=sys.stderr, flush=True)
     return spec

@@ -116,10 +116,12 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     summary = res.summary()
     band = None
     if args.sensitivity:
+        from covcall.batch import work_bars
         from covcall.cli import compute_for
         from covcall.sensitivity import N_SCENARIOS, run_sensitivity
 
-        band = run_sensitivity(cfg, store=open_store(settings), compute=compute_for(args, settings, N_SCENARIOS))
+        compute = compute_for(args, settings, N_SCENARIOS, N_SCENARIOS * work_bars([cfg]))
+        band = run_sensitivity(cfg, store=open_store(settings), compute=compute)
         summary["sensitivity"] = band.to_dict()
 
     def human() -> None:
@@ -145,14 +147,15 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
-    from covcall.batch import BatchSpec, run_batch
+    from covcall.batch import BatchSpec, run_batch, work_bars
     from covcall.cli import compute_for, emit, progress_printer
     from covcall.config import run_defaults
     from covcall.spec import read_spec_file
 
     spec = BatchSpec.parse(read_spec_file(args.spec), run_defaults(settings))
     export_dir = settings.training_data_dir if settings.save_training_data else None
-    compute = compute_for(args, settings, len(spec.configs()))
+    configs = spec.configs()
+    compute = compute_for(args, settings, len(configs), work_bars(configs))
     res = run_batch(spec, store=open_store(settings), export_dir=export_dir, progress=progress_printer(),
                     compute=compute)
     out = res.to_dict()

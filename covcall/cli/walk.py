@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from covcall import open_store
+from covcall.cli import add_compute_args
 
 if TYPE_CHECKING:
     from covcall.config import Settings
@@ -18,6 +19,7 @@ def register(sub: Any) -> None:
                                    "tune a rule variant and train a LightGBM variant per training range, then "
                                    "backtest every variant and baseline on the test range and rank them.")
     w.add_argument("--spec", required=True, help="walk spec file (.json or .toml)")
+    add_compute_args(w)
     w.add_argument("--sensitivity", action="store_true", help="rerun the winner on the test range under the "
                                                               "assumption grid and give the verdict")
     w.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -27,6 +29,7 @@ def register(sub: Any) -> None:
                        description="Collect candidate labels on each training range and train one model per "
                                    "range plus a pooled model; print their ids and diagnostics.")
     t.add_argument("--spec", required=True)
+    add_compute_args(t)
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_train)
 
@@ -64,13 +67,16 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
 
     spec = _load_spec(args.spec, settings)
     store = open_store(settings)
-    res = walk(spec, _progress, store=store, on_warning=_warn)
+    from covcall.cli import compute_for, progress_printer
+
+    compute = compute_for(args, settings, *spec.work())
+    res = walk(spec, progress_printer(), store=store, on_warning=_warn, compute=compute)
     out = res.to_dict()
     band = None
     if args.sensitivity:
         from covcall.sensitivity import winner_sensitivity
 
-        band = winner_sensitivity(res, store=store)
+        band = winner_sensitivity(res, store=store, compute=compute)
         out["winner_sensitivity"] = band.to_dict() if band else None
 
     def human() -> None:
@@ -95,10 +101,12 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from covcall.cli import emit
+    from covcall.cli import compute_for, emit, progress_printer
     from covcall.walker import train
 
-    models = train(_load_spec(args.spec, settings), _progress, store=open_store(settings))
+    spec = _load_spec(args.spec, settings)
+    compute = compute_for(args, settings, sum(len(f.train) for f in spec.folds))
+    models = train(spec, progress_printer(), store=open_store(settings), compute=compute)
 
     def human() -> None:
         for m in models:
