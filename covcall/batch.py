@@ -168,51 +168,53 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
     result = BatchResult(batch_id, compute=compute.describe())
     frames: dict[int, pd.DataFrame] = {}
     total = len(configs)
-    with tracked(store, batch_id, "batch", spec.name, {"runs": total, "compute": compute.describe()}) as info:
-        with Executor(compute) as ex:  # started first: workers warm up while the driver loads data
-            units: list[tuple[BacktestConfig, Any]] = []
-            loaded: dict[tuple[Any, ...], MarketInputs | str] = {}
-            index: list[int] = []
-            rows: dict[int, dict[str, Any]] = {}
-            for n, cfg in enumerate(configs):
-                key = data_key(cfg)
-                if key not in loaded:
-                    try:
-                        candles, iv = load_inputs(cfg, store)
-                        loaded[key] = MarketInputs(candles, iv, load_fine_closes(cfg, store))
-                    except CovcallError as err:
-                        loaded[key] = str(err)
-                if isinstance(loaded[key], str):
-                    rows[n] = _failed(store, cfg, batch_id, str(loaded[key]))
-                    continue
+    # the executor first: an unreachable scheduler fails before anything is recorded; workers warm up while
+    # the driver loads data
+    with Executor(compute) as ex, tracked(store, batch_id, "batch", spec.name,
+                                          {"runs": total, "compute": compute.describe()}) as info:
+        units: list[tuple[BacktestConfig, Any]] = []
+        loaded: dict[tuple[Any, ...], MarketInputs | str] = {}
+        index: list[int] = []
+        rows: dict[int, dict[str, Any]] = {}
+        for n, cfg in enumerate(configs):
+            key = data_key(cfg)
+            if key not in loaded:
                 try:
-                    pinned, _ = pin(cfg, store)
+                    candles, iv = load_inputs(cfg, store)
+                    loaded[key] = MarketInputs(candles, iv, load_fine_closes(cfg, store))
                 except CovcallError as err:
-                    rows[n] = _failed(store, cfg, batch_id, str(err))
-                    continue
-                units.append((pinned, key))
-                index.append(n)
-            done = len(rows)
-            result.dashboard = ex.dashboard_link
-            refs = {key: ex.scatter(value) for key, value in loaded.items() if not isinstance(value, str)}
-            for i, out, where in ex.map(backtest_unit, [(cfg, refs[key]) for cfg, key in units]):
-                n = index[i]
-                cfg = configs[n]
-                done += 1
-                if isinstance(out, UnitFailure):
-                    rows[n] = {**_failed(store, cfg, batch_id, out.error), "worker": where}
-                else:
-                    out.calibration_id = units[i][0].calibration if units[i][0].calibration != "none" else None
-                    if store is not None:
-                        persist_run(store, out, batch_id=batch_id, code_version=code_version())
-                    frames[n] = out.examples
-                    summary = out.summary()
-                    rows[n] = {"run_id": out.run_id, "label": cfg.label, "status": "ok", "error": None,
-                               **summary["counts"], "metrics": summary["metrics"], "worker": where}
-                result.runs = [rows[k] for k in sorted(rows)]
-                info.update(done=done, failed=len(result.failed))
-                if progress:
-                    progress(done, total, cfg.label or "")
+                    loaded[key] = str(err)
+            if isinstance(loaded[key], str):
+                rows[n] = _failed(store, cfg, batch_id, str(loaded[key]))
+                continue
+            try:
+                pinned, _ = pin(cfg, store)
+            except CovcallError as err:
+                rows[n] = _failed(store, cfg, batch_id, str(err))
+                continue
+            units.append((pinned, key))
+            index.append(n)
+        done = len(rows)
+        result.dashboard = ex.dashboard_link
+        refs = {key: ex.scatter(value) for key, value in loaded.items() if not isinstance(value, str)}
+        for i, out, where in ex.map(backtest_unit, [(cfg, refs[key]) for cfg, key in units]):
+            n = index[i]
+            cfg = configs[n]
+            done += 1
+            if isinstance(out, UnitFailure):
+                rows[n] = {**_failed(store, cfg, batch_id, out.error), "worker": where}
+            else:
+                out.calibration_id = units[i][0].calibration if units[i][0].calibration != "none" else None
+                if store is not None:
+                    persist_run(store, out, batch_id=batch_id, code_version=code_version())
+                frames[n] = out.examples
+                summary = out.summary()
+                rows[n] = {"run_id": out.run_id, "label": cfg.label, "status": "ok", "error": None,
+                           **summary["counts"], "metrics": summary["metrics"], "worker": where}
+            result.runs = [rows[k] for k in sorted(rows)]
+            info.update(done=done, failed=len(result.failed))
+            if progress:
+                progress(done, total, cfg.label or "")
         result.runs = [rows[k] for k in sorted(rows)]
         if progress:
             progress(total, total, "done")

@@ -22,7 +22,6 @@ CONNECT_TIMEOUT_S = 5.0
 # Starting a local cluster and warming its workers costs about 5 s; the engine simulates roughly 15k bars/s per
 # core. Below this much work (bars summed over the units) the default stays serial, where it is faster.
 LOCAL_MIN_BARS = 150_000
-WORKER_WAIT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,7 @@ class ComputeSpec:
     mode: Mode
     workers: int = 1
     address: str | None = None
+    worker_wait_s: float = 20.0  # remote: how long to wait for a first worker
 
     def describe(self) -> str:
         if self.mode == "remote":
@@ -125,6 +125,7 @@ class Executor:
         self.spec = spec
         self.client: Any = None
         self._cluster: Any = None
+        self._warming: list[Any] = []
 
     def __enter__(self) -> Executor:
         if self.spec.mode == "serial":
@@ -139,7 +140,7 @@ class Executor:
                 self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
                                              host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
                 self.client = Client(self._cluster)
-            self.client.run(_warm, wait=False)
+            self._warm_up()
             return self
         try:
             self.client = Client(self.spec.address, timeout=CONNECT_TIMEOUT_S)
@@ -148,13 +149,20 @@ class Executor:
                                f"{CONNECT_TIMEOUT_S:g} s ({type(err).__name__}); check DASK_SCHEDULER_ADDRESS / "
                                "--scheduler and that `dask scheduler` is running") from None
         try:
-            self.client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+            self.client.wait_for_workers(1, timeout=self.spec.worker_wait_s)
         except (TimeoutError, OSError):
             self.client.close()
-            raise CovcallError(f"the Dask scheduler at {self.spec.address} has no workers after {WORKER_WAIT_S:g} s; "
+            raise CovcallError(f"the Dask scheduler at {self.spec.address} has no workers after "
+                               f"{self.spec.worker_wait_s:g} s; "
                                f"start some with `dask worker {self.spec.address}`") from None
-        self.client.run(_warm, wait=False)
+        self._warm_up()
         return self
+
+    def _warm_up(self) -> None:
+        """One import task per worker, not waited for: it overlaps the driver's data loading."""
+        workers = list(self.client.scheduler_info().get("workers", {}))
+        self._warming = [self.client.submit(_warm, workers=[w], allow_other_workers=False, pure=False)
+                         for w in workers]
 
     def __exit__(self, *exc: Any) -> None:
         if self.client is not None:

@@ -241,7 +241,9 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
     walk_id = new_id(f"{_slug(spec.name)}-")
     created = pd.Timestamp.now(tz="UTC")
 
-    with tracked(store if tmp is None else None, walk_id, "walk", spec.name):
+    # the executor first: an unreachable scheduler fails before anything is recorded
+    with Executor(compute or ComputeSpec("serial")) as ex, tracked(store if tmp is None else None, walk_id, "walk",
+                                                                    spec.name):
         lo, hi = spec.data_window(final=True)
         calibration_id = pin_calibration(spec, store)
         span_cfg = BacktestConfig.parse({"underlying": spec.underlying, "timeframe": spec.timeframe,
@@ -250,16 +252,15 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
         total = walk_steps(spec)
         folds: list[FoldRun] = []
         done = 0
-        with Executor(compute or ComputeSpec("serial")) as ex:
-            candles, iv = load_inputs(span_cfg, store)
-            fine = load_fine_closes(span_cfg.model_copy(update={"settlement": spec.strategy.get("settlement", "auto")}),
-                                    store)
-            data = ex.scatter(MarketInputs(candles, iv, fine))
-            for k, rs in enumerate(spec.folds, start=1):
-                fr = run_fold(spec, k, rs, candles=candles, iv=iv, store=store, walk_id=walk_id,
-                              model_dir=model_dir, progress=progress, total=total, done=done, ex=ex, data=data)
-                done += optimizer_steps(spec, ranges=rs) + len(fr.variants)
-                folds.append(fr)
+        candles, iv = load_inputs(span_cfg, store)
+        fine = load_fine_closes(span_cfg.model_copy(update={"settlement": spec.strategy.get("settlement", "auto")}),
+                                store)
+        data = ex.scatter(MarketInputs(candles, iv, fine))
+        for k, rs in enumerate(spec.folds, start=1):
+            fr = run_fold(spec, k, rs, candles=candles, iv=iv, store=store, walk_id=walk_id,
+                          model_dir=model_dir, progress=progress, total=total, done=done, ex=ex, data=data)
+            done += optimizer_steps(spec, ranges=rs) + len(fr.variants)
+            folds.append(fr)
 
         ledger = [t for f in folds for t in f.trials]
         prior: dict[tuple[str, str], dict[str, Any]] = {}
@@ -318,7 +319,7 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
                   "warmup_days": WARMUP_DAYS, "calibration": calibration_id, "warnings": warnings,
                   "verdict": verdict_.to_dict(), "selection": selection, "winner": winner,
                   "folds": [_fold_info(f) for f in folds] if len(folds) > 1 else [],
-                  "final_test": final, "trials": ledger},
+                  "final_test": final, "trials": ledger, "compute": ex.spec.describe()},
         )
         if tmp is None:
             report = Path(report_root) if report_root is not None else root / "walks"

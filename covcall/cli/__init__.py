@@ -112,11 +112,8 @@ def add_compute_args(p: argparse.ArgumentParser) -> None:
 def compute_for(args: argparse.Namespace, settings: Settings, n_units: int, work_bars: int | None = None) -> Any:
     from covcall.config import compute_plan
 
-    spec = compute_plan(settings, n_units, getattr(args, "workers", None), getattr(args, "scheduler", None),
+    return compute_plan(settings, n_units, getattr(args, "workers", None), getattr(args, "scheduler", None),
                         work_bars)
-    if spec.mode != "serial":
-        print(f"compute: {spec.describe()}", file=sys.stderr, flush=True)
-    return spec
 
 
 def progress_printer(stream: Any = None) -> Callable[[int, int, str], None]:

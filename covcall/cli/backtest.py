@@ -161,7 +161,8 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     out = res.to_dict()
 
     def human() -> None:
-        print(f"batch {res.batch_id}: {out['ok']} ok, {out['failed']} failed, {res.examples} examples")
+        print(f"batch {res.batch_id}: {out['ok']} ok, {out['failed']} failed, {res.examples} examples "
+              f"({res.compute})")
         for r in res.runs:
             tail = r["error"] if r["status"] == "failed" else f"sharpe {r['metrics'].get('sharpe')}"
             print(f"  {r['status']:<6} {r['run_id']}  {r['label']}  {tail}")

@@ -1,0 +1,225 @@
+"""Sweeps on Dask: the same answers serially, on a local cluster and on a separately started scheduler."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from covcall.batch import run_batch
+from covcall.cli import main
+from covcall.compute import ComputeSpec, Executor, UnitFailure, plan
+from covcall.errors import ConfigError, CovcallError
+from covcall.store import Store
+from covcall.walker import walk
+
+BATCH = {"name": "sweep", "underlyings": ["BTC", "ETH"], "timeframes": ["1d", "4h"],
+         "windows": [{"start": "2022-01-01", "end": "2022-04-30"}, {"start": "2022-06-01", "end": "2022-09-30"}],
+         "exit_styles": ["hold_to_expiry", "tp_and_roll"]}
+FOLDS = {"name": "f4", "underlying": "BTC", "timeframe": "1d", "source": "synthetic", "seed": 7, "metric": "sharpe",
+         "rolling": {"start": "2021-01-01", "train_days": 200, "test_days": 60, "step_days": 60, "gap_days": 31,
+                     "count": 4},
+         "grid": {"delta_range": [[0.10, 0.25], [0.20, 0.35]], "threshold": [0.1]}, "model": {"pooled": False}}
+LOCAL2 = ComputeSpec("local", 2)
+
+
+def _runs(res) -> list[tuple]:
+    return [(r["label"], r["status"], json.dumps(r.get("metrics"), sort_keys=True)) for r in res.runs]
+
+
+def _board(res) -> list[dict]:
+    drop = {"run_id", "model_id", "fold_runs"}
+    return [{k: v for k, v in r.items() if k not in drop} for r in res.strategies]
+
+
+# -- the plan ----------------------------------------------------------------------------------------
+def test_the_plan_follows_flags_settings_and_the_amount_of_work() -> None:
+    assert plan(n_units=16, cores=2, work_bars=10_000).mode == "serial"  # too little work to pay for a cluster
+    assert plan(n_units=16, cores=2, work_bars=10**6) == ComputeSpec("local", 2)
+    assert plan(workers=2, n_units=16, cores=2, work_bars=10) == ComputeSpec("local", 2)  # asked for
+    assert plan("serial", workers=None, n_units=16, cores=8).mode == "serial"
+    assert plan(scheduler="tcp://10.0.0.5:8786", n_units=1).mode == "remote"
+    with pytest.raises(ConfigError, match="whole number >= 1"):
+        plan(workers=0)
+    with pytest.raises(ConfigError, match="has no port"):
+        plan(scheduler="tcp://10.0.0.5")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--workers", "0"], "--workers must be a whole number >= 1; got 0"),
+    (["--workers", "-3"], "--workers must be a whole number >= 1; got -3"),
+    (["--workers", "two"], "--workers must be a whole number >= 1; got 'two'"),
+    (["--scheduler", "10.0.0.5"], "has no port")])
+def test_bad_compute_flags_are_one_error_line(tmp_path, monkeypatch, capsys, argv, message) -> None:
+    monkeypatch.setenv("DUCKDB_PATH", str(tmp_path / "cc.duckdb"))
+    spec = tmp_path / "batch.json"
+    spec.write_text(json.dumps(BATCH))
+    try:
+        code = main(["batch", "--spec", str(spec), *argv])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0] and err[0].startswith("error:")
+
+
+# -- same answers on a local cluster -------------------------------------------------------------------
+def test_a_batch_on_two_local_workers_equals_the_serial_batch(tmp_path) -> None:
+    serial = run_batch(BATCH, store=Store(tmp_path / "a.duckdb"))
+    local = run_batch(BATCH, store=Store(tmp_path / "b.duckdb"), compute=LOCAL2)
+    assert len(serial.runs) == 16 and serial.failed == []
+    assert _runs(local) == _runs(serial)
+    assert len(local.to_dict()["workers"]) == 2 and all(w.startswith("tcp://127.0.0.1") for w in local.to_dict()["workers"])
+    # the stored trades are the same too (only the driver wrote them)
+    a, b = Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")
+    for ra, rb in zip(serial.runs, local.runs, strict=True):
+        ta = a.read_run_table("trades", [ra["run_id"]]).drop(columns=["run_id"])
+        tb = b.read_run_table("trades", [rb["run_id"]]).drop(columns=["run_id"])
+        assert len(ta) and ta.equals(tb)
+
+
+def test_a_four_fold_walk_on_two_local_workers_equals_the_serial_walk(tmp_path) -> None:
+    serial = walk(FOLDS, store=Store(tmp_path / "a.duckdb"))
+    local = walk(FOLDS, store=Store(tmp_path / "b.duckdb"), compute=LOCAL2)
+    assert len(serial.info["folds"]) == 4
+    assert _board(local) == _board(serial)
+    assert local.info["selection"] == serial.info["selection"] and local.info["verdict"] == serial.info["verdict"]
+    assert [m["model_id"] for m in local.info["models"].values()] == \
+        [m["model_id"] for m in serial.info["models"].values()]
+
+
+# -- failures, dead workers, stopping ------------------------------------------------------------------
+def test_a_unit_that_raises_is_recorded_and_the_rest_go_on() -> None:
+    def unit(x: int) -> int:
+        if x == 2:
+            raise ValueError("bad unit")
+        return x * 10
+
+    for spec in (ComputeSpec("serial"), LOCAL2):
+        with Executor(spec) as ex:
+            got = {i: r for i, r, _ in ex.map(unit, [(x,) for x in range(5)])}
+        assert [got[i] for i in (0, 1, 3, 4)] == [0, 10, 30, 40]
+        assert isinstance(got[2], UnitFailure) and got[2].error == "ValueError: bad unit"
+
+
+def test_a_worker_that_dies_is_retried_once_then_recorded_as_failed() -> None:
+    def unit(x: int) -> int:
+        if x == 1:
+            os._exit(3)  # the worker process dies
+        return x
+
+    with Executor(LOCAL2) as ex:
+        got = {i: r for i, r, _ in ex.map(unit, [(x,) for x in range(4)])}
+    assert [got[i] for i in (0, 2, 3)] == [0, 2, 3]
+    assert isinstance(got[1], UnitFailure) and "died" in got[1].error
+
+
+def test_stopping_a_batch_keeps_what_finished(tmp_path) -> None:
+    store = Store(tmp_path / "cc.duckdb")
+
+    class Stop(Exception):
+        pass
+
+    def progress(done: int, total: int, label: str) -> None:
+        if done == 3:
+            raise Stop  # what Streamlit's Stop (a rerun) does inside the progress callback
+
+    with pytest.raises(Stop):
+        run_batch(BATCH, store=store, progress=progress, compute=LOCAL2)
+    runs = store.list_runs()
+    assert len(runs) == 3 and set(runs["status"]) == {"ok"}
+    assert store.read_jobs("batch").iloc[0]["status"] in ("interrupted", "failed")
+
+
+# -- a separately started scheduler and workers ----------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dask(*args: str) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("dask")
+    return subprocess.Popen([str(exe), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=str(Path(__file__).resolve().parents[1]))
+
+
+@pytest.fixture
+def cluster():
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
+    try:
+        from distributed import Client
+
+        deadline = time.time() + 60
+        client = None
+        while client is None:
+            try:
+                client = Client(address, timeout=2)
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield address, client, procs
+    finally:
+        if "client" in locals() and client is not None:
+            client.close()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_a_batch_runs_on_a_separately_started_scheduler_and_workers(cluster, tmp_path) -> None:
+    address, client, procs = cluster
+    for _ in range(2):
+        procs.append(_dask("worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard"))
+    client.wait_for_workers(2, timeout=60)
+    workers = set(client.scheduler_info()["workers"])
+    spec = tmp_path / "batch.json"
+    spec.write_text(json.dumps(BATCH))
+    env = {**os.environ, "DASK_SCHEDULER_ADDRESS": address, "DUCKDB_PATH": str(tmp_path / "cc.duckdb"),
+           "TRAINING_DATA_DIR": str(tmp_path / "exports")}
+    exe = Path(sys.executable).with_name("covcall")
+    out = subprocess.run([str(exe), "batch", "--spec", str(spec), "--json"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["ok"] == 16 and res["compute"] == f"Dask scheduler {address}"
+    assert set(res["workers"]) <= workers and res["workers"]  # the scheduler's workers ran the units
+    serial = run_batch(BATCH, store=Store(tmp_path / "serial.duckdb"))
+    assert [(r["label"], json.dumps(r["metrics"], sort_keys=True)) for r in res["runs"]] == \
+        [(r["label"], json.dumps(r["metrics"], sort_keys=True)) for r in serial.runs]
+    assert len(Store(tmp_path / "cc.duckdb").list_runs()) == 16  # only the driver wrote them
+
+
+def test_a_scheduler_with_no_workers_is_a_clear_error(cluster, tmp_path) -> None:
+    address, _, _ = cluster
+    with pytest.raises(CovcallError, match=f"the Dask scheduler at {address} has no workers after 2 s; start some "
+                                           f"with `dask worker {address}`"):
+        run_batch(BATCH, store=Store(tmp_path / "cc.duckdb"), compute=ComputeSpec("remote", 0, address, 2.0))
+    assert Store(tmp_path / "cc.duckdb").list_runs().empty
+
+
+def test_an_unreachable_scheduler_fails_fast_naming_it_and_stores_nothing(tmp_path, monkeypatch, capsys) -> None:
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("DUCKDB_PATH", str(tmp_path / "cc.duckdb"))
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    spec = tmp_path / "batch.json"
+    spec.write_text(json.dumps(BATCH))
+    t0 = time.time()
+    assert main(["batch", "--spec", str(spec)]) == 2
+    assert time.time() - t0 < 15
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot reach the Dask scheduler at {address}")
+    store = Store(tmp_path / "cc.duckdb")
+    assert store.list_runs().empty and store.read_jobs().empty
