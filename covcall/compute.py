@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -109,6 +110,22 @@ def _where() -> str:
         return f"local:{socket.gethostname()}:{os.getpid()}"
 
 
+@contextmanager
+def _neutral_main() -> Iterator[None]:
+    """Worker processes are spawned, and a spawned child re-imports the parent's `__main__` file. Under Streamlit
+    that file is the page itself (it would run again in every worker), so the cluster starts with a bare
+    `__main__`; units are covcall functions or closures cloudpickle sends by value, so nothing needs it."""
+    import types
+
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
 def _warm() -> None:
     """Import the engine on a worker while the driver is still loading data (the first unit then starts at once)."""
     import covcall.backtest  # noqa: F401
@@ -136,7 +153,7 @@ class Executor:
         if self.spec.mode == "local":
             # a dead worker's unit is retried once, then recorded as failed
             with dask.config.set({"distributed.scheduler.allowed-failures": 1, "distributed.logging.distributed":
-                                  "error"}):
+                                  "error"}), _neutral_main():
                 self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
                                              host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
                 self.client = Client(self._cluster)

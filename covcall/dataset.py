@@ -6,6 +6,7 @@ import errno
 import json
 import math
 import os
+import shutil
 import stat
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -67,6 +68,44 @@ def jsonl_records(examples: pd.DataFrame) -> Iterable[dict[str, Any]]:
         rec["extra"] = extra_of(row)
         rec.update({c: plain(row[c]) for c in TAIL_COLS})
         yield rec
+
+
+def _export_partitioned(store: Store, table: str, selection: DatasetFilter, fmt: str, out: str | Path,
+                        partition_by: tuple[str, ...]) -> dict[str, Any]:
+    if fmt != "parquet":
+        raise CovcallError(f"--partition-by writes a Parquet dataset; use --format parquet (got {fmt!r})")
+    if table not in DATASET_TABLES:
+        raise CovcallError(f"table must be one of {', '.join(DATASET_TABLES)}; got {table!r}")
+    allowed = PARTITION_COLUMNS[table]
+    for c in partition_by:
+        if c not in allowed:
+            raise CovcallError(f"cannot partition {table} by {c!r}{did_you_mean(c, allowed)}; choose from "
+                               f"{', '.join(allowed)}")
+    check_filter(selection)
+    text = str(out).strip() if out is not None else ""
+    if not text:
+        raise CovcallError("the export folder is empty; give a new folder such as data/examples_parquet")
+    folder = Path(text)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise CovcallError(f"{folder} exists{' and is not empty' if folder.is_dir() else ' and is a file'}; "
+                           "a partitioned export writes a new folder: choose another name or remove it")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        rows = store.copy_rows(table, selection, tmp, "parquet", partition_by=partition_by)
+        if folder.exists():
+            folder.rmdir()
+        os.replace(tmp, folder)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _os_error(err, folder) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.parquet"))
+    return {"path": str(folder), "rows": rows, "format": "parquet", "table": table,
+            "partition_by": list(partition_by), "files": len(files)}
 
 
 def check_destination(path: str | Path, what: str = "export") -> Path:
@@ -305,12 +344,21 @@ def check_filter(selection: DatasetFilter) -> None:
             raise CovcallError(f"{name} must be a finite number; got {v!r}")
 
 
-def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: str, out: str | Path) -> dict[str, Any]:
+PARTITION_COLUMNS = {"examples": ("underlying", "timeframe", "action", "exit_style", "run_id"),
+                     "candidates": ("underlying", "timeframe", "exit_style", "run_id")}
+
+
+def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: str, out: str | Path,
+                     partition_by: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Write a filtered selection of examples or candidates straight from DuckDB to one file, atomically.
 
     The Dataset page's downloads and `covcall export` both come through here. Examples keep the seed
-    schema: `extra` nested in JSONL, flattened in CSV and Parquet.
+    schema: `extra` nested in JSONL, flattened in CSV and Parquet. With `partition_by` (Parquet only) `out`
+    is a new folder holding a Hive-partitioned dataset (`underlying=BTC/timeframe=1h/data_0.parquet`) that
+    DuckDB, pandas/pyarrow, Spark or Polars read as one table; it appears whole or not at all.
     """
+    if partition_by:
+        return _export_partitioned(store, table, selection, fmt, out, tuple(partition_by))
     if fmt not in FORMATS:
         raise CovcallError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}{did_you_mean(fmt, FORMATS)}")
     if table not in DATASET_TABLES:

@@ -81,10 +81,10 @@ def tracked(store: Store | None, job_id: str, kind: str, name: str,
     store.start_job(job_id, kind, name, os.getpid(), socket.gethostname(), dumps(info))
     try:
         yield info
-    except KeyboardInterrupt:
-        store.finish_job(job_id, RunStatus.INTERRUPTED.value, "interrupted", dumps(info))
-        raise
-    except BaseException as err:
+    except Exception as err:
         store.finish_job(job_id, RunStatus.FAILED.value, f"{type(err).__name__}: {err}"[:2000], dumps(info))
+        raise
+    except BaseException:  # Ctrl-C, or Stop on a page (Streamlit stops the script with a BaseException)
+        store.finish_job(job_id, RunStatus.INTERRUPTED.value, "interrupted", dumps(info))
         raise
     store.finish_job(job_id, RunStatus.DONE.value, None, dumps(info))

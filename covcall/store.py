@@ -700,8 +700,10 @@ class Store:
                f"FROM examples{where} GROUP BY ALL ORDER BY period, action")
         return self._frame(sql, params, ["period"])
 
-    def copy_rows(self, table: str, f: DatasetFilter, path: Path, fmt: str) -> int:
-        """Write the selection straight from DuckDB to csv, jsonl (extra nested) or parquet."""
+    def copy_rows(self, table: str, f: DatasetFilter, path: Path, fmt: str,
+                  partition_by: Sequence[str] = ()) -> int:
+        """Write the selection straight from DuckDB to csv, jsonl (extra nested) or parquet (a Hive-partitioned
+        folder when `partition_by` names columns)."""
         where, params = _where(table, f)
         iso = "strftime({c}, '%Y-%m-%dT%H:%M:%S+00:00') AS {c}"
         if table == "examples":
@@ -718,6 +720,8 @@ class Store:
                 iso.format(c=c) for c in ("decision_time", "expiry", "label_end")) + ")"
             order = "candidates.decision_time, run_id, candidates.expiry, strike"
         opts = {"csv": "FORMAT csv, HEADER", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}[fmt]
+        if partition_by:  # names were checked against PARTITION_COLUMNS by the caller
+            opts += ", PARTITION_BY (" + ", ".join(partition_by) + ")"
         sql = f"COPY (SELECT {cols} FROM {table}{where} ORDER BY {order}) TO '{_sql_path(path)}' ({opts})"
         with self.connect(read_only=True) as con:
             con.execute("SET TimeZone = 'UTC'")

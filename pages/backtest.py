@@ -8,7 +8,7 @@ import streamlit as st
 
 import ui
 from covcall.backtest import BacktestConfig, run_backtest
-from covcall.batch import run_batch
+from covcall.batch import BatchSpec, run_batch, work_bars
 from covcall.config import run_defaults
 from covcall.errors import CovcallError
 
@@ -200,14 +200,19 @@ def batch_tab() -> None:
                              "end": pd.Timestamp(r.end).date().isoformat(),
                              "note": "" if pd.isna(r.note) else str(r.note)} for r in rows.itertuples()],
                 "exit_styles": ss["backtest_batch_exit_styles"], "base": base}
-        bar = st.progress(0.0, text="starting")
-        export_dir = settings.training_data_dir if settings.save_training_data else None
-        result = ui.attempt(lambda: run_batch(spec, store=store, export_dir=export_dir,
-                                              progress=ui.count_progress(bar),
-                                              defaults=run_defaults(settings)), bar)
-        if result is not None:
-            ss["backtest_batch_result"] = result.to_dict()
-        ui.invalidate()
+        parsed = ui.attempt(lambda: BatchSpec.parse(spec, run_defaults(settings)))
+        if parsed is not None:
+            compute = ui.sweep_start("backtest_batch", settings, n, work_bars(parsed.configs()))
+            bar = st.progress(0.0, text="starting")
+            export_dir = settings.training_data_dir if settings.save_training_data else None
+            result = ui.attempt(lambda: run_batch(parsed, store=store, export_dir=export_dir,
+                                                  progress=ui.count_progress(bar), compute=compute), bar)
+            ui.sweep_done("backtest_batch", result.dashboard if result is not None else None)
+            if result is not None:
+                ss["backtest_batch_result"] = result.to_dict()
+            ui.invalidate()
+    else:
+        ui.sweep_stopped("backtest_batch", "batch")
     if ss["backtest_batch_result"]:
         picked = ui.batch_result(ss["backtest_batch_result"])
         if picked:

@@ -11,7 +11,7 @@ from covcall.config import run_defaults
 from covcall.errors import CovcallError
 from covcall.ranges import RangeSet, load_range_set
 from covcall.walker import train, walk
-from covcall.walkspec import BASELINES, DEFAULT_GRID, METRICS
+from covcall.walkspec import BASELINES, DEFAULT_GRID, METRICS, WalkSpec
 
 settings = ui.get_settings()
 store = ui.get_store()
@@ -167,12 +167,17 @@ with tab_new:
                          help="Fit the LightGBM variants on the training ranges without testing anything "
                               "(same as `covcall train`)")
     if go_walk:
-        bar = st.progress(0.0, text="processed 0 / ?: loading market data")
-        result = ui.attempt(lambda: walk(spec_of(rs), ui.count_progress(bar), store=store,
-                                          defaults=run_defaults(settings)), bar)
-        ui.invalidate()
-        if result is not None:
-            ss["leaderboard_walk_id"] = result.walk_id
+        parsed = ui.attempt(lambda: WalkSpec.parse(spec_of(rs), run_defaults(settings)))
+        if parsed is not None:
+            compute = ui.sweep_start("leaderboard_walk", settings, *parsed.work())
+            bar = st.progress(0.0, text="processed 0 / ?: loading market data")
+            result = ui.attempt(lambda: walk(parsed, ui.count_progress(bar), store=store, compute=compute), bar)
+            ui.sweep_done("leaderboard_walk")
+            ui.invalidate()
+            if result is not None:
+                ss["leaderboard_walk_id"] = result.walk_id
+    else:
+        ui.sweep_stopped("leaderboard_walk", "walk")
     if go_train:
         bar = st.progress(0.0, text="processed 0 / ?: loading market data")
         trained = ui.attempt(lambda: train(spec_of(rs), ui.count_progress(bar), store=store,

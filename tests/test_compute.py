@@ -223,3 +223,73 @@ def test_an_unreachable_scheduler_fails_fast_naming_it_and_stores_nothing(tmp_pa
     assert len(err) == 1 and err[0].startswith(f"error: cannot reach the Dask scheduler at {address}")
     store = Store(tmp_path / "cc.duckdb")
     assert store.list_runs().empty and store.read_jobs().empty
+
+
+# -- the data side -------------------------------------------------------------------------------------
+def test_parquet_export_partitioned_by_underlying_and_timeframe(tmp_path, monkeypatch, capsys) -> None:
+    import duckdb
+
+    store = Store(tmp_path / "cc.duckdb")
+    res = run_batch(BATCH, store=store)
+    monkeypatch.setenv("DUCKDB_PATH", str(store.path))
+    out = tmp_path / "examples_pq"
+    assert main(["export", "--batch", res.batch_id, "--format", "parquet", "--partition-by", "underlying,timeframe",
+                 "--out", str(out), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["rows"] == res.examples and shown["files"] == 4
+    assert sorted(str(p.relative_to(out).parent) for p in out.rglob("*.parquet")) == [
+        "underlying=BTC/timeframe=1d", "underlying=BTC/timeframe=4h", "underlying=ETH/timeframe=1d",
+        "underlying=ETH/timeframe=4h"]
+    got = duckdb.sql(f"SELECT underlying, timeframe, count(*) AS n FROM read_parquet('{out}/**/*.parquet', "
+                     "hive_partitioning = true) GROUP BY ALL ORDER BY ALL").fetchall()
+    want = duckdb.connect(str(store.path), read_only=True).execute(
+        "SELECT underlying, timeframe, count(*) FROM examples GROUP BY ALL ORDER BY ALL").fetchall()
+    assert got == want
+    # an existing folder is refused and left as it was; a typo in a column suggests the right one
+    marker = out / "keep.txt"
+    marker.write_text("mine")
+    assert main(["export", "--format", "parquet", "--partition-by", "underlying", "--out", str(out)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err and marker.read_text() == "mine"
+    assert main(["export", "--format", "parquet", "--partition-by", "timefrme", "--out", str(tmp_path / "x")]) == 2
+    assert "did you mean 'timeframe'" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert main(["export", "--format", "csv", "--partition-by", "underlying", "--out", str(tmp_path / "y")]) == 2
+    assert "use --format parquet" in capsys.readouterr().err
+
+
+# -- the pages -----------------------------------------------------------------------------------------
+def test_the_batch_tab_runs_on_the_configured_cluster_and_says_where(app_db, monkeypatch) -> None:
+    from datetime import date
+
+    import pandas as pd
+    from apptest_support import errors, no_exception, open_page, texts
+
+    monkeypatch.setenv("WORKERS", "2")
+    at = open_page("pages/backtest.py")
+    at.session_state["backtest_batch_windows"] = pd.DataFrame(
+        {"start": [date(2024, 1, 1)], "end": [date(2024, 2, 29)], "note": ["Jan-Feb"]})
+    at.multiselect(key="backtest_batch_underlyings").set_value(["BTC", "ETH"])
+    at.multiselect(key="backtest_batch_exit_styles").set_value(["hold_to_expiry", "tp_and_roll"]).run()
+    at.button(key="backtest_batch_run").click().run()
+    no_exception(at)
+    assert not errors(at)
+    assert "Running on: local Dask cluster, 2 worker processes" in texts(at)
+    assert at.button(key="backtest_batch_stop").label == "Stop"
+    table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert list(table["status"]) == ["ok"] * 4
+    serial = run_batch({"name": "batch", "underlyings": ["BTC", "ETH"], "timeframes": ["1d"],
+                        "windows": [{"start": "2024-01-01", "end": "2024-02-29"}],
+                        "exit_styles": ["hold_to_expiry", "tp_and_roll"]})
+    stored = Store(app_db).list_runs().sort_values("label")
+    assert sorted(r["metrics"]["total_return"] for r in serial.runs) == sorted(
+        json.loads(m)["total_return"] if isinstance(m, str) else m["total_return"] for m in stored["metrics"])
+
+
+def test_a_stopped_sweep_says_so_on_the_next_run(app_db) -> None:
+    from apptest_support import open_page
+
+    at = open_page("pages/backtest.py")
+    at.session_state["backtest_batch_running"] = True  # what a Stop mid-batch leaves behind
+    at.run()
+    assert any("The batch was stopped" in w.value for w in at.warning)
+    at.run()
+    assert not any("The batch was stopped" in w.value for w in at.warning)

@@ -67,6 +67,9 @@ from ui.shell import (
     navigation_pages,
     page_shell,
     run_page,
+    sweep_done,
+    sweep_start,
+    sweep_stopped,
 )
 from ui.state import keep_page_state, kept, query_state, remember, set_kept
 from ui.views import (
@@ -87,7 +90,7 @@ __all__ = [
     "TEST_COLOR", "TRAIN_COLOR", "compare_figure", "equity_figure", "layout", "price_figure", "shade_ranges",
     "PCT_METRICS", "USD_METRICS", "fmt_coin", "fmt_count", "fmt_days", "fmt_metric", "fmt_pct", "fmt_ratio",
     "fmt_rows", "fmt_usd", "DATE_FORMAT", "attempt", "count_progress", "fraction_progress", "get_settings",
-    "get_store", "navigation_pages", "page_shell", "run_page", "kept", "set_kept", "keep_page_state", "query_state", "remember", "TRADE_COLUMNS",
+    "get_store", "navigation_pages", "page_shell", "run_page", "sweep_done", "sweep_start", "sweep_stopped", "kept", "set_kept", "keep_page_state", "query_state", "remember", "TRADE_COLUMNS",
     "copy_rows_bytes", "download_buttons", "explain_view", "metric_cards", "metrics_table", "trades_table", "batch_result", "recent_runs",
     "run_labels", "run_result", "walk_result", "range_chart", "range_set_on_screen", "number_columns", "metric_number",
 ]

@@ -141,3 +141,34 @@ def count_progress(bar: Any, what: str = "processed") -> Callable[[int, int, str
         frac = done / total if total else 1.0
         bar.progress(min(max(frac, 0.0), 1.0), text=f"{what} {done} / {total}: {label}")
     return say
+
+
+def sweep_start(key: str, settings: Settings, n_units: int, work_bars: int | None = None) -> Any:
+    """Where a sweep is about to run (COMPUTE / WORKERS / DASK_SCHEDULER_ADDRESS) and a Stop button.
+
+    Stop makes Streamlit rerun the page, which stops the script inside the sweep's progress callback; the
+    executor then cancels the units not yet finished and what finished stays saved. The next run of the page
+    says so (`sweep_stopped`).
+    """
+    from covcall.config import compute_plan
+
+    spec = compute_plan(settings, n_units, work_bars=work_bars)
+    c1, c2 = st.columns([5, 1])
+    c1.caption(f"Running on: {spec.describe()}")
+    c2.button("Stop", key=f"{key}_stop", help="Cancel the units not yet finished; finished ones are kept")
+    st.session_state[f"{key}_running"] = True
+    return spec
+
+
+def sweep_done(key: str, dashboard: str | None = None) -> None:
+    st.session_state[f"{key}_running"] = False
+    if dashboard:
+        st.caption(f"Dask dashboard of that run: {dashboard}")
+
+
+def sweep_stopped(key: str, what: str) -> None:
+    """After Stop (or a closed tab) a sweep left running: say what happened."""
+    if st.session_state.get(f"{key}_running"):
+        st.session_state[f"{key}_running"] = False
+        st.warning(f"The {what} was stopped: units not yet finished were cancelled, finished ones are saved "
+                   "(see the recent runs below); it is listed as interrupted.")

@@ -76,7 +76,9 @@ def register(sub: Any) -> None:
     e.add_argument("--start", help="decisions on or after this day, YYYY-MM-DD")
     e.add_argument("--end", help="decisions up to this day (inclusive), YYYY-MM-DD")
     e.add_argument("--format", default=None, help="csv, jsonl or parquet (default: the --out file's extension)")
-    e.add_argument("--out", required=True, help="output file")
+    e.add_argument("--out", required=True, help="output file (a new folder with --partition-by)")
+    e.add_argument("--partition-by", dest="partition_by", metavar="COLS",
+                   help="parquet only: a Hive-partitioned folder by these columns, e.g. underlying,timeframe")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_export)
 
@@ -194,6 +196,13 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         underlyings=tuple(args.underlying) if args.underlying else None,
         actions=tuple(args.action) if args.action else None,
         exit_styles=tuple(args.exit_style) if args.exit_style else None, start=start, end=end)
+    parts = tuple(c.strip() for c in args.partition_by.split(",") if c.strip()) if args.partition_by else None
+    if parts:
+        out = export_selection(open_store(settings), args.table, selection, args.format or "parquet", args.out,
+                               partition_by=parts)
+        emit(args, out, f"wrote {out['rows']} {args.table} rows to {out['path']} ({out['files']} files, "
+                        f"partitioned by {', '.join(parts)})")
+        return 0
     out_path = check_destination(args.out)
     fmt = args.format
     if fmt is None:
