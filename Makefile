@@ -53,6 +53,7 @@ bench: venv
 	$(BIN)/python bench/bench_dataset.py
 	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache
