@@ -725,8 +725,8 @@ class Store:
         sql = f"COPY (SELECT {cols} FROM {table}{where} ORDER BY {order}) TO '{_sql_path(path)}' ({opts})"
         with self.connect(read_only=True) as con:
             con.execute("SET TimeZone = 'UTC'")
-            con.execute(sql, params)
-            return int(con.execute(f"SELECT count(*) FROM {table}{where}", params).fetchone()[0])
+            written = con.execute(sql, params).fetchone()  # COPY reports the rows it wrote
+            return int(written[0]) if written else 0
 
     # -- models ----------------------------------------------------------------------------------
     def save_model_row(self, row: dict[str, Any]) -> None:
