@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +40,17 @@ SELECT 'run-' || (i // 50000) AS run_id,
        random() * 1000 - 400 AS reward, random() * 800 - 300 AS pnl_vs_hodl, random() * 0.02 - 0.005 AS pnl_vs_hodl_pct,
        TIMESTAMP '2019-01-08' + to_hours((i // 20) * 1) AS label_end, 'expired_otm' AS exit_reason
 FROM range({rows}) t(i)
+"""
+
+
+EXPORT = """
+import json, resource, time
+from pathlib import Path
+from covcall.dataset import export_selection
+from covcall.store import DatasetFilter, Store
+t0 = time.perf_counter()
+export_selection(Store(Path({db!r})), "candidates", DatasetFilter(), {fmt!r}, {out!r})
+print(json.dumps([time.perf_counter() - t0, round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)]))
 """
 
 
@@ -71,12 +83,13 @@ def main() -> None:
             "summary": timed(lambda: store.dataset_summary("candidates", f)),
             "reward_histogram": timed(lambda: store.reward_histogram("candidates", f, 40)),
         }
-        everything = DatasetFilter()
         for fmt in ("parquet", "csv"):
             out = Path(tmp) / f"all.{fmt}"
-            t0 = time.perf_counter()
-            export_selection(store, "candidates", everything, fmt, out)
-            ours = time.perf_counter() - t0
+            # in a fresh process, so its peak memory is the export's own
+            child = subprocess.run([sys.executable, "-c", EXPORT.format(db=str(path), fmt=fmt, out=str(out))],
+                                   capture_output=True, text=True, check=True)
+            ours, rss = json.loads(child.stdout.strip().splitlines()[-1])
+            figures[f"export_{fmt}_peak_rss_mb"] = rss
             out.unlink()
             opts = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER"
             t0 = time.perf_counter()
@@ -88,10 +101,10 @@ def main() -> None:
             figures[f"duckdb_copy_{fmt}_s"] = round(raw, 1)
             figures[f"export_{fmt}_vs_copy"] = round(ours / raw, 2)
         t0 = time.perf_counter()
-        export_selection(store, "candidates", everything, "parquet", Path(tmp) / "parts",
+        export_selection(store, "candidates", DatasetFilter(), "parquet", Path(tmp) / "parts",
                          partition_by=("underlying", "timeframe"))
         figures["export_partitioned_parquet_s"] = round(time.perf_counter() - t0, 1)
-    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    figures["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(figures, indent=2))
 
 

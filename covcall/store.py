@@ -722,9 +722,13 @@ class Store:
         opts = {"csv": "FORMAT csv, HEADER", "jsonl": "FORMAT json", "parquet": "FORMAT parquet"}[fmt]
         if partition_by:  # names were checked against PARTITION_COLUMNS by the caller
             opts += ", PARTITION_BY (" + ", ".join(partition_by) + ")"
-        sql = f"COPY (SELECT {cols} FROM {table}{where} ORDER BY {order}) TO '{_sql_path(path)}' ({opts})"
+        # Parquet is read by engines that sort for themselves: rows go in storage order (runs in the order they
+        # were saved, each in time order), which streams; CSV / JSONL are read by people and come sorted.
+        ordered = "" if fmt == "parquet" else f" ORDER BY {order}"
+        sql = f"COPY (SELECT {cols} FROM {table}{where}{ordered}) TO '{_sql_path(path)}' ({opts})"
         with self.connect(read_only=True) as con:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute(f"SET memory_limit = '{EXPORT_MEMORY_LIMIT}'")  # a sort spills to disk beyond this
             written = con.execute(sql, params).fetchone()  # COPY reports the rows it wrote
             return int(written[0]) if written else 0
 
@@ -853,6 +857,8 @@ _SERIES_SQL = (
     "UNION ALL SELECT 'iv' AS kind, source, underlying, '1d' AS timeframe, count(*), min(ts), max(ts) "
     "FROM iv_series GROUP BY ALL ORDER BY kind, source, underlying, timeframe")
 
+
+EXPORT_MEMORY_LIMIT = "1GB"
 
 _TRIAL_COLS = ("walk_id", "trial_id", "created_at", "stage", "fold", "frame", "name", "kind", "underlying",
                "timeframe", "range_start", "range_end", "params_json", "metric", "metric_value", "sharpe_per_bar",
