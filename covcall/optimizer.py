@@ -85,7 +85,7 @@ def frame_name(spec: WalkSpec, fold: int, i: int | str) -> str:
 def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, store: Any, model_dir: Path,
              batch_id: str, progress: WalkProgress | None = None, total: int | None = None,
              rules: bool = True, fold: int = 1, ranges: RangeSet | None = None, done: int = 0,
-             ex: Any = None, data: Any = None) -> Optimized:
+             ex: Any = None, data: Any = None, sink: Any = None) -> Optimized:
     """Fit every variant of one fold on that fold's training ranges only; progress counts steps / total.
 
     With rules=False only the models are fitted (`covcall train`). Variant names are family names
@@ -94,10 +94,10 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
     scattered reference to it); models are trained here, on the driver.
     """
     from covcall.backtest import MarketInputs
-    from covcall.models import (  # LightGBM takes seconds to import: only model walks pay
-        save_model,
-        train_model,
-    )
+    from covcall.sink import StoreSink
+
+    sink = sink or StoreSink(store, model_dir)
+    from covcall.models import train_model  # LightGBM takes seconds to import: only model walks pay
 
     rs = ranges or spec.ranges
     n_ranges = len(rs.train)
@@ -136,8 +136,6 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
     if spec.model.enabled:
         # the training data of every range in one go (units on `ex`), then the models here
         from covcall.compute import ComputeSpec, Executor, UnitFailure
-        from covcall.dataset import persist_run
-        from covcall.version import code_version
 
         ex = ex or Executor(ComputeSpec("serial"))
         market = data or MarketInputs(candles, iv, None)
@@ -146,14 +144,14 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
         for k, res, _ in ex.map(collect_unit, [(c, market, collect_policy(spec)) for c in cfgs]):
             if isinstance(res, UnitFailure):
                 raise CovcallError(f"collecting training data on {rs.train[k]} failed: {res.error}")
-            persist_run(store, res, batch_id=batch_id, code_version=code_version())
+            sink.run(res, batch_id)
             collected[k] = res
         for k, r in enumerate(rs.train):
             i, frame, res = k + 1, frame_name(spec, fold, k + 1), collected[k]
             frames[i] = res.candidates
             tick(f"{frame}: training data ({len(res.candidates)} candidates)")
             model = _train(spec, res.candidates, [r], _model_name(spec, fold, str(i)), train_model)
-            model_id = save_model(store, model, model_dir)
+            model_id = sink.model(model)
             variants.append(Variant(f"{prefix}_model-{i}", "model", _model_overrides(spec, model_id), frame,
                                     trained_until=pd.Timestamp(model.trained_until), model_id=model_id,
                                     diagnostics=model.diagnostics, model=model))
@@ -161,7 +159,7 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
     if spec.model.enabled and spec.model.pooled and n_ranges > 1:
         pooled = pd.concat(frames.values(), ignore_index=True)
         model = _train(spec, pooled, list(rs.train), _model_name(spec, fold, "pooled"), train_model)
-        model_id = save_model(store, model, model_dir)
+        model_id = sink.model(model)
         variants.append(Variant(f"{prefix}_model-pooled", "pooled_model", _model_overrides(spec, model_id),
                                 frame_name(spec, fold, "all"), trained_until=pd.Timestamp(model.trained_until),
                                 model_id=model_id, diagnostics=model.diagnostics, model=model))

@@ -28,7 +28,6 @@ from covcall.backtest import (
 from covcall.calibration import chain_for
 from covcall.chain import ChainParams
 from covcall.compute import ComputeSpec, Executor, UnitFailure
-from covcall.dataset import persist_run
 from covcall.errors import CovcallError, SpecError, did_you_mean
 from covcall.jobs import tracked
 from covcall.jsonutil import dumps, plain
@@ -43,6 +42,7 @@ from covcall.optimizer import (
     rank_key,
 )
 from covcall.ranges import RangeSet, has_errors
+from covcall.sink import BufferSink, StoreSink
 from covcall.store import Store
 from covcall.validation import (
     PBOResult,
@@ -152,14 +152,15 @@ def variant_unit(cfg: BacktestConfig, data: MarketInputs, model: Any, record_can
 
 def run_fold(spec: WalkSpec, fold: int, rs: RangeSet, *, candles: pd.DataFrame, iv: pd.DataFrame | None,
              store: Store, walk_id: str, model_dir: Path, progress: WalkProgress | None, total: int,
-             done: int, ex: Executor, data: Any) -> FoldRun:
+             done: int, ex: Executor, data: Any, sink: Any = None) -> FoldRun:
     """Tune and train on the fold's training ranges only, then test every variant and baseline on its test range.
 
     Depends only on the spec, the fold and the market data: tuner trials and test runs are units on `ex`;
     the driver trains the models and saves every run as it arrives (workers never open the store).
     """
+    sink = sink or StoreSink(store, model_dir)
     opt = optimize(spec, candles=candles, iv=iv, store=store, model_dir=model_dir, batch_id=walk_id,
-                   progress=progress, total=total, fold=fold, ranges=rs, done=done, ex=ex, data=data)
+                   progress=progress, total=total, fold=fold, ranges=rs, done=done, ex=ex, data=data, sink=sink)
     done += optimizer_steps(spec, ranges=rs)
     common = {"walk_id": walk_id, "fold": fold, "underlying": spec.underlying, "timeframe": spec.timeframe,
               "metric": spec.metric}
@@ -181,7 +182,7 @@ def run_fold(spec: WalkSpec, fold: int, rs: RangeSet, *, candles: pd.DataFrame, 
                                            for c, v in zip(cfgs, variants, strict=True)]):
         if isinstance(res, UnitFailure):
             raise CovcallError(f"{variants[i].name} failed on the test range: {res.error}")
-        persist_run(store, res, batch_id=walk_id, code_version=code_version())
+        sink.run(res, walk_id)
         results[i] = res
         done += 1
         if progress:
@@ -199,6 +200,16 @@ def run_fold(spec: WalkSpec, fold: int, rs: RangeSet, *, candles: pd.DataFrame, 
                                 name=v.name, kind=v.kind, window=rs.test, params=v.overrides, res=res,
                                 run_id=res.run_id))
     return FoldRun(fold, rs, variants, rows, trials)
+
+
+def fold_unit(spec: WalkSpec, fold: int, rs: RangeSet, data: MarketInputs, walk_id: str) -> tuple[FoldRun, BufferSink]:
+    """A whole fold as one unit of work: everything inside runs serially on the worker; its runs and models
+    come back in a buffer the driver saves (a worker never opens the store)."""
+    buffer = BufferSink()
+    fr = run_fold(spec, fold, rs, candles=data.candles, iv=data.iv, store=None, walk_id=walk_id,  # type: ignore[arg-type]
+                  model_dir=Path("."), progress=None, total=0, done=0, ex=Executor(ComputeSpec("serial")),
+                  data=data, sink=buffer)
+    return fr, buffer
 
 
 def walk_steps(spec: WalkSpec) -> int:
@@ -256,11 +267,27 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
         fine = load_fine_closes(span_cfg.model_copy(update={"settlement": spec.strategy.get("settlement", "auto")}),
                                 store)
         data = ex.scatter(MarketInputs(candles, iv, fine))
-        for k, rs in enumerate(spec.folds, start=1):
-            fr = run_fold(spec, k, rs, candles=candles, iv=iv, store=store, walk_id=walk_id,
-                          model_dir=model_dir, progress=progress, total=total, done=done, ex=ex, data=data)
-            done += optimizer_steps(spec, ranges=rs) + len(fr.variants)
-            folds.append(fr)
+        if len(spec.folds) > 1 and ex.client is not None:
+            # folds are independent: each is one unit; the driver saves what each brings back as it arrives
+            sink = StoreSink(store, model_dir)
+            done_folds: dict[int, FoldRun] = {}
+            units = [(spec, k, rs, data, walk_id) for k, rs in enumerate(spec.folds, start=1)]
+            for i, out, _ in ex.map(fold_unit, units):
+                if isinstance(out, UnitFailure):
+                    raise CovcallError(f"fold {i + 1} failed: {out.error}")
+                fr, buffer = out
+                buffer.replay(sink)
+                done_folds[i] = fr
+                done += optimizer_steps(spec, ranges=fr.ranges) + len(fr.variants)
+                if progress:
+                    progress(done, total, f"fold {fr.fold} done")
+            folds = [done_folds[i] for i in range(len(units))]
+        else:
+            for k, rs in enumerate(spec.folds, start=1):
+                fr = run_fold(spec, k, rs, candles=candles, iv=iv, store=store, walk_id=walk_id,
+                              model_dir=model_dir, progress=progress, total=total, done=done, ex=ex, data=data)
+                done += optimizer_steps(spec, ranges=rs) + len(fr.variants)
+                folds.append(fr)
 
         ledger = [t for f in folds for t in f.trials]
         prior: dict[tuple[str, str], dict[str, Any]] = {}
