@@ -1,7 +1,7 @@
 """A batch serially and on a local Dask cluster: prints JSON with wall times, the speed-up and whether the
 results are identical (bit for bit in every run's metrics).
 
-    python bench/bench_sweep.py [WORKERS] [TIMEFRAME]     (default: the cores, 1h)
+    python bench/bench_sweep.py [WORKERS] [TIMEFRAME] [PARAM_SETS]    (default: the cores, 1h, 6)
 
 The batch: BTC and ETH x 3 windows of a year x both exit styles x 6 parameter sets = 72 runs of a year of bars
 (the issue's "72-run batch at 1h").
@@ -21,13 +21,15 @@ def main() -> int:
 
     workers = int(sys.argv[1]) if len(sys.argv) > 1 else (os.cpu_count() or 1)
     timeframe = sys.argv[2] if len(sys.argv) > 2 else "1h"
+    n_params = int(sys.argv[3]) if len(sys.argv) > 3 else 6
+    thresholds = [round(0.05 + 0.25 * k / max(1, n_params // 3 - 1), 3) for k in range(max(1, n_params // 3))]
     spec = BatchSpec.parse({
         "name": "bench", "underlyings": ["BTC", "ETH"], "timeframes": [timeframe],
         "windows": [{"start": "2021-01-01", "end": "2021-12-31"}, {"start": "2022-01-01", "end": "2022-12-31"},
                     {"start": "2023-01-01", "end": "2023-12-31"}],
         "exit_styles": ["hold_to_expiry", "tp_and_roll"],
         "params": [{"delta_min": lo, "delta_max": lo + 0.15, "threshold": th}
-                   for lo in (0.10, 0.15, 0.20) for th in (0.1, 0.3)]})
+                   for lo in (0.10, 0.15, 0.20) for th in thresholds]})
     run_batch({**spec.model_dump(), "windows": [w.model_dump() for w in spec.windows[:1]],
                "underlyings": ["BTC"], "params": [{}], "exit_styles": ["hold_to_expiry"]})  # warm caches
     t0 = time.perf_counter()
