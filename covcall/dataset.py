@@ -344,6 +344,40 @@ def check_filter(selection: DatasetFilter) -> None:
             raise CovcallError(f"{name} must be a finite number; got {v!r}")
 
 
+# What each exported column means (the Dataset page's column help; docs in README "Training examples").
+COLUMN_HELP: dict[str, str] = {
+    "decision_time": "when the decision was taken (UTC, a bar's close); it sees nothing later",
+    "underlying": "the coin held and written on",
+    "spot": "the coin's price at the decision (USD)",
+    "action": "SELL_CALL or DO_NOTHING",
+    "reward": "the position's PnL in USD from the decision to label_end, coin move included (0 for DO_NOTHING)",
+    "instrument": "the Deribit-style option name (COIN-DDMMMYY-STRIKE-C)",
+    "delta": "the call's delta at the decision",
+    "strike": "strike price (USD)",
+    "dte": "days to expiry, whole days (seed schema)",
+    "dte_days": "days to expiry (fractional)",
+    "score": "(bid / spot) x (365 / dte_days) x (1 - delta): annualised yield discounted by assignment odds",
+    "exit_style": "hold_to_expiry or tp_and_roll",
+    "pnl_vs_hodl": "USD the option legs added to simply holding the coin (premium - buy-back/settlement - fees)",
+    "pnl_vs_hodl_pct": "pnl_vs_hodl / spot",
+    "max_drawdown_pct": "worst drawdown of the position while the call was open",
+    "best_score": "DO_NOTHING: the best candidate's score (below the threshold)",
+    "candidates": "DO_NOTHING: how many candidates were considered",
+    "reason": "DO_NOTHING: why nothing was sold",
+    "label_end": "when the outcome was known (exit or expiry): rows are purged by it when training",
+    "iv_ann": "implied volatility used (annualised)",
+    "atm_iv_ann": "ATM implied volatility at the decision (annualised)",
+    "rv_ann": "trailing 30-day realised volatility (annualised)",
+    "iv_rv": "atm_iv_ann / rv_ann",
+    "ret_1d": "the coin's return over the last day", "ret_7d": "over the last 7 days", "ret_30d": "over 30 days",
+    "premium_usd": "premium received at the bid (USD)", "premium_coin": "premium in coin (Deribit's unit)",
+    "premium_pct": "premium / spot", "mark_usd": "mark price (USD)", "spread_pct": "(ask - bid) / mark",
+    "moneyness": "strike / forward", "chosen": "the run's policy sold this candidate",
+    "exit_reason": "expired_otm, settled_itm, take_profit or window_end",
+    "run_id": "the backtest that produced the row", "example_no": "row number within the run",
+    "timeframe": "bar length of the run",
+}
+
 PARTITION_COLUMNS = {"examples": ("underlying", "timeframe", "action", "exit_style", "run_id"),
                      "candidates": ("underlying", "timeframe", "exit_style", "run_id")}
 

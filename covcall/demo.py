@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,11 @@ def generate_demo_data(store: Store, *, progress: Callable[[float, str], None] |
     say = progress or (lambda f, m: None)
     defaults = {**(defaults or {}), "source": "synthetic"}
     seed = int(defaults.get("seed", 7))
+    key = "demo:" + hashlib.sha256(json.dumps(defaults, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    earlier = _existing(store, key)
+    if earlier is not None:  # the same demo is there already: a second click adds nothing
+        say(1.0, "demo data already there")
+        return {**earlier, "already": True}
     batch = run_batch(DEMO_BATCH, store=store, export_dir=export_dir, defaults=defaults,
                       progress=lambda d, t, m: say(0.6 * d / max(t, 1), f"backtest {d}/{t}: {m}"))
     rs = RangeSet.from_dict(DEMO_RANGES)
@@ -57,5 +64,20 @@ def generate_demo_data(store: Store, *, progress: Callable[[float, str], None] |
     result = walk(demo_walk_spec(seed), store=store, defaults=defaults,
                   progress=lambda d, t, m: say(0.6 + 0.4 * d / max(t, 1), f"walk {d}/{t}: {m}"))
     say(1.0, "demo data ready")
-    return {"batch_id": batch.batch_id, "runs": len(batch.runs), "examples": batch.examples,
+    made = {"batch_id": batch.batch_id, "runs": len(batch.runs), "examples": batch.examples,
             "range_set": rs.name, "walk_id": result.walk_id, "best_strategy": result.best_strategy}
+    store.set_meta(key, json.dumps(made))
+    return {**made, "already": False}
+
+
+def _existing(store: Store, key: str) -> dict[str, Any] | None:
+    """The demo made earlier with the same settings, if its batch, range set and walk are all still stored."""
+    raw = store.get_meta(key)
+    if raw is None:
+        return None
+    made = json.loads(raw)
+    runs = store.list_runs(batch_id=made["batch_id"])
+    if len(runs) != made["runs"] or store.get_walk(made["walk_id"]) is None or \
+            made["range_set"] not in store.list_range_sets():
+        return None
+    return made

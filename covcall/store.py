@@ -645,22 +645,33 @@ class Store:
         return self._frame(sql, params, ["decision_time", "label_end", "expiry"])
 
     def dataset_summary(self, table: str, f: DatasetFilter) -> dict[str, Any]:
+        """Counts and comparable averages of a selection.
+
+        Dollar figures of BTC and ETH do not add up, so averages are also given as % of spot
+        (`mean_reward_pct`, `mean_pnl_vs_hodl_pct`) and the total in USD per underlying (`total_reward_by`).
+        `win_rate` has one meaning in both tables: the share of sold calls (examples: SELL_CALL rows;
+        candidates: every candidate, as if sold) whose option legs beat HODL (`pnl_vs_hodl > 0`).
+        """
         where, params = _where(table, f)
-        if table == "examples":
-            sql = (f"SELECT count(*) AS rows, count(DISTINCT run_id) AS runs, avg(reward) AS mean_reward, "
-                   f"sum(reward) AS total_reward, avg(CASE WHEN action = 'SELL_CALL' THEN 1.0 ELSE 0.0 END) "
-                   f"AS sell_share, avg(CASE WHEN action = 'SELL_CALL' THEN reward END) AS mean_sell_reward, "
-                   f"avg(CASE WHEN action = 'SELL_CALL' THEN (reward > 0)::DOUBLE END) AS win_rate, "
-                   f"min(decision_time) AS first, max(decision_time) AS last FROM {table}{where}")
-        else:
-            sql = (f"SELECT count(*) AS rows, count(DISTINCT run_id) AS runs, avg(reward) AS mean_reward, "
-                   f"sum(reward) AS total_reward, avg(chosen::DOUBLE) AS sell_share, "
-                   f"avg(pnl_vs_hodl_pct) AS mean_pnl_vs_hodl_pct, avg((pnl_vs_hodl > 0)::DOUBLE) AS win_rate, "
-                   f"min(decision_time) AS first, max(decision_time) AS last FROM {table}{where}")
+        sold = "action = 'SELL_CALL'" if table == "examples" else "TRUE"
+        share = ("avg(CASE WHEN action = 'SELL_CALL' THEN 1.0 ELSE 0.0 END)" if table == "examples"
+                 else "avg(chosen::DOUBLE)")
+        sql = (f"SELECT count(*) AS rows, count(DISTINCT run_id) AS runs, avg(reward) AS mean_reward, "
+               f"avg(reward / nullif(spot, 0)) AS mean_reward_pct, {share} AS sell_share, "
+               f"avg(CASE WHEN {sold} THEN pnl_vs_hodl / nullif(spot, 0) END) AS mean_pnl_vs_hodl_pct, "
+               f"avg(CASE WHEN {sold} THEN (pnl_vs_hodl > 0)::DOUBLE END) AS win_rate, "
+               f"count(DISTINCT underlying) AS underlyings, sum(reward) AS total_reward, "
+               f"min(decision_time) AS first, max(decision_time) AS last FROM {table}{where}")
+        by_sql = f"SELECT underlying, sum(reward) AS total FROM {table}{where} GROUP BY ALL ORDER BY underlying"
         with self.connect(read_only=True) as con:
             row = con.execute(sql, params).fetchone()
             cols = [d[0] for d in con.description]
-        return dict(zip(cols, row, strict=True))
+            by = con.execute(by_sql, params).fetchall()
+        out = dict(zip(cols, row, strict=True))
+        out["total_reward_by"] = {str(u): float(t) for u, t in by if t is not None}
+        if out["underlyings"] and out["underlyings"] > 1:
+            out["total_reward"] = None  # dollars of different coins: see total_reward_by
+        return out
 
     def reward_histogram(self, table: str, f: DatasetFilter, bins: int = 40) -> pd.DataFrame:
         """Counts of reward in equal-width bins: columns bin_lo, bin_hi, rows."""
@@ -846,6 +857,10 @@ class Store:
         return self._frame(sql, params, ["created_at", "updated_at"])
 
     # -- key/value -----------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", [key])
+        return rows[0]["value"] if rows else None
+
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as con:
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from covcall.dataset import COLUMN_HELP
 from covcall.errors import CovcallError
 from covcall.store import DatasetFilter
 
@@ -114,12 +115,23 @@ except CovcallError as err:
     st.stop()
 
 st.markdown(f"### {ui.fmt_rows(total)}")
-s = st.columns(5)
+s = st.columns(6)
+sold = "sold calls" if table == "examples" else "candidates (as if sold)"
 s[0].metric("Runs", ui.fmt_count(summary.get("runs")))
-s[1].metric("Mean reward", ui.fmt_usd(summary.get("mean_reward")), help="Reward in USD per decision / candidate")
-s[2].metric("Total reward", ui.fmt_usd(summary.get("total_reward")))
-s[3].metric("Sell share" if table == "examples" else "Chosen share", ui.fmt_pct(summary.get("sell_share")))
-s[4].metric("Win rate", ui.fmt_pct(summary.get("win_rate")))
+s[1].metric("Mean reward (% of spot)", ui.fmt_pct(summary.get("mean_reward_pct")),
+            help="reward / spot per row: the position's PnL over the label (coin move included; 0 for DO_NOTHING), "
+                 "as a share of the coin's price, so BTC and ETH rows compare")
+s[2].metric("Mean option PnL vs HODL (% of spot)", ui.fmt_pct(summary.get("mean_pnl_vs_hodl_pct")),
+            help=f"pnl_vs_hodl / spot over {sold}: what selling the call added to simply holding the coin")
+s[3].metric("Win rate vs HODL", ui.fmt_pct(summary.get("win_rate")),
+            help=f"share of {sold} with pnl_vs_hodl > 0 (the call's legs beat holding the coin)")
+s[4].metric("Sell share" if table == "examples" else "Chosen share", ui.fmt_pct(summary.get("sell_share")),
+            help="share of decisions that sold a call" if table == "examples" else
+            "share of candidates the run's policy sold")
+by = summary.get("total_reward_by") or {}
+s[5].metric("Total reward", ui.fmt_usd(summary.get("total_reward")) if len(by) <= 1 else
+            " · ".join(f"{u} {ui.fmt_usd(v)}" for u, v in by.items()),
+            help="sum of reward in USD, per underlying when several are selected (their dollars do not add up)")
 first, last = summary.get("first"), summary.get("last")
 if first is not None:
     st.caption(f"decisions from {pd.Timestamp(first):%Y-%m-%d %H:%M} to {pd.Timestamp(last):%Y-%m-%d %H:%M} UTC")
@@ -137,12 +149,14 @@ with tab_rows:
     p3.caption(f"rows {offset + 1 if total else 0:,}–{offset + len(page):,} of {total:,}")
     ids = [c for c in ("run_id", "example_no") if c in page.columns]
     page = page[[c for c in page.columns if c not in ids] + ids]
-    when = {c: st.column_config.DatetimeColumn(c, format="YYYY-MM-DD HH:mm")
+    helps = {c: st.column_config.Column(c, help=COLUMN_HELP[c]) for c in page.columns if c in COLUMN_HELP}
+    when = {c: st.column_config.DatetimeColumn(c, format="YYYY-MM-DD HH:mm", help=COLUMN_HELP.get(c))
             for c in ("decision_time", "label_end", "expiry") if c in page.columns}
-    usd = {c: st.column_config.NumberColumn(c, format="dollar")
+    usd = {c: st.column_config.NumberColumn(c, format="dollar", help=COLUMN_HELP.get(c))
            for c in ("reward", "spot", "strike", "pnl_vs_hodl", "premium_usd", "mark_usd") if c in page.columns}
     st.dataframe(page, hide_index=True, width="stretch", height=420,
-                 column_config={**when, **usd, "delta": st.column_config.NumberColumn("delta", format="%.3f")})
+                 column_config={**helps, **when, **usd,
+                                "delta": st.column_config.NumberColumn("delta", format="%.3f", help=COLUMN_HELP["delta"])})
 
 with tab_charts:
     if total == 0:

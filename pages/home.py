@@ -102,7 +102,8 @@ if st.button("Generate demo data", type="primary", key="home_demo"):
 made = st.session_state.get("home_demo_result")
 if made:
     st.success(
-        f"Demo data ready: {made['runs']} backtests (batch `{made['batch_id']}`), "
+        ("Demo data is already there (nothing was added): " if made.get("already") else "Demo data ready: ")
+        + f"{made['runs']} backtests (batch `{made['batch_id']}`), "
         f"{ui.fmt_count(made['examples'])} training examples, range set `{made['range_set']}`, "
         f"walk `{made['walk_id']}` (best: {made['best_strategy']}).")
     st.page_link("pages/backtest.py", label="Open the backtests", icon=":material/candlestick_chart:")

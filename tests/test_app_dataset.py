@@ -106,3 +106,29 @@ def test_downloads_are_the_filtered_selection_in_three_formats(db):
     lines = ui.copy_rows_bytes("examples", flt, "jsonl").decode().strip().splitlines()
     assert len(lines) == n and isinstance(json.loads(lines[0])["extra"], dict)
     assert len(pd.read_parquet(io.BytesIO(ui.copy_rows_bytes("examples", flt, "parquet")))) == n
+
+
+def test_summary_is_comparable_across_coins_and_defines_its_terms(app_db):
+    from apptest_support import no_exception, open_page
+
+    from covcall.batch import run_batch
+    from covcall.dataset import COLUMN_HELP
+
+    store = Store(app_db)
+    run_batch({"name": "two", "underlyings": ["BTC", "ETH"], "windows": [{"start": "2023-01-01",
+                                                                       "end": "2023-03-31"}]}, store=store)
+    from covcall.store import DatasetFilter
+
+    s = store.dataset_summary("examples", DatasetFilter())
+    ex = store.read_run_table("examples", list(store.list_runs()["run_id"]))
+    sold = ex[ex["action"] == "SELL_CALL"]
+    assert s["win_rate"] == pytest.approx((sold["pnl_vs_hodl"] > 0).mean())
+    assert s["mean_reward_pct"] == pytest.approx((ex["reward"] / ex["spot"]).mean())
+    assert s["total_reward"] is None  # BTC and ETH dollars are not added together
+    assert s["total_reward_by"] == pytest.approx(ex.groupby("underlying")["reward"].sum().to_dict())
+    at = open_page("pages/dataset.py")
+    no_exception(at)
+    labels = {m.label: m for m in at.metric}
+    assert "Win rate vs HODL" in labels and "pnl_vs_hodl > 0" in (labels["Win rate vs HODL"].help or "")
+    assert labels["Total reward"].value.startswith("BTC ") and " · ETH " in labels["Total reward"].value
+    assert "reward" in COLUMN_HELP and "pnl_vs_hodl" in COLUMN_HELP

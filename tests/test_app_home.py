@@ -32,6 +32,11 @@ def test_generate_demo_data_fills_every_table(app_db):
     assert metric_value(at, "Examples") == f"{counts['examples']:,}"
     assert metric_value(at, "Walks") == "1"
     assert "demo-regimes" in done
+    # a second click finds the same demo and adds nothing
+    at.button(key="home_demo").click().run()
+    no_exception(at)
+    assert "Demo data is already there (nothing was added): 8 backtests" in " ".join(s.value for s in at.success)
+    assert Store(app_db).counts() == counts and metric_value(at, "Walks") == "1"
 
 
 def test_bad_setting_shows_one_line_error_not_a_traceback(app_db, monkeypatch):

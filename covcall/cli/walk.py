@@ -160,5 +160,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     out = generate_demo_data(open_store(settings), export_dir=export_dir, defaults=run_defaults(settings),
                              progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
-    emit(args, out, lambda: print(f"demo data ready: {out}"))
+    emit(args, out, lambda: print(("demo data already there, nothing added: " if out["already"] else
+                                   "demo data ready: ") + str(out)))
     return 0
