@@ -31,3 +31,12 @@ def check_name(value: object, what: str = "name") -> str:
         raise SpecError(f"{what} {name!r} may only hold letters, digits, spaces and _ . + - "
                         "(starting with a letter or digit)")
     return name
+
+
+def plural(n: int, noun: str) -> str:
+    """'1 training range', '3 training ranges'.
+
+    >>> plural(1, "training range"), plural(3, "training range")
+    ('1 training range', '3 training ranges')
+    """
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -89,7 +89,7 @@ def suggest() -> None:
         ss["ranges_flash"] = ("error", str(err))
     else:
         load_into_editor(suggested)
-        ss["ranges_flash"] = ("success", f"suggested {len(suggested.train)} training ranges from "
+        ss["ranges_flash"] = ("success", f"suggested {ui.plural(len(suggested.train), 'training range')} from "
                                          f"{ss['ranges_underlying']} regimes")
 
 
@@ -151,7 +151,7 @@ for p in problems:
 for issue in issues:
     {"error": st.error, "warning": st.warning, "note": st.info}[issue.level](issue.message)
 if not problems and not issues:
-    st.success(f"{len(rs.train)} training ranges and the test range pass every check.")
+    st.success(f"{ui.plural(len(rs.train), 'training range')} and the test range pass every check.")
 if not rs.name:
     st.error("give the range set a name to save it")
 

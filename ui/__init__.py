@@ -3,6 +3,7 @@
 Pages `import ui` and use the names below; each lives in the module of its concern.
 """
 
+from covcall.names import plural
 from ui.cache import (
     CACHE_TTL_S,
     actions_over_time,
@@ -84,6 +85,7 @@ from ui.views import (
 from ui.walk_views import walk_result
 
 __all__ = [
+    "plural",
     "CACHE_TTL_S", "actions_over_time", "candles", "count_rows", "counts", "dataset_summary", "db_key",
     "download_buttons", "equities", "filter_key", "invalidate", "job_status", "jobs", "unfinished_jobs", "models", "page_rows", "range_set_names", "regime_windows",
     "reward_by", "reward_histogram", "run_view", "runs", "series", "snapshots", "walks", "CC_COLOR", "DD_COLOR", "HODL_COLOR",

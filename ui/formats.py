@@ -89,3 +89,4 @@ def metric_number(metrics: dict[str, Any] | None, name: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+

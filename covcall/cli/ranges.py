@@ -10,6 +10,7 @@ from covcall import open_store
 from covcall.cli import emit
 from covcall.errors import SpecError
 from covcall.lazy import lazy_module
+from covcall.names import plural
 from covcall.spec import read_spec_file
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
         for issue in issues:
             print(f"{issue.level}: {issue.message}")
         if not issues:
-            print(f"ok: {rs.name}: {len(rs.train)} training range(s), test {rs.test}, "
+            print(f"ok: {rs.name}: {plural(len(rs.train), 'training range')}, test {rs.test}, "
                   f"gap {rs.gap_days} days, labels up to {max_label:g} days ahead")
 
     emit(args, [i.to_dict() for i in issues], human)
@@ -150,7 +151,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         if not sets:
             print("no saved range sets; save one with: covcall ranges save --spec FILE --name NAME")
         for rs in sets:
-            print(f"{rs.name}: {len(rs.train)} training range(s), test {rs.test}, gap {rs.gap_days} days")
+            print(f"{rs.name}: {plural(len(rs.train), 'training range')}, test {rs.test}, gap {rs.gap_days} days")
 
     emit(args, [rs.to_dict() for rs in sets], human)
     return 0
