@@ -153,13 +153,14 @@ class Executor:
         if self.spec.mode == "local":
             # A dead worker's unit is retried once, then recorded as failed; one unit per worker at a time, so
             # a worker's death never counts against units merely queued on it.
-            with dask.config.set({"distributed.scheduler.allowed-failures": 1,
-                                  "distributed.scheduler.worker-saturation": 1.0,
-                                  # Linux: forked workers start with the engine already imported (about 1 s
-                                  # instead of 4); elsewhere spawn, with a bare __main__
-                                  "distributed.worker.multiprocessing-method":
-                                      "fork" if sys.platform.startswith("linux") else "spawn",
-                                  "distributed.logging.distributed": "error"}), _neutral_main():
+            # Workers are spawned, never forked from this threaded process: a forked worker (restarted after a
+            # crash, say) can deadlock on a lock another thread held at fork time; it did in our tests. Set for
+            # the process, not just this block, so a worker restarted later gets the same settings.
+            dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                             "distributed.scheduler.worker-saturation": 1.0,
+                             "distributed.worker.multiprocessing-method": "spawn",
+                             "distributed.logging.distributed": "error"})
+            with _neutral_main():
                 self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
                                              host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
                 self.client = Client(self._cluster)

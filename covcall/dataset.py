@@ -184,6 +184,13 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+def write_text_file(path: str | Path, text: str) -> Path:
+    """A text file (a report) written like every export: checked destination, temp file, atomic rename."""
+    out = check_destination(path, "report")
+    _atomic_write(out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return out
+
+
 def _remove(*paths: Path) -> None:
     for p in paths:
         try:

@@ -63,6 +63,15 @@ def register(sub: Any) -> None:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_batch)
 
+    r = sub.add_parser("report", help="a run's performance report (strategy vs HODL) as HTML and/or JSON",
+                       description="The full performance report of a stored run: returns, risk, trade statistics, "
+                                   "premium, assignments, fees, monthly returns and rolling Sharpe, strategy and "
+                                   "HODL side by side; --out writes one self-contained HTML file with the charts.")
+    r.add_argument("run_id", help="run id (see `covcall runs`)")
+    r.add_argument("--out", help="write the HTML report here (e.g. report.html)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_report)
+
     e = sub.add_parser("export", help="export training examples or candidates",
                        description="Export stored training examples (or the candidate table) as csv, jsonl or "
                                    "parquet: of some runs, of a batch, or of any filtered selection, as the "
@@ -173,6 +182,27 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 
     emit(args, out, human)
     return 1 if res.failed else 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.cli import emit
+    from covcall.report import run_report, write_report_html
+
+    store = open_store(settings)
+    row, report, equity = run_report(store, args.run_id)
+    out = {"run_id": args.run_id, **report.to_dict()}
+    if args.out:
+        out["path"] = str(write_report_html(report, equity, row, args.out))
+
+    def human() -> None:
+        for r in out["summary"]:
+            s, h = r["strategy"], r["hodl"]
+            print(f"{r['metric']:<40} {'' if s is None else f'{s:,.4f}':>16} {'' if h is None else f'{h:,.4f}':>16}")
+        if args.out:
+            print(f"report: {out['path']}")
+
+    emit(args, out, human)
+    return 0
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
