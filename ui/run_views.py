@@ -132,7 +132,10 @@ def run_result(db: str, run_id: str, key: str) -> None:
         g1.plotly_chart(equity_figure(equity), width="stretch", key=f"{key}_eq_{run_id}")
         g2.plotly_chart(price_figure(equity, trades, coin), width="stretch", key=f"{key}_px_{run_id}")
     robustness_band(run_id, cfg, key)
-    t_trades, t_examples, t_metrics, t_config = st.tabs(["Trades", "Examples", "All metrics", "Config"])
+    t_report, t_trades, t_examples, t_metrics, t_config = st.tabs(
+        ["Performance report", "Trades", "Examples", "All metrics", "Config"])
+    with t_report:
+        performance_report_view(row, equity, trades, key=f"{key}_report_{run_id}")
     with t_trades:
         if trades.empty:
             st.info("No calls were sold in this window.")
@@ -195,3 +198,31 @@ def robustness_band(run_id: str, cfg: dict[str, Any], key: str) -> None:
         fig.update_yaxes(tickprefix="$", tickformat=",.0f")
         st.plotly_chart(layout(fig, height=380, title="Covered-call value under every assumption"),
                         width="stretch", key=f"{key}_band_chart_{run_id}")
+
+
+def performance_report_view(row: dict[str, Any], equity: pd.DataFrame, trades: pd.DataFrame, key: str) -> None:
+    """Strategy and HODL side by side, monthly returns, rolling Sharpe, trade PnL, and the HTML download."""
+    from covcall.report import performance_report, report_figures, report_html, report_title
+
+    if equity.empty:
+        st.info("This run has no equity curve.")
+        return
+    quantity = float((row.get("config") or {}).get("quantity", 1.0))
+    rep = performance_report(equity, trades, str(row["timeframe"]), quantity)
+    table = rep.summary.copy()
+    fmt = {"%": fmt_pct, "usd": fmt_usd, "ratio": fmt_ratio, "count": fmt_count, "trades": fmt_count,
+           "days": lambda v: "–" if v is None or pd.isna(v) else f"{v:,.1f} d"}
+    for side in ("strategy", "hodl"):
+        table[side] = [fmt[u](v) if not pd.isna(v) else "–" for u, v in zip(table["unit"], table[side], strict=True)]
+    st.dataframe(table.drop(columns=["unit"]).rename(columns={"strategy": "covered call", "hodl": "HODL"}),
+                 hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)
+    figs = report_figures(rep, equity)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figs["monthly"], width="stretch", key=f"{key}_monthly")
+    c2.plotly_chart(figs["rolling_sharpe"], width="stretch", key=f"{key}_rolling")
+    c1.plotly_chart(figs["equity"], width="stretch", key=f"{key}_equity")
+    c2.plotly_chart(figs["trade_pnl"], width="stretch", key=f"{key}_pnl")
+    title, sub = report_title(row)
+    st.download_button("Download the report (HTML, charts included)",
+                       report_html(rep, equity, title=title, subtitle=sub).encode("utf-8"),
+                       file_name=f"report_{row['run_id']}.html", mime="text/html", key=f"{key}_html")
