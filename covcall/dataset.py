@@ -400,8 +400,13 @@ def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: st
     """
     if partition_by:
         return _export_partitioned(store, table, selection, fmt, out, tuple(partition_by))
-    if fmt not in FORMATS:
-        raise CovcallError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}{did_you_mean(fmt, FORMATS)}")
+    from covcall.llm import LLM_FORMATS, TABLE_FOR
+
+    if fmt in LLM_FORMATS:
+        table = TABLE_FOR[fmt]  # chat records come from examples, preference pairs from candidates
+    known = (*FORMATS, *LLM_FORMATS)
+    if fmt not in known:
+        raise CovcallError(f"format must be one of {', '.join(known)}; got {fmt!r}{did_you_mean(fmt, known)}")
     if table not in DATASET_TABLES:
         raise CovcallError(f"table must be one of {', '.join(DATASET_TABLES)}; got {table!r}"
                            f"{did_you_mean(table, DATASET_TABLES)}")
@@ -426,6 +431,12 @@ def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: st
 
     def write(tmp: Path) -> None:
         nonlocal rows
+        if fmt in LLM_FORMATS:
+            from covcall.llm import write_llm
+
+            with open(tmp, "w", encoding="utf-8") as fh:
+                rows = write_llm(store, selection, fmt, fh)
+            return
         rows = store.copy_rows(table, selection, tmp, fmt)
 
     _atomic_write(out, write)

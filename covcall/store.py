@@ -644,6 +644,12 @@ class Store:
         sql = f"SELECT *{drop} FROM {table}{where} ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}"
         return self._frame(sql, params, ["decision_time", "label_end", "expiry"])
 
+    def selection_run_ids(self, table: str, f: DatasetFilter) -> list[str]:
+        """The runs a selection touches, in order (exports walk them one at a time)."""
+        where, params = _where(table, f)
+        return [r["run_id"] for r in self._rows(f"SELECT DISTINCT run_id FROM {table}{where} ORDER BY run_id",
+                                                 params)]
+
     def dataset_summary(self, table: str, f: DatasetFilter) -> dict[str, Any]:
         """Counts and comparable averages of a selection.
 

@@ -195,3 +195,8 @@ with tab_charts:
 with tab_dl:
     st.write(f"Download the filtered selection ({ui.fmt_rows(total)}) straight from DuckDB.")
     ui.download_buttons(table, flt, f"covcall_{table}", key="dataset_dl", formats=("csv", "jsonl", "parquet"))
+    st.caption("For language-model training (docs/llm.md): one chat record per decision of the selected examples, "
+               "or chosen/rejected pairs (best vs worst realised candidate at each decision) of the selected "
+               "candidates.")
+    ui.download_buttons(table, flt, "covcall", key="dataset_dl_llm",
+                        formats=("chat-jsonl",) if table == "examples" else ("preference-jsonl",))

@@ -223,6 +223,8 @@ def performance_report_view(row: dict[str, Any], equity: pd.DataFrame, trades: p
     c1.plotly_chart(figs["equity"], width="stretch", key=f"{key}_equity")
     c2.plotly_chart(figs["trade_pnl"], width="stretch", key=f"{key}_pnl")
     title, sub = report_title(row)
+    # built only when clicked (a few MB with plotly.js inside): no Streamlit call in there
     st.download_button("Download the report (HTML, charts included)",
-                       report_html(rep, equity, title=title, subtitle=sub).encode("utf-8"),
-                       file_name=f"report_{row['run_id']}.html", mime="text/html", key=f"{key}_html")
+                       data=lambda: report_html(rep, equity, title=title, subtitle=sub).encode("utf-8"),
+                       file_name=f"report_{row['run_id']}.html", mime="text/html", key=f"{key}_html",
+                       on_click="ignore")

@@ -94,14 +94,16 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
 
 
 # -- downloads -----------------------------------------------------------------------------------------
-MIMES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/octet-stream"}
+MIMES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/octet-stream",
+         "chat-jsonl": "application/x-ndjson", "preference-jsonl": "application/x-ndjson"}
+_SUFFIX = {"chat-jsonl": "chat.jsonl", "preference-jsonl": "preference.jsonl"}
 
 
 def copy_rows_bytes(table: str, f: DatasetFilter, fmt: str, store: Store | None = None) -> bytes:
     """The filtered selection written by DuckDB to a temp file, returned as bytes for st.download_button."""
     store = store or get_store()
     with tempfile.TemporaryDirectory(prefix="covcall-dl-") as tmp:
-        path = Path(tmp) / f"{table}.{fmt}"
+        path = Path(tmp) / f"{table}.{_SUFFIX.get(fmt, fmt)}"
         export_selection(store, table, f, fmt, path)
         return path.read_bytes()
 
@@ -116,7 +118,8 @@ def download_buttons(table: str, f: DatasetFilter, stem: str, key: str, formats:
     cols = st.columns(len(formats))
     for col, fmt in zip(cols, formats, strict=True):
         with col:
+            label = {"chat-jsonl": "Download chat JSONL (LLM)", "preference-jsonl": "Download preference pairs (LLM)"}
             st.download_button(
-                f"Download {fmt.upper()}", data=lambda fmt=fmt: copy_rows_bytes(table, f, fmt, store),
-                file_name=f"{stem}.{fmt}", mime=MIMES[fmt], key=f"{key}_{fmt}", on_click="ignore",
+                label.get(fmt, f"Download {fmt.upper()}"), data=lambda fmt=fmt: copy_rows_bytes(table, f, fmt, store),
+                file_name=f"{stem}.{_SUFFIX.get(fmt, fmt)}", mime=MIMES[fmt], key=f"{key}_{fmt}", on_click="ignore",
                 width="stretch")

@@ -84,7 +84,9 @@ def register(sub: Any) -> None:
     e.add_argument("--exit-style", dest="exit_style", action="append", help="hold_to_expiry or tp_and_roll")
     e.add_argument("--start", help="decisions on or after this day, YYYY-MM-DD")
     e.add_argument("--end", help="decisions up to this day (inclusive), YYYY-MM-DD")
-    e.add_argument("--format", default=None, help="csv, jsonl or parquet (default: the --out file's extension)")
+    e.add_argument("--format", default=None, help="csv, jsonl or parquet (default: the --out file's extension); "
+                                                  "chat-jsonl or preference-jsonl for language-model training "
+                                                  "(docs/llm.md)")
     e.add_argument("--out", required=True, help="output file (a new folder with --partition-by)")
     e.add_argument("--partition-by", dest="partition_by", metavar="COLS",
                    help="parquet only: a Hive-partitioned folder by these columns, e.g. underlying,timeframe")
@@ -241,7 +243,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             raise CovcallError("give --format csv|jsonl|parquet, or an --out file ending in .csv, .jsonl or "
                                ".parquet")
     out = export_selection(open_store(settings), args.table, selection, fmt, args.out)
-    emit(args, out, f"wrote {out['rows']} {args.table} rows to {out['path']}")
+    what = {"chat-jsonl": "chat records", "preference-jsonl": "preference pairs"}.get(fmt, f"{out['table']} rows")
+    emit(args, out, f"wrote {out['rows']} {what} to {out['path']}")
     return 0
 
 
