@@ -39,7 +39,7 @@ def test_run_shows_the_results_metrics(app_db):
     assert metric_value(at, "vs HODL") == ui.fmt_pct(expected["excess_return"])
     assert metric_value(at, "Trades") == str(int(expected["n_trades"]))
     assert runs["run_id"].iloc[0] in texts(at)
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 2 + 4  # equity and price, then the performance report's four
 
 
 def test_start_after_end_is_a_clear_error_and_nothing_is_lost(app_db):

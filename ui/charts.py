@@ -59,27 +59,54 @@ def equity_figure(equity: pd.DataFrame) -> go.Figure:
     return layout(fig, height=520)
 
 
-def price_figure(equity: pd.DataFrame, trades: pd.DataFrame, underlying: str) -> go.Figure:
-    """Spot with each sold call (entry, strike) and its exit marked."""
+EXIT_MARKERS = {  # exit reason -> (legend name, marker symbol, colour)
+    "take_profit": ("rolled (take-profit buy-back)", "circle", "#1f77b4"),
+    "expired_otm": ("expired worthless", "diamond", "#2ca02c"),
+    "settled_itm": ("assigned (settled in the money)", "x", "#d62728"),
+    "window_end": ("bought back at window end", "square", "#7f7f7f"),
+}
+
+
+def price_figure(equity: pd.DataFrame, trades: pd.DataFrame, underlying: str,
+                 highlight: int | None = None) -> go.Figure:
+    """Spot, each call as a segment at its strike from entry to exit, a marker where it was sold (at the strike,
+    so a roll's sale never hides under the previous call's exit) and one per kind of exit (at spot).
+    `highlight` (a row position in `trades`) draws that call thick, for tracing a trade picked in the table."""
     x = equity["ts"] if "ts" in equity.columns else equity.index
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=equity["spot"], name=f"{underlying} spot", line=dict(color="#444")))
     if len(trades):
+        t = trades.reset_index(drop=True)
+        xs, ys, text = [], [], []
+        for r in t.itertuples():
+            xs += [r.entry_time, r.exit_time, None]
+            ys += [r.strike, r.strike, None]
+            text += [f"#{r.trade_no} {r.instrument}", f"#{r.trade_no} {r.instrument}", None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="call at its strike", text=text,
+                                 line=dict(color="#9467bd", width=2), hovertemplate="%{text}<extra></extra>"))
         fig.add_trace(go.Scatter(
-            x=trades["entry_time"], y=trades["spot_entry"], mode="markers", name="call sold",
-            marker=dict(symbol="triangle-down", size=10, color="#2ca02c"),
-            customdata=trades[["strike", "delta", "dte_days"]].to_numpy(),
-            hovertemplate="sold: strike %{customdata[0]:,.0f}, delta %{customdata[1]:.2f}, "
-                          "%{customdata[2]:.1f} d<extra></extra>"))
-        fig.add_trace(go.Scatter(
-            x=trades["exit_time"], y=trades["spot_exit"], mode="markers", name="exit",
-            marker=dict(symbol="x", size=9, color="#d62728"), text=trades["exit_reason"],
-            hovertemplate="exit: %{text}<extra></extra>"))
-        fig.add_trace(go.Scatter(
-            x=trades["entry_time"], y=trades["strike"], mode="markers", name="strike",
-            marker=dict(symbol="line-ew-open", size=12, color="#9467bd")))
+            x=t["entry_time"], y=t["strike"], mode="markers", name="call sold",
+            marker=dict(symbol="triangle-right", size=10, color="#9467bd"),
+            customdata=t[["trade_no", "strike", "delta", "dte_days", "premium_usd"]].to_numpy(),
+            hovertemplate="#%{customdata[0]} sold: strike %{customdata[1]:,.0f}, delta %{customdata[2]:.2f}, "
+                          "%{customdata[3]:.1f} d, premium $%{customdata[4]:,.2f}<extra></extra>"))
+        for reason, (name, symbol, color) in EXIT_MARKERS.items():
+            sub = t[t["exit_reason"].astype(str) == reason]
+            if sub.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=sub["exit_time"], y=sub["spot_exit"], mode="markers", name=name,
+                marker=dict(symbol=symbol, size=9, color=color),
+                customdata=sub[["trade_no", "pnl_vs_hodl"]].to_numpy(),
+                hovertemplate=f"#%{{customdata[0]}} {name}: option PnL vs HODL $%{{customdata[1]:,.2f}}<extra></extra>"))
+        if highlight is not None and 0 <= highlight < len(t):
+            h = t.iloc[highlight]
+            fig.add_trace(go.Scatter(
+                x=[h["entry_time"], h["exit_time"]], y=[h["strike"], h["strike"]], mode="lines+markers",
+                name=f"trade #{h['trade_no']}", line=dict(color="#ff7f0e", width=6), marker=dict(size=14)))
+            fig.add_vrect(x0=h["entry_time"], x1=h["exit_time"], fillcolor="rgba(255,127,14,0.12)", line_width=0)
     fig.update_yaxes(tickprefix="$", tickformat=",.0f")
-    return layout(fig, height=520, title=f"{underlying} price with calls sold and exits")
+    return layout(fig, height=520, title=f"{underlying} price with each call from sale to exit")
 
 
 def shade_ranges(fig: go.Figure, train: list[tuple[Any, Any, str]], test: tuple[Any, Any, str] | None) -> None:

@@ -130,7 +130,9 @@ def run_result(db: str, run_id: str, key: str) -> None:
     else:
         g1, g2 = st.columns(2)
         g1.plotly_chart(equity_figure(equity), width="stretch", key=f"{key}_eq_{run_id}")
-        g2.plotly_chart(price_figure(equity, trades, coin), width="stretch", key=f"{key}_px_{run_id}")
+        picked = (st.session_state.get(f"{key}_trades_{run_id}") or {}).get("selection", {}).get("rows") or []
+        g2.plotly_chart(price_figure(equity, trades, coin, highlight=picked[0] if picked else None),
+                        width="stretch", key=f"{key}_px_{run_id}")
     robustness_band(run_id, cfg, key)
     t_report, t_trades, t_examples, t_metrics, t_config = st.tabs(
         ["Performance report", "Trades", "Examples", "All metrics", "Config"])
@@ -140,8 +142,10 @@ def run_result(db: str, run_id: str, key: str) -> None:
         if trades.empty:
             st.info("No calls were sold in this window.")
         else:
+            st.caption("Click a row to trace that call on the price chart.")
             st.dataframe(trades_table(trades, coin), hide_index=True, width="stretch",
-                         column_config=TRADE_COLUMNS)
+                         column_config=TRADE_COLUMNS, key=f"{key}_trades_{run_id}", on_select="rerun",
+                         selection_mode="single-row")
     with t_examples:
         e = st.columns(5)
         e[0].metric("Decisions", fmt_count(row["n_decisions"]))
