@@ -227,15 +227,17 @@ class Executor:
         futures = [self.client.submit(_call, fn, args, pure=False, retries=1) for args in units]
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            for fut in as_completed(futures):
+            # results travel with the completion: a worker that dies right after finishing a unit cannot take
+            # the result with it (fetching it afterwards would wait for a recomputation)
+            for fut, out in as_completed(futures, with_results=True, raise_errors=False):
                 i = index[fut.key]
-                try:
-                    result, where = fut.result()
-                except (KeyboardInterrupt, SystemExit):
-                    raise
-                except Exception as err:
+                if fut.status == "error":  # out is (type, exception, traceback)
+                    err = out[1] if isinstance(out, tuple) and len(out) == 3 else out
+                    if isinstance(err, KeyboardInterrupt | SystemExit):
+                        raise err
                     yield i, UnitFailure(_line(err), "".join(traceback.format_exception(err))), "?"
                     continue
+                result, where = out
                 yield i, result, where
         finally:
             pending = [f for f in futures if not f.done()]
