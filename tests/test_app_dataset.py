@@ -98,9 +98,11 @@ def test_downloads_are_the_filtered_selection_in_three_formats(db):
     at = open_page(PAGE)
     at.multiselect(key="dataset_actions").set_value(["SELL_CALL"]).run()
     labels = [b.label for b in at.get("download_button")]
-    assert labels == ["Download CSV", "Download JSONL", "Download PARQUET"]
+    assert labels == ["Download CSV", "Download JSONL", "Download PARQUET", "Download chat JSONL (LLM)"]
     flt = DatasetFilter(actions=("SELL_CALL",))
     n = Store(db).count_rows("examples", flt)
+    chat = ui.copy_rows_bytes("examples", flt, "chat-jsonl").decode().strip().splitlines()
+    assert len(chat) == n and json.loads(chat[0])["messages"][2]["content"].startswith("SELL_CALL")
     csv = pd.read_csv(io.BytesIO(ui.copy_rows_bytes("examples", flt, "csv")))
     assert len(csv) == n and set(csv["action"]) == {"SELL_CALL"}
     lines = ui.copy_rows_bytes("examples", flt, "jsonl").decode().strip().splitlines()

@@ -38,7 +38,7 @@ def spec(tmp_path: Path, name: str = "demo", **extra: object) -> str:
 def test_validate_clean_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ranges", "validate", "--spec", spec(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ok: demo: 2 training range(s), test 2023-01-01 .. 2023-06-30")
+    assert out.startswith("ok: demo: 2 training ranges, test 2023-01-01 .. 2023-06-30")
     assert "labels up to 30 days ahead" in out
 
 
@@ -100,7 +100,7 @@ def test_save_refuses_leaking_set_and_list_show(tmp_path: Path, capsys: pytest.C
     assert main(["ranges", "save", "--spec", spec(tmp_path)]) == 0
     capsys.readouterr()
     assert main(["ranges", "list"]) == 0
-    assert capsys.readouterr().out == "demo: 2 training range(s), test 2023-01-01 .. 2023-06-30, gap 30 days\n"
+    assert capsys.readouterr().out == "demo: 2 training ranges, test 2023-01-01 .. 2023-06-30, gap 30 days\n"
     assert main(["ranges", "show", "dem"]) == 2
     assert "no range set named 'dem' (did you mean 'demo'?)" in capsys.readouterr().err
     assert main(["ranges", "show", "btc-regimes"]) == 0
@@ -160,6 +160,6 @@ def test_suggest_proposes_one_range_per_regime_and_saves(monkeypatch: pytest.Mon
     assert [t["note"].split(":")[0] for t in out["train"]] == ["bull", "chop", "dump"]
     assert out["test"]["start"] == "2022-07-01" and out["name"] == "regimes"
     assert main(["ranges", "list"]) == 0
-    assert capsys.readouterr().out.startswith("regimes: 3 training range(s)")
+    assert capsys.readouterr().out.startswith("regimes: 3 training ranges")
     assert main(["ranges", "suggest", "--test-start", "2022-07-01"]) == 2
     assert "give both --test-start and --test-end" in capsys.readouterr().err
