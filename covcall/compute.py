@@ -110,20 +110,13 @@ def _where() -> str:
         return f"local:{socket.gethostname()}:{os.getpid()}"
 
 
-@contextmanager
-def _neutral_main() -> Iterator[None]:
-    """Worker processes are spawned, and a spawned child re-imports the parent's `__main__` file. Under Streamlit
-    that file is the page itself (it would run again in every worker), so the cluster starts with a bare
-    `__main__`; units are covcall functions or closures cloudpickle sends by value, so nothing needs it."""
+def _bare_main() -> Any:
+    """Replace `__main__` with a bare module and return the real one (see Executor.__enter__)."""
     import types
 
     saved = sys.modules.get("__main__")
     sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if saved is not None:
-            sys.modules["__main__"] = saved
+    return saved
 
 
 def _warm() -> None:
@@ -143,6 +136,7 @@ class Executor:
         self.client: Any = None
         self._cluster: Any = None
         self._warming: list[Any] = []
+        self._main: Any = None
 
     def __enter__(self) -> Executor:
         if self.spec.mode == "serial":
@@ -160,10 +154,18 @@ class Executor:
                              "distributed.scheduler.worker-saturation": 1.0,
                              "distributed.worker.multiprocessing-method": "spawn",
                              "distributed.logging.distributed": "error"})
-            with _neutral_main():
+            # A spawned worker re-imports the parent's `__main__` file. Under Streamlit (and after AppTest) that
+            # is a page, which would run again in every worker, and a worker restarted after a crash never came
+            # up in the suite. So `__main__` is a bare module while the cluster lives; units are covcall functions
+            # or closures cloudpickle sends by value, so nothing needs it.
+            self._main = _bare_main()
+            try:
                 self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
                                              host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
                 self.client = Client(self._cluster)
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
             self._warm_up()
             return self
         try:
@@ -189,10 +191,15 @@ class Executor:
                          for w in workers]
 
     def __exit__(self, *exc: Any) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        try:
+            if self.client is not None:
+                self.client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+        finally:
+            if self._main is not None:
+                sys.modules["__main__"] = self._main
+                self._main = None
 
     @property
     def dashboard_link(self) -> str | None:
