@@ -147,9 +147,9 @@ class Executor:
         if self.spec.mode == "local":
             # A dead worker's unit is retried once, then recorded as failed; one unit per worker at a time, so
             # a worker's death never counts against units merely queued on it.
-            # Workers are spawned, never forked from this threaded process: a forked worker (restarted after a
-            # crash, say) can deadlock on a lock another thread held at fork time; it did in our tests. Set for
-            # the process, not just this block, so a worker restarted later gets the same settings.
+            # Workers are spawned, never forked from this threaded process (DuckDB, Streamlit and Dask threads):
+            # a forked child can deadlock on a lock another thread held at fork time. Set for the process, not
+            # just this block, so a worker restarted later gets the same settings.
             dask.config.set({"distributed.scheduler.allowed-failures": 1,
                              "distributed.scheduler.worker-saturation": 1.0,
                              "distributed.worker.multiprocessing-method": "spawn",
