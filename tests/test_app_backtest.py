@@ -91,6 +91,9 @@ def test_recent_run_reopens_with_its_own_metrics(app_db):
     assert set(table["run_id"]) == set(runs["run_id"])
     assert table.set_index("run_id").loc[btc["run_id"], "Sharpe"] == pytest.approx(sharpe)  # a number: sorts numerically
     assert any(c.proto.spec and "rebased" in c.proto.spec for c in at2.get("plotly_chart"))
+    at2.radio(key="backtest_compare_align").set_value("days since start").run()
+    no_exception(at2)
+    assert any(c.proto.spec and "days since the run's start" in c.proto.spec for c in at2.get("plotly_chart"))
 
 
 def test_batch_runs_the_grid_and_lists_each_run(app_db):

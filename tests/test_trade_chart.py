@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from covcall.backtest import run_backtest
 from ui.charts import EXIT_MARKERS, price_figure
@@ -36,3 +37,18 @@ def test_picking_a_trade_highlights_its_call() -> None:
     assert len(fig.layout.shapes) == 1  # the call's lifetime shaded
     assert not [t for t in price_figure(res.equity.reset_index(), res.trades, "BTC").data
                 if (t.name or "").startswith("trade #")]
+
+
+def test_runs_compare_by_calendar_or_by_days_since_start() -> None:
+    import pandas as pd
+
+    from ui.charts import compare_figure
+
+    a = run_backtest({"start": "2022-01-01", "end": "2022-03-31"}).equity.reset_index().assign(run_id="a")
+    b = run_backtest({"underlying": "ETH", "start": "2023-06-01", "end": "2023-08-31"}).equity.reset_index()
+    both = pd.concat([a, b.assign(run_id="b")], ignore_index=True)
+    cal = compare_figure(both, {"a": "BTC 2022", "b": "ETH 2023"})
+    days = compare_figure(both, {"a": "BTC 2022", "b": "ETH 2023"}, by_days=True)
+    assert str(cal.data[0].x[0]).startswith("2022-01-01") and str(cal.data[2].x[0]).startswith("2023-06-01")
+    assert days.data[0].x[0] == 0 and days.data[2].x[0] == 0 and days.data[2].x[-1] == pytest.approx(92.0)
+    assert days.data[0].y[0] == 1.0 and days.layout.xaxis.title.text == "days since the run's start"

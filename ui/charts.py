@@ -15,18 +15,23 @@ HODL_COLOR = "#7f7f7f"
 DD_COLOR = "#d62728"
 
 
-def compare_figure(equity: pd.DataFrame, names: dict[str, str]) -> go.Figure:
-    """Covered-call value of each run rebased to 1.0 at its start, with each run's HODL dotted."""
+def compare_figure(equity: pd.DataFrame, names: dict[str, str], by_days: bool = False) -> go.Figure:
+    """Covered-call value of each run rebased to 1.0 at its start, with each run's HODL dotted; on the calendar,
+    or (`by_days`) against days since each run's start, so runs over different windows line up."""
     fig = go.Figure()
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
     for n, (run_id, eq) in enumerate(equity.groupby("run_id", sort=False)):
         color = palette[n % len(palette)]
         name = names.get(run_id, run_id)
-        fig.add_trace(go.Scatter(x=eq["ts"], y=eq["covered_call"] / eq["covered_call"].iloc[0], name=name,
+        ts = pd.to_datetime(eq["ts"], utc=True)
+        x = (ts - ts.iloc[0]) / pd.Timedelta(days=1) if by_days else eq["ts"]
+        fig.add_trace(go.Scatter(x=x, y=eq["covered_call"] / eq["covered_call"].iloc[0], name=name,
                                  line=dict(color=color)))
-        fig.add_trace(go.Scatter(x=eq["ts"], y=eq["hodl"] / eq["hodl"].iloc[0], name=f"{name} (HODL)",
+        fig.add_trace(go.Scatter(x=x, y=eq["hodl"] / eq["hodl"].iloc[0], name=f"{name} (HODL)",
                                  line=dict(color=color, dash="dot", width=1), showlegend=False))
     fig.update_yaxes(title="value / start value")
+    if by_days:
+        fig.update_xaxes(title="days since the run's start")
     return layout(fig, height=420, title="Covered call (solid) vs HODL (dotted), rebased")
 
 

@@ -95,8 +95,11 @@ def recent_runs(db: str, key: str) -> str | None:
             for i in compare]), hide_index=True, width="stretch", column_config=number_columns(
                 pct=("total return", "max drawdown", "vs HODL"), ratio=("Sharpe",), count=("trades",),
                 usd=("premium collected",)))
-        st.plotly_chart(compare_figure(equities(db, tuple(compare)), {i: labels.get(i) for i in compare}),
-                        width="stretch", key=f"{key}_compare_chart")
+        st.radio("Align", ["calendar", "days since start"], horizontal=True, key=f"{key}_compare_align",
+                 help="days since start lines up runs over different windows (BTC 2022 against ETH 2023, say)")
+        by_days = st.session_state.get(f"{key}_compare_align") == "days since start"
+        st.plotly_chart(compare_figure(equities(db, tuple(compare)), {i: labels.get(i) for i in compare},
+                                       by_days=by_days), width="stretch", key=f"{key}_compare_chart")
     return opened
 
 
