@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import duckdb
+from bench_dataset import timed  # run as `python bench/bench_candidates.py`: bench/ is on sys.path
 
 from covcall.dataset import export_selection
 from covcall.store import DatasetFilter, Store
@@ -52,15 +53,6 @@ t0 = time.perf_counter()
 export_selection(Store(Path({db!r})), "candidates", DatasetFilter(), {fmt!r}, {out!r})
 print(json.dumps([time.perf_counter() - t0, round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)]))
 """
-
-
-def timed(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return round(best, 3)
 
 
 def main() -> None:

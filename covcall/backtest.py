@@ -295,6 +295,14 @@ class MarketInputs:
     fine: pd.DataFrame | None
 
 
+def backtest_unit(cfg: BacktestConfig, data: MarketInputs, policy: Policy | None = None,
+                  record_candidates: bool = True) -> BacktestResult:
+    """One backtest as a unit of work (covcall.compute): a pure function of the config, the market data and an
+    optional policy object (a model policy carries its model); it never opens the store."""
+    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, policy=policy,
+                        record_candidates=record_candidates)
+
+
 def load_inputs(config: BacktestConfig, store: Store | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Candles (with warm-up) and the IV index for a config, from its data source."""
     warm_start = pd.Timestamp(config.start) - pd.Timedelta(days=WARMUP_DAYS)

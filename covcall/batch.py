@@ -13,15 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from covcall.backtest import (
     BacktestConfig,
-    BacktestResult,
     MarketInputs,
+    backtest_unit,
     config_error_line,
     load_fine_closes,
     load_inputs,
     new_id,
     new_run_id,
     persist_run,
-    run_backtest,
 )
 from covcall.compute import ComputeSpec, Executor, UnitFailure
 from covcall.dataset import check_export_dir, export_run_files
@@ -143,11 +142,6 @@ def work_bars(configs: list[BacktestConfig]) -> int:
     return int(sum(((c.end - c.start).days + 1) * (day / BAR_LENGTH[c.timeframe]) for c in configs))
 
 
-def backtest_unit(cfg: BacktestConfig, data: MarketInputs) -> BacktestResult:
-    """One backtest as a unit of work: a pure function of the config and the market data (no store)."""
-    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine)
-
-
 def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, export_dir: str | Path | None = None,
               progress: BatchProgress | None = None, defaults: dict[str, Any] | None = None,
               compute: ComputeSpec | None = None) -> BatchResult:
@@ -194,7 +188,7 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
                 continue
             units.append((pinned, key))
             index.append(n)
-        done = len(rows)
+        done = failed = len(rows)  # so far only runs whose data could not load: all failed
         result.dashboard = ex.dashboard_link
         refs = {key: ex.scatter(value) for key, value in loaded.items() if not isinstance(value, str)}
         for i, out, where in ex.map(backtest_unit, [(cfg, refs[key]) for cfg, key in units]):
@@ -211,8 +205,8 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
                 summary = out.summary()
                 rows[n] = {"run_id": out.run_id, "label": cfg.label, "status": "ok", "error": None,
                            **summary["counts"], "metrics": summary["metrics"], "worker": where}
-            result.runs = [rows[k] for k in sorted(rows)]
-            info.update(done=done, failed=len(result.failed))
+            failed += isinstance(out, UnitFailure)
+            info.update(done=done, failed=failed)
             if progress:
                 progress(done, total, cfg.label or "")
         result.runs = [rows[k] for k in sorted(rows)]

@@ -12,7 +12,6 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -258,9 +257,3 @@ def _line(err: BaseException) -> str:
     if isinstance(err, CovcallError):
         return str(err)
     return f"{type(err).__name__}: {err}"
-
-
-@contextmanager
-def executor(spec: ComputeSpec) -> Iterator[Executor]:
-    with Executor(spec) as ex:
-        yield ex

@@ -51,12 +51,5 @@ def _num(v: Any) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def returns_frame(trials: list[dict[str, Any]], column: str = "returns", key: str = "name") -> pd.DataFrame:
-    """Time x trials frame of one list column (rows are epoch seconds), columns named by `key`."""
-    cols = {str(t[key]): pd.Series(np.asarray(t[column], float), index=np.asarray(t["times"], np.int64))
-            for t in trials if t.get("times")}
-    return pd.DataFrame(cols).sort_index()
-
-
 def selection_trials(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [t for t in trials if t["stage"] in SELECTION_STAGES]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from covcall.backtest import BacktestConfig, run_backtest
+from covcall.backtest import BacktestConfig, backtest_unit
 from covcall.errors import CovcallError, SpecError
 from covcall.policies import CollectPolicy
 from covcall.ranges import Range, RangeSet
@@ -82,21 +81,17 @@ def frame_name(spec: WalkSpec, fold: int, i: int | str) -> str:
     return f"{spec.label_prefix}{mid}_train_frame-{i}"
 
 
-def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, store: Any, model_dir: Path,
-             batch_id: str, progress: WalkProgress | None = None, total: int | None = None,
+def optimize(spec: WalkSpec, *, data: Any, sink: Any, batch_id: str, progress: WalkProgress | None = None, total: int | None = None,
              rules: bool = True, fold: int = 1, ranges: RangeSet | None = None, done: int = 0,
-             ex: Any = None, data: Any = None, sink: Any = None) -> Optimized:
+             ex: Any = None) -> Optimized:
     """Fit every variant of one fold on that fold's training ranges only; progress counts steps / total.
 
     With rules=False only the models are fitted (`covcall train`). Variant names are family names
     (`{prefix}_strategy-i`, `{prefix}_model-i`, `{prefix}_model-pooled`), the same in every fold.
-    Tuner trials run as units on `ex` (covcall.compute; serial when None) with `data` (MarketInputs, or a
-    scattered reference to it); models are trained here, on the driver.
+    Tuner trials and training-data collection run as units on `ex` (covcall.compute; serial when None) with
+    `data` (MarketInputs, or a scattered reference to it); models are trained here; runs and models go to
+    `sink` (covcall.sink: the store, or a buffer a worker hands back).
     """
-    from covcall.backtest import MarketInputs
-    from covcall.sink import StoreSink
-
-    sink = sink or StoreSink(store, model_dir)
     from covcall.models import train_model  # LightGBM takes seconds to import: only model walks pay
 
     rs = ranges or spec.ranges
@@ -125,7 +120,7 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
                 tick(f"{frame}: rule trial {t.index + 1}/{n}")
 
             trials = tune(make, method=spec.tuner.method, grid=spec.grid, settings=spec.tuner, metric=spec.metric,
-                          seed=spec.seed + 1000 * fold + i, data=data or MarketInputs(candles, iv, None), ex=ex,
+                          seed=spec.seed + 1000 * fold + i, data=data, ex=ex,
                           on_trial=on_trial)
             best = min(trials, key=lambda t: rank_key(t.value, spec.metric, f"{t.index:05d}"))
             tr = best.result.trades
@@ -138,10 +133,9 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
         from covcall.compute import ComputeSpec, Executor, UnitFailure
 
         ex = ex or Executor(ComputeSpec("serial"))
-        market = data or MarketInputs(candles, iv, None)
         cfgs = [collect_config(spec, r) for r in rs.train]
         collected: dict[int, Any] = {}
-        for k, res, _ in ex.map(collect_unit, [(c, market, collect_policy(spec)) for c in cfgs]):
+        for k, res, _ in ex.map(backtest_unit, [(c, data, collect_policy(spec)) for c in cfgs]):
             if isinstance(res, UnitFailure):
                 raise CovcallError(f"collecting training data on {rs.train[k]} failed: {res.error}")
             sink.run(res, batch_id)
@@ -165,11 +159,6 @@ def optimize(spec: WalkSpec, *, candles: pd.DataFrame, iv: pd.DataFrame | None, 
                                 model_id=model_id, diagnostics=model.diagnostics, model=model))
         tick("pooled model trained")
     return Optimized(variants, tuned, frames)
-
-
-def collect_unit(cfg: BacktestConfig, data: Any, policy: CollectPolicy) -> Any:
-    """Candidate labels of one training range as a unit of work (no store)."""
-    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, policy=policy)
 
 
 def _model_name(spec: WalkSpec, fold: int, i: str) -> str:

@@ -58,11 +58,13 @@ def exposure(equity_index: pd.DatetimeIndex, trades: pd.DataFrame) -> float:
     if len(trades) == 0 or len(equity_index) == 0:
         return 0.0
     t = equity_index.asi8
-    open_ = np.zeros(len(t), dtype=bool)
-    for a, b in zip(pd.DatetimeIndex(pd.to_datetime(trades["entry_time"], utc=True)).asi8,
-                    pd.DatetimeIndex(pd.to_datetime(trades["exit_time"], utc=True)).asi8, strict=True):
-        open_ |= (t >= a) & (t < b)
-    return float(open_.mean())
+    starts = np.searchsorted(t, pd.DatetimeIndex(pd.to_datetime(trades["entry_time"], utc=True)).asi8, "left")
+    ends = np.searchsorted(t, pd.DatetimeIndex(pd.to_datetime(trades["exit_time"], utc=True)).asi8, "left")
+    # +1 where a call opens, -1 where it closes: a bar is covered while the running sum is positive
+    marks = np.zeros(len(t) + 1)
+    np.add.at(marks, starts, 1.0)
+    np.add.at(marks, ends, -1.0)
+    return float(np.mean(np.cumsum(marks)[:-1] > 0))
 
 
 @dataclass

@@ -35,9 +35,6 @@ class Scenario:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-N_SCENARIOS = 10  # the grid's size on daily bars (9 elsewhere): enough units to spread
-
-
 def scenarios(base_chain: dict[str, Any], daily: bool) -> list[Scenario]:
     """The assumption grid around a run (the base first)."""
     basis = float(base_chain.get("basis_ann", 0.0))

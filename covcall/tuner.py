@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from covcall.backtest import BacktestConfig, BacktestResult, run_backtest
+from covcall.backtest import BacktestConfig, BacktestResult, backtest_unit
 from covcall.enums import ExitStyle
 from covcall.errors import CovcallError, did_you_mean
 
@@ -139,11 +139,6 @@ def _suggest(trial: Any, space: dict[str, list[Any]]) -> dict[str, Any]:
 OPTUNA_BATCH = 8  # trials asked together and evaluated in parallel; fixed, so results never depend on workers
 
 
-def tune_unit(cfg: BacktestConfig, data: Any) -> BacktestResult:
-    """One tuner trial as a unit of work (no store, no candidates)."""
-    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, record_candidates=False)
-
-
 def tune(make_config: Callable[[dict[str, Any]], BacktestConfig], *, method: str, grid: dict[str, list[Any]],
          settings: TunerSettings, metric: str, seed: int, data: Any, ex: Any = None,
          on_trial: Callable[[Trial, int], None] | None = None) -> list[Trial]:
@@ -162,7 +157,7 @@ def tune(make_config: Callable[[dict[str, Any]], BacktestConfig], *, method: str
     def evaluate(points: list[dict[str, Any]], total: int) -> list[float | None]:
         cfgs = [make_config(p) for p in points]
         done: dict[int, BacktestResult] = {}
-        for i, res, _ in ex.map(tune_unit, [(c, data) for c in cfgs]):
+        for i, res, _ in ex.map(backtest_unit, [(c, data, None, False) for c in cfgs]):
             if isinstance(res, UnitFailure):
                 raise CovcallError(f"tuner trial {points[i]} failed: {res.error}")
             done[i] = res

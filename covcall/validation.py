@@ -120,6 +120,16 @@ def pbo(returns: pd.DataFrame, n_splits: int = 16) -> PBOResult:
     return PBOResult(float(np.mean(logits <= 0.0)), logits, pairs, s, n, size * s)
 
 
+def pbo_if_possible(returns: pd.DataFrame, n_splits: int | None = None) -> PBOResult | None:
+    """`pbo` on the rows every column has, with `n_splits` or the most (up to 16) the rows allow; None when there
+    are fewer than two columns or too few rows."""
+    data = returns.dropna()
+    s = n_splits or auto_splits(len(data))
+    if data.shape[1] < 2 or not s or len(data) < 2 * s:
+        return None
+    return pbo(data, s)
+
+
 def auto_splits(n_obs: int, wanted: int = 16) -> int | None:
     """The largest even split count <= `wanted` that `n_obs` rows allow (None when under 4 rows)."""
     s = min(wanted, MAX_SPLITS, n_obs // 2)
@@ -186,18 +196,21 @@ def trial_sharpe_variance(sharpes: Iterable[float | None]) -> float:
     return float(np.var(s, ddof=1)) if s.size > 1 else 0.0
 
 
-def _active_frame(trials: Sequence[dict[str, Any]]) -> list[pd.DataFrame]:
-    """One time x trials frame of active returns per distinct set of evaluated dates."""
-    groups: dict[tuple[int, int, int], dict[str, pd.Series]] = {}
+def returns_frame(trials: list[dict[str, Any]], column: str = "returns", key: str = "name") -> pd.DataFrame:
+    """Time x trials frame of one list column (rows are epoch seconds), columns named by `key`."""
+    cols = {str(t[key]): pd.Series(np.asarray(t[column], float), index=np.asarray(t["times"], np.int64))
+            for t in trials if t.get("times")}
+    return pd.DataFrame(cols).sort_index()
+
+
+def _active_frames(trials: Sequence[dict[str, Any]]) -> list[pd.DataFrame]:
+    """One time x trials frame of active returns (`excess`) per distinct set of evaluated dates."""
+    groups: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
     for t in trials:
         times = t.get("times") or []
-        excess = t.get("excess") or []
-        if len(times) < 3:
-            continue
-        key = (int(times[0]), int(times[-1]), len(times))
-        groups.setdefault(key, {})[str(t["trial_id"])] = pd.Series(np.asarray(excess, float),
-                                                                  index=np.asarray(times, np.int64))
-    return [pd.DataFrame(g) for g in groups.values()]
+        if len(times) >= 3:
+            groups.setdefault((int(times[0]), int(times[-1]), len(times)), []).append(t)
+    return [returns_frame(g, "excess", key="trial_id") for g in groups.values()]
 
 
 def selection_stats(trials: Sequence[dict[str, Any]], min_correlation: float = CLUSTER_CORRELATION
@@ -209,7 +222,7 @@ def selection_stats(trials: Sequence[dict[str, Any]], min_correlation: float = C
     """
     sharpes = [t.get("sharpe_per_bar") for t in trials]
     finite = [float(v) for v in sharpes if v is not None and math.isfinite(float(v))]
-    n_eff = sum(effective_trials(f, min_correlation) for f in _active_frame(trials))
+    n_eff = sum(effective_trials(f, min_correlation) for f in _active_frames(trials))
     short = sum(1 for t in trials if len(t.get("times") or []) < 3)
     stages: dict[str, int] = {}
     for t in trials:
@@ -227,8 +240,8 @@ def merge_duplicates(board: pd.DataFrame) -> pd.DataFrame:
     The first row (in the board's order) keeps its numbers; `chosen_by` lists the frames of all of them and
     `merged` their names.
     """
-    if board.empty or "params" not in board.columns:
-        return board.assign(chosen_by=[], merged=[]) if board.empty else board
+    if board.empty:
+        return board.assign(chosen_by=[], merged=[])
     key = board["kind"].astype(str).str.replace("pooled_model", "model") + "|" + board["params"].astype(str)
     # a model's params name its own model_id, so distinct models never merge; baselines are fixed
     first: dict[str, int] = {}

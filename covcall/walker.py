@@ -19,6 +19,7 @@ from covcall.backtest import (
     BacktestConfig,
     BacktestResult,
     MarketInputs,
+    backtest_unit,
     data_hash,
     load_fine_closes,
     load_inputs,
@@ -31,7 +32,7 @@ from covcall.compute import ComputeSpec, Executor, UnitFailure
 from covcall.errors import CovcallError, SpecError, did_you_mean
 from covcall.jobs import tracked
 from covcall.jsonutil import dumps, plain
-from covcall.ledger import returns_frame, selection_trials, trial_row
+from covcall.ledger import selection_trials, trial_row
 from covcall.metrics import deflated_sharpe_ratio, equity_metrics, probabilistic_sharpe_ratio
 from covcall.optimizer import (
     Variant,
@@ -47,9 +48,9 @@ from covcall.store import Store
 from covcall.validation import (
     PBOResult,
     SelectionStats,
-    auto_splits,
     merge_duplicates,
-    pbo,
+    pbo_if_possible,
+    returns_frame,
     selection_stats,
     verdict,
 )
@@ -137,30 +138,25 @@ class FoldRun:
     trials: list[dict[str, Any]]
 
 
-def variant_unit(cfg: BacktestConfig, data: MarketInputs, model: Any, record_candidates: bool) -> BacktestResult:
-    """One variant (or baseline) on a test range as a unit of work; a model variant carries its model."""
-    policy = None
-    if model is not None:
-        from covcall.policies.model import ModelPolicy
+def _model_policy(model: Any, cfg: BacktestConfig) -> Any:
+    """A model variant's policy around its in-memory model (so its test run needs no store); None for the rest."""
+    if model is None:
+        return None
+    from covcall.policies.model import model_policy
 
-        policy = ModelPolicy(model, threshold=float(cfg.model_threshold), dte_min_days=float(cfg.dte_min_days),
-                             dte_max_days=float(cfg.dte_max_days), delta_min=float(cfg.delta_min),
-                             delta_max=float(cfg.delta_max))
-    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, policy=policy,
-                        record_candidates=record_candidates)
+    return model_policy(model, threshold=cfg.model_threshold, dte_range=(cfg.dte_min_days, cfg.dte_max_days),
+                        delta_range=(cfg.delta_min, cfg.delta_max))
 
 
-def run_fold(spec: WalkSpec, fold: int, rs: RangeSet, *, candles: pd.DataFrame, iv: pd.DataFrame | None,
-             store: Store, walk_id: str, model_dir: Path, progress: WalkProgress | None, total: int,
-             done: int, ex: Executor, data: Any, sink: Any = None) -> FoldRun:
+def run_fold(spec: WalkSpec, fold: int, rs: RangeSet, *, sink: StoreSink | BufferSink, walk_id: str,
+             progress: WalkProgress | None, total: int, done: int, ex: Executor, data: Any) -> FoldRun:
     """Tune and train on the fold's training ranges only, then test every variant and baseline on its test range.
 
     Depends only on the spec, the fold and the market data: tuner trials and test runs are units on `ex`;
-    the driver trains the models and saves every run as it arrives (workers never open the store).
+    runs and models go to `sink` as they arrive (the store on the driver; a buffer on a worker).
     """
-    sink = sink or StoreSink(store, model_dir)
-    opt = optimize(spec, candles=candles, iv=iv, store=store, model_dir=model_dir, batch_id=walk_id,
-                   progress=progress, total=total, fold=fold, ranges=rs, done=done, ex=ex, data=data, sink=sink)
+    opt = optimize(spec, sink=sink, batch_id=walk_id, progress=progress, total=total, fold=fold, ranges=rs,
+                   done=done, ex=ex, data=data)
     done += optimizer_steps(spec, ranges=rs)
     common = {"walk_id": walk_id, "fold": fold, "underlying": spec.underlying, "timeframe": spec.timeframe,
               "metric": spec.metric}
@@ -178,8 +174,8 @@ def run_fold(spec: WalkSpec, fold: int, rs: RangeSet, *, candles: pd.DataFrame, 
     cfgs = [spec.base_config(rs.test, **v.overrides, label=f"{spec.name}: {v.name} on test{where}") for v in variants]
     # model variants keep their candidates so every decision can be explained afterwards
     results: dict[int, BacktestResult] = {}
-    for i, res, _ in ex.map(variant_unit, [(c, data, v.model, v.model_id is not None)
-                                           for c, v in zip(cfgs, variants, strict=True)]):
+    units = [(c, data, _model_policy(v.model, c), v.model_id is not None) for c, v in zip(cfgs, variants, strict=True)]
+    for i, res, _ in ex.map(backtest_unit, units):
         if isinstance(res, UnitFailure):
             raise CovcallError(f"{variants[i].name} failed on the test range: {res.error}")
         sink.run(res, walk_id)
@@ -206,9 +202,8 @@ def fold_unit(spec: WalkSpec, fold: int, rs: RangeSet, data: MarketInputs, walk_
     """A whole fold as one unit of work: everything inside runs serially on the worker; its runs and models
     come back in a buffer the driver saves (a worker never opens the store)."""
     buffer = BufferSink()
-    fr = run_fold(spec, fold, rs, candles=data.candles, iv=data.iv, store=None, walk_id=walk_id,  # type: ignore[arg-type]
-                  model_dir=Path("."), progress=None, total=0, done=0, ex=Executor(ComputeSpec("serial")),
-                  data=data, sink=buffer)
+    fr = run_fold(spec, fold, rs, sink=buffer, walk_id=walk_id, progress=None, total=0, done=0,
+                  ex=Executor(ComputeSpec("serial")), data=data)
     return fr, buffer
 
 
@@ -267,9 +262,9 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
         fine = load_fine_closes(span_cfg.model_copy(update={"settlement": spec.strategy.get("settlement", "auto")}),
                                 store)
         data = ex.scatter(MarketInputs(candles, iv, fine))
+        sink = StoreSink(store, model_dir)
         if len(spec.folds) > 1 and ex.client is not None:
             # folds are independent: each is one unit; the driver saves what each brings back as it arrives
-            sink = StoreSink(store, model_dir)
             done_folds: dict[int, FoldRun] = {}
             units = [(spec, k, rs, data, walk_id) for k, rs in enumerate(spec.folds, start=1)]
             for i, out, _ in ex.map(fold_unit, units):
@@ -284,8 +279,8 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
             folds = [done_folds[i] for i in range(len(units))]
         else:
             for k, rs in enumerate(spec.folds, start=1):
-                fr = run_fold(spec, k, rs, candles=candles, iv=iv, store=store, walk_id=walk_id,
-                              model_dir=model_dir, progress=progress, total=total, done=done, ex=ex, data=data)
+                fr = run_fold(spec, k, rs, sink=sink, walk_id=walk_id, progress=progress, total=total, done=done,
+                              ex=ex, data=data)
                 done += optimizer_steps(spec, ranges=rs) + len(fr.variants)
                 folds.append(fr)
 
@@ -420,29 +415,20 @@ def stitch_folds(folds: list[FoldRun], metric: str, timeframe: str
 def _pbo(board: pd.DataFrame, series: dict[str, dict[str, Any]], splits: int | None) -> PBOResult | None:
     """PBO of choosing among the (merged) non-baseline rows on the series they were ranked on."""
     names = [n for n, k in zip(board["strategy"], board["kind"], strict=True) if k != "baseline" and n in series]
-    if len(names) < 2:
-        return None
-    frame = returns_frame([series[n] for n in names]).dropna()
-    s = splits or auto_splits(len(frame))
-    return pbo(frame, s) if s and len(frame) >= 2 * s else None
+    return pbo_if_possible(returns_frame([series[n] for n in names]), splits)
 
 
 def _pbo_tuner(ledger: list[dict[str, Any]], splits: int | None) -> list[dict[str, Any]]:
     """PBO of the tuner's choice on each training frame (its trials share the frame's dates)."""
-    out = []
     frames: dict[str, list[dict[str, Any]]] = {}
     for t in ledger:
         if t["stage"] == "tune":
             frames.setdefault(t["frame"], []).append(t)
+    out = []
     for frame, ts in frames.items():
-        if len(ts) < 2:
-            continue
-        data = returns_frame(ts).dropna()
-        s = splits or auto_splits(len(data))
-        if not s or len(data) < 2 * s:
-            continue
-        res = pbo(data, s)
-        out.append({"frame": frame, "pbo": res.pbo, "n_trials": res.n_trials, "n_splits": s})
+        res = pbo_if_possible(returns_frame(ts), splits)
+        if res is not None:
+            out.append({"frame": frame, "pbo": res.pbo, "n_trials": res.n_trials, "n_splits": res.n_splits})
     return out
 
 
@@ -517,8 +503,7 @@ def train(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None,
         data = ex.scatter(MarketInputs(candles, iv, None))
         opts = []
         for k, rs in enumerate(spec.folds, start=1):
-            opts.append((k, optimize(spec, candles=candles, iv=iv, store=store, model_dir=model_dir,
-                                     batch_id=new_id("train-"), progress=progress, total=total, rules=False,
+            opts.append((k, optimize(spec, sink=StoreSink(store, model_dir), batch_id=new_id("train-"), progress=progress, total=total, rules=False,
                                      fold=k, ranges=rs, done=done, ex=ex, data=data)))
             done += optimizer_steps(spec, rules=False, ranges=rs)
     for k, opt in opts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import pandas as pd
@@ -183,7 +183,7 @@ class WalkSpec(BaseModel):
             if gap < self.max_label_days:
                 raise SpecError(f"finalTest {f} starts {gap} day(s) after the last training range ends "
                                 f"({last_train}); labels run up to {self.max_label_days:g} days, so start it "
-                                f"after {(last_train + _days(self.max_label_days)).isoformat()}")
+                                f"after {(last_train + timedelta(days=int(self.max_label_days) + 1)).isoformat()}")
         # PBO needs 2 rows per block on the shortest series it is computed on
         if self.pbo_splits is not None:
             bars = min(self.range_bars(r) for fold in self.folds for r in [*fold.train, fold.test])
@@ -233,12 +233,6 @@ class WalkSpec(BaseModel):
         if final and self.final_test is not None:
             ranges.append(self.final_test)
         return min(r.start for r in ranges), max(r.end for r in ranges)
-
-
-def _days(n: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=int(n) + 1)
 
 
 def _range_dict(r: Range) -> dict[str, str]:

@@ -231,7 +231,6 @@ def test_no_fold_tunes_or_trains_on_its_own_test_dates(rolled) -> None:
         assert all(test_lo <= min(t["times"]) and max(t["times"]) <= test_hi for t in tested)
         model = res.info["models"][f"roll_model-1 (fold {k})"]["diagnostics"]
         assert pd.Timestamp(model["train_last_label_end"]).timestamp() < test_lo
-    assert not any(t["stage"] == "final" and t["trial_id"] in {"n"} for t in trials)
 
 
 def test_final_holdout_is_run_after_selection_and_reported_apart(rolled) -> None:
@@ -247,11 +246,21 @@ def test_final_holdout_is_run_after_selection_and_reported_apart(rolled) -> None
     assert "## Final holdout 2023-03-01 .. 2023-08-31" in md
 
 
-def test_short_gap_warns_even_when_not_strict(rolled) -> None:
+def _earned(out: dict, board: list[dict]) -> bool:
+    """What the verdict must say, recomputed from the reported numbers."""
+    rows = {r["strategy"]: r for r in board}
+    best, hodl = rows[out["best_strategy"]], rows["hodl"]
+    pbo = (out["selection"]["pbo"] or {}).get("pbo")
+    return bool(best["sharpe"] > hodl["sharpe"] and best["dsr"] >= 0.95 and (pbo is None or pbo < 0.5))
+
+
+def test_a_long_enough_gap_gives_no_warning_and_the_verdict_follows_the_numbers(rolled) -> None:
     res, _, seen = rolled
-    # the grid sells up to 30 days, the gap is 31: no leak warning; the CLI case below has one
-    assert not [w for w in seen if "leak" in w]
-    assert res.info["verdict"]["passed"] is False or res.info["verdict"]["winner"] == res.best_strategy
+    # the grid sells up to 30 days and every fold's gap is 31: nothing leaks, nothing is reused
+    assert seen == [] and res.info["warnings"] == []
+    v = res.info["verdict"]
+    assert v["passed"] == _earned(res.to_dict(), res.strategies)
+    assert v["sentence"].startswith(f"{res.best_strategy} beats HODL" if v["passed"] else "No variant beats HODL")
 
 
 def test_cli_prints_the_leak_warning_on_stderr(tmp_path, monkeypatch, capsys) -> None:
@@ -268,11 +277,8 @@ def test_cli_prints_the_leak_warning_on_stderr(tmp_path, monkeypatch, capsys) ->
     assert any("labels leak" in w for w in out["warnings"])
     md = (tmp_path / "walks" / out["walk_id"] / "report.md").read_text()
     assert md.index("> **Warnings**") < md.index("**Verdict:**")
-    # a verdict is never green for a variant that does not beat HODL
-    hodl = next(r for r in out["strategies"] if r["strategy"] == "hodl")
-    if out["verdict"]["passed"]:
-        best = next(r for r in out["strategies"] if r["strategy"] == out["verdict"]["winner"])
-        assert best["sharpe"] > hodl["sharpe"] and best["dsr"] >= 0.95
+    # the verdict is green exactly when the numbers earn it (never for a variant that does not beat HODL)
+    assert out["verdict"]["passed"] == _earned(out, out["strategies"])
 
 
 # -- the tuner ---------------------------------------------------------------------------------------

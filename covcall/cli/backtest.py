@@ -131,9 +131,10 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     if args.sensitivity:
         from covcall.batch import work_bars
         from covcall.cli import compute_for
-        from covcall.sensitivity import N_SCENARIOS, run_sensitivity
+        from covcall.sensitivity import run_sensitivity, scenarios
 
-        compute = compute_for(args, settings, N_SCENARIOS, N_SCENARIOS * work_bars([cfg]))
+        n = len(scenarios(cfg.chain.model_dump(), daily=cfg.timeframe == "1d"))
+        compute = compute_for(args, settings, n, n * work_bars([cfg]))
         band = run_sensitivity(cfg, store=open_store(settings), compute=compute)
         summary["sensitivity"] = band.to_dict()
 

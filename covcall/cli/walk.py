@@ -45,10 +45,6 @@ def register(sub: Any) -> None:
 
 
 
-def _progress(done: int, total: int, msg: str) -> None:
-    print(f"[{done}/{total}] {msg}", file=sys.stderr, flush=True)
-
-
 def _warn(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 

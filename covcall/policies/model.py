@@ -45,10 +45,17 @@ class ModelPolicy:
         return Choice(k, None, float(preds[k]), preds)
 
 
+def model_policy(model: TrainedModel, *, threshold: float = 0.0, dte_range: tuple[float, float] = (2.0, 30.0),
+                 delta_range: tuple[float, float] = (0.05, 0.5)) -> ModelPolicy:
+    """A ModelPolicy around a trained model, ready to hand to the engine."""
+    return ModelPolicy(model, threshold=float(threshold), dte_min_days=float(dte_range[0]),
+                       dte_max_days=float(dte_range[1]), delta_min=float(delta_range[0]),
+                       delta_max=float(delta_range[1]))
+
+
 def load_model_policy(store: Store, model_id: str, *, threshold: float = 0.0,
                       dte_range: tuple[float, float] = (2.0, 30.0),
                       delta_range: tuple[float, float] = (0.05, 0.5)) -> ModelPolicy:
-    """A ModelPolicy around a saved model, ready to hand to the engine."""
-    return ModelPolicy(load_model(store, model_id), threshold=float(threshold),
-                       dte_min_days=float(dte_range[0]), dte_max_days=float(dte_range[1]),
-                       delta_min=float(delta_range[0]), delta_max=float(delta_range[1]))
+    """A ModelPolicy around a saved model."""
+    return model_policy(load_model(store, model_id), threshold=threshold, dte_range=dte_range,
+                        delta_range=delta_range)
