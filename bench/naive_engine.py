@@ -31,7 +31,7 @@ def _f(x) -> float:
 
 
 def naive_chain(t_ns: int, spot: float, atm: float, underlying: str, params: ChainParams, rate: float,
-                state: float = 1.0) -> list[dict]:
+                state: float = 1.0, events=None) -> list[dict]:
     t = pd.Timestamp(t_ns, tz="UTC")
     b = params.basis_ann + rate  # the forward's carry: Deribit prices off the expiry's future
     rows = []
@@ -40,9 +40,10 @@ def naive_chain(t_ns: int, spot: float, atm: float, underlying: str, params: Cha
         if dte < params.min_dte_days:
             continue
         ty = dte / 365.0
+        ev = events.pricing_args(t_ns, exp.value) if events is not None else {}
         for k in strike_grid(underlying, spot, ty, params):
             k = float(k)
-            iv = _f(smile_iv(atm, spot, k, ty, params, state, rate))
+            iv = _f(smile_iv(atm, spot, k, ty, params, state, rate, **ev))
             mark = _f(call_price(spot, k, ty, iv, b))
             bid, ask = quotes(mark / spot, spot, k, ty, params, iv_ann=iv, rate=b)
             rows.append({"instrument": str(instrument_name(underlying, exp, k)), "expiry_ns": exp.value,
@@ -74,18 +75,19 @@ def naive_label(market: Market, i: int, c: dict, p: SimParams) -> dict:
             return _done(j, e_ns, reason, value, s_e, entry_fee + fee, premium, spot0, p)
         tau = (e_ns - c_ns) / NS_PER_YEAR
         if p.exit_style == "tp_and_roll":
+            ev = market.event_args(c_ns, e_ns)
             mark = _f(mark_call_usd(float(market.close[j]), c["strike"], tau, float(market.atm_iv[j]), p.chain,
-                                    p.rate, float(market.term_state[j])))
+                                    p.rate, float(market.term_state[j]), **ev))
             if mark <= (1.0 - p.take_profit) * premium:
                 px = _f(ask_usd(float(market.close[j]), c["strike"], tau, float(market.atm_iv[j]), p.chain, p.rate,
-                                float(market.term_state[j])))
+                                float(market.term_state[j]), **ev))
                 return _done(j, c_ns, "take_profit", px, float(market.close[j]),
                              entry_fee + _fee(px, float(market.close[j]), p), premium, spot0, p)
     last = n - 1
     c_ns = int(market.open_ns[last]) + market.bar_ns
     tau = (e_ns - c_ns) / NS_PER_YEAR
     px = _f(ask_usd(float(market.close[last]), c["strike"], tau, float(market.atm_iv[last]), p.chain, p.rate,
-                    float(market.term_state[last])))
+                    float(market.term_state[last]), **market.event_args(c_ns, e_ns)))
     return _done(last, c_ns, "window_end", px, float(market.close[last]),
                  entry_fee + _fee(px, float(market.close[last]), p), premium, spot0, p)
 
@@ -113,7 +115,7 @@ def naive_simulate(market: Market, policy, p: SimParams, first_decision: int = 0
         spot = float(market.close[i])
         t_ns = int(market.open_ns[i]) + market.bar_ns
         rows = naive_chain(t_ns, spot, float(market.atm_iv[i]), p.underlying, p.chain, p.rate,
-                           float(market.term_state[i]))
+                           float(market.term_state[i]), market.events)
         chain = {k: np.array([r[k] for r in rows]) for k in rows[0]} if rows else {}
         cands = []
         for r in rows:

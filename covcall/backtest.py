@@ -23,6 +23,7 @@ from covcall.dates import parse_date
 from covcall.engine import Market, SimOutput, SimParams, simulate
 from covcall.enums import Action, ExitStyle
 from covcall.errors import CovcallError, SpecError, did_you_mean
+from covcall.events import EventVariance, calendar_for
 from covcall.jsonutil import plain
 from covcall.market import load_candles, load_iv
 from covcall.metrics import backtest_metrics
@@ -233,10 +234,11 @@ def load_fine_closes(config: BacktestConfig, store: Store | None) -> pd.DataFram
 
 
 def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame | None,
-                 fine: pd.DataFrame | None = None) -> tuple[Market, int]:
+                 fine: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> tuple[Market, int]:
     """Arrays for the engine (warm-up bars included) and the index of the first bar inside the window.
 
-    `fine` (finer bars of the same series) lets daily-bar expiries settle at the real 08:00 UTC close.
+    `fine` (finer bars of the same series) lets daily-bar expiries settle at the real 08:00 UTC close; `events`
+    (a calendar, covcall.events) prices scheduled releases into the expiries after them.
     """
     ts = pd.DatetimeIndex(pd.to_datetime(candles["ts"], utc=True))
     start = pd.Timestamp(config.start, tz="UTC")
@@ -268,7 +270,7 @@ def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame
         state = np.where(np.isfinite(short) & (atm > 0), short / atm, 1.0)
     market = Market(ts=ts, open=opn, close=close, atm_iv=atm, rv=np.asarray(rv, float),
                     ret_1d=past_return(1), ret_7d=past_return(7), ret_30d=past_return(30), bar_ns=bar_ns,
-                    term_state=state)
+                    term_state=state, events=EventVariance.build(events, config.underlying, config.chain))
     if fine is not None and len(fine):
         fts = pd.DatetimeIndex(pd.to_datetime(fine["ts"], utc=True)).as_unit("ns")
         step = int(np.median(np.diff(fts.asi8))) if len(fts) > 1 else bar_ns
@@ -293,14 +295,29 @@ class MarketInputs:
     candles: pd.DataFrame
     iv: pd.DataFrame | None
     fine: pd.DataFrame | None
+    events: pd.DataFrame | None = None
 
 
 def backtest_unit(cfg: BacktestConfig, data: MarketInputs, policy: Policy | None = None,
                   record_candidates: bool = True) -> BacktestResult:
     """One backtest as a unit of work (covcall.compute): a pure function of the config, the market data and an
     optional policy object (a model policy carries its model); it never opens the store."""
-    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, policy=policy,
+    return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, events=data.events, policy=policy,
                         record_candidates=record_candidates)
+
+
+def load_events(config: BacktestConfig, store: Store | None = None) -> pd.DataFrame | None:
+    """The scheduled-event calendar of a config's underlying for real data (packaged + stored events); None on the
+    synthetic market, whose prices have no scheduled releases in them."""
+    if config.source == "synthetic":
+        return None
+    return calendar_for(config.underlying, store)
+
+
+def load_market_inputs(config: BacktestConfig, store: Store | None = None, fine: bool = True) -> MarketInputs:
+    """Everything `backtest_unit` needs for configs sharing this one's data (series, window and settlement)."""
+    candles, iv = load_inputs(config, store)
+    return MarketInputs(candles, iv, load_fine_closes(config, store) if fine else None, load_events(config, store))
 
 
 def load_inputs(config: BacktestConfig, store: Store | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -340,10 +357,12 @@ def run_backtest(
     record_candidates: bool = True,
     defaults: dict[str, Any] | None = None,
     fine: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> BacktestResult:
     """Run one covered-call backtest; persist it when a store is given; export CSV + JSONL when export_dir is.
 
-    `candles`/`iv` override the config's data source (for tests and notebooks); `policy` overrides the
+    `candles`/`iv`/`events` override the config's data source (for tests and notebooks; events load with the
+    candles: given candles and no events, no scheduled events are priced); `policy` overrides the
     config's policy (the walker passes trained model policies this way). `defaults`
     (`covcall.run_defaults(covcall.load_settings())`) fill the fields a dict config leaves out.
 
@@ -367,9 +386,10 @@ def run_backtest(
     if candles is None:
         candles, loaded_iv = load_inputs(config, store)
         iv = iv if iv is not None else loaded_iv
+        events = events if events is not None else load_events(config, store)
     if fine is None:
         fine = load_fine_closes(config, store)
-    market, first = build_market(config, candles, iv, fine)
+    market, first = build_market(config, candles, iv, fine, events)
     if policy is None:
         loader = None
         if config.policy == "model":

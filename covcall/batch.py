@@ -16,8 +16,7 @@ from covcall.backtest import (
     MarketInputs,
     backtest_unit,
     config_error_line,
-    load_fine_closes,
-    load_inputs,
+    load_market_inputs,
     new_id,
     new_run_id,
     persist_run,
@@ -174,8 +173,7 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
             key = data_key(cfg)
             if key not in loaded:
                 try:
-                    candles, iv = load_inputs(cfg, store)
-                    loaded[key] = MarketInputs(candles, iv, load_fine_closes(cfg, store))
+                    loaded[key] = load_market_inputs(cfg, store)
                 except CovcallError as err:
                     loaded[key] = str(err)
             if isinstance(loaded[key], str):

@@ -2,7 +2,8 @@
 
 A calibration is a set of `ChainParams` values fitted to every stored snapshot of the underlying plus its IV index
 history: the ATM level relative to the index, a term structure whose short end moves with the market state, the
-smile by tenor, bid-ask spreads by tenor and moneyness, the forward basis, and the realised-vol proxy's premium.
+smile by tenor, bid-ask spreads by tenor and moneyness, the forward basis, the realised-vol proxy's premium, and the
+size of scheduled events (US CPI, FOMC) from realised moves around past ones (covcall.events).
 Structural parameters fitted on later snapshots are applied to earlier dates (see docs/chain.md).
 """
 
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from covcall.chain import ChainParams, _term_factor, quotes
+from covcall.chain import EVENT_FLOOR, ChainParams, _term_factor, quotes
 from covcall.chains import chain_call_quotes
 from covcall.errors import CovcallError, DataError, did_you_mean
+from covcall.events import EventVariance, calendar_for, fit_event_moves
 from covcall.pricing import call_delta, call_vega
 from covcall.volatility import realized_vol
 
@@ -32,7 +34,7 @@ MIN_QUOTES = 40
 # Fields a calibration sets; everything else in ChainParams keeps its default (listing calendar, strike grid...).
 FITTED = ("atm_index_ratio", "term_slope", "term_state_coef", "skew_slope", "smile_curvature", "skew_tenor_exp",
           "curv_tenor_exp", "smile_min_days", "spread_vol_30d", "spread_tenor_exp", "spread_delta_exp", "spread_itm_frac",
-          "basis_ann", "iv_rv_premium", "term_state_min", "term_state_max")
+          "basis_ann", "iv_rv_premium", "term_state_min", "term_state_max", "event_move_cpi", "event_move_fomc")
 _DEFAULTS_FILE = "calibration_defaults.json"
 
 
@@ -157,6 +159,25 @@ def _fit_smile(q: pd.DataFrame, atm_by: dict[tuple[str, Any], float], tenor_days
             "smile_rmse_ratio": float(np.sqrt(np.mean(resid(fit.x) ** 2))), "smile_points": int(len(y))}
 
 
+def _without_events(exp: pd.DataFrame, events: pd.DataFrame | None, underlying: str, params: dict[str, float],
+                    tenor_days: float) -> pd.DataFrame:
+    """Each expiry's ATM and its snapshot's 30-day ATM with the variance of the scheduled events they span removed
+    (the diffusive term structure the model multiplies before adding events back)."""
+    ev = EventVariance.build(events, underlying, ChainParams(**{k: v for k, v in params.items()
+                                                                 if k.startswith("event_")}))
+    if ev is None:
+        return exp
+    now = pd.DatetimeIndex(pd.to_datetime(exp["ts"], utc=True)).as_unit("ns").asi8
+    expiry = pd.DatetimeIndex(pd.to_datetime(exp["expiry"], utc=True)).as_unit("ns").asi8
+    ref = tenor_days / 365.0
+    ev_t = ev.between(now, expiry)
+    ev_ref = ev.between(now, now + int(round(tenor_days * 86_400e9)))
+    t = exp["t_years"].to_numpy(float)
+    atm, atm30_ = exp["atm_iv"].to_numpy(float), exp["atm30"].to_numpy(float)
+    return exp.assign(atm_iv=np.sqrt(np.maximum(atm**2 - ev_t / t, (EVENT_FLOOR * atm) ** 2)),
+                      atm30=np.sqrt(np.maximum(atm30_**2 - ev_ref / ref, (EVENT_FLOOR * atm30_) ** 2)))
+
+
 def _fit_term(exp: pd.DataFrame, tenor_days: float) -> dict[str, float]:
     """ln(ATM(T)/ATM(30d)) = (slope + coef ln(state)) ln(T/30d), least squares over every snapshot's expiries."""
     e = exp[(exp["dte_days"] >= 1.0) & (exp["dte_days"] <= 180.0) & exp["atm30"].notna()]
@@ -232,8 +253,13 @@ def iv_rv_premium(index: pd.DataFrame | None, daily_close: pd.DataFrame | None, 
 
 
 def fit_calibration(quotes_: pd.DataFrame, index: pd.DataFrame | None, candles: pd.DataFrame | None,
-                    underlying: str, *, tenor_days: float = 30.0) -> tuple[dict[str, float], dict[str, Any]]:
-    """Fit the calibrated ChainParams values of one underlying; returns (params, fit report)."""
+                    underlying: str, *, tenor_days: float = 30.0,
+                    events: pd.DataFrame | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit the calibrated ChainParams values of one underlying; returns (params, fit report).
+
+    `events` (a calendar, covcall.events) sizes scheduled events from the candles' moves around them; the term
+    structure is then fitted on each expiry's ATM with its events' variance taken out.
+    """
     base = ChainParams()
     exp = expiry_table(quotes_)
     if exp.empty or exp["snapshot_id"].nunique() < MIN_SNAPSHOTS:
@@ -259,7 +285,12 @@ def fit_calibration(quotes_: pd.DataFrame, index: pd.DataFrame | None, candles: 
         report["atm_index_ratio_range"] = [float(ratio.min()), float(ratio.max())]
     else:
         report["atm_index_ratio_note"] = "no IV index known at the snapshots: ratio left at 1.0"
-    term = _fit_term(exp, tenor_days)
+    moves = fit_event_moves(candles, events)
+    for kind in ("cpi", "fomc"):
+        if kind in moves:
+            params[f"event_move_{kind}"] = moves[kind]["move"]
+    report["event_moves"] = moves
+    term = _fit_term(_without_events(exp, events, underlying, params, tenor_days), tenor_days)
     params.update(term_slope=term.pop("term_slope"), term_state_coef=term.pop("term_state_coef"))
     if params["term_state_coef"]:  # a fit holds only over the states it saw: never extrapolate it
         seen = snaps["state"].dropna()
@@ -306,7 +337,8 @@ def calibrate(store: Store, underlying: str, *, now: pd.Timestamp) -> Calibratio
                         "`covcall data import-chain --file F`")
     quotes_ = store.read_chain(list(snaps["snapshot_id"]))
     index, candles = best_index(store, u), best_candles(store, u)
-    params, report = fit_calibration(quotes_, index, candles, u)
+    events = calendar_for(u, store)
+    params, report = fit_calibration(quotes_, index, candles, u, events=events)
     ChainParams(**params)  # a fit outside the model's bounds is refused here, before anything is stored
     previous = store.list_calibrations(u)
     version = int(previous["version"].max()) + 1 if len(previous) else 1
@@ -316,7 +348,9 @@ def calibrate(store: Store, underlying: str, *, now: pd.Timestamp) -> Calibratio
         "iv_index": None if index is None else {"rows": int(len(index)),
                                                 "first": pd.Timestamp(index["ts"].min()).isoformat(),
                                                 "last": pd.Timestamp(index["ts"].max()).isoformat()},
-        "candles": None if candles is None else {"rows": int(len(candles))}}, report, version)
+        "candles": None if candles is None else {"rows": int(len(candles))},
+        "events": {"rows": int(len(events)), "first": events["ts"].min().isoformat(),
+                   "last": events["ts"].max().isoformat()} if len(events) else None}, report, version)
     store.save_calibration({"calibration_id": cal.calibration_id, "underlying": u, "created_at": now,
                             "version": version, "params_json": json.dumps(params, sort_keys=True),
                             "data_json": json.dumps(cal.data, sort_keys=True, default=str),

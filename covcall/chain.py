@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,8 @@ TICK_LARGE = 0.0005
 TICK_SWITCH = 0.005
 _MONTHS = np.array(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])
 KINDS = ("daily", "weekly", "monthly", "quarterly")
+# The diffusive vol left after taking the 30-day input's events out never falls below this share of the input.
+EVENT_FLOOR = 0.5
 
 
 class ChainParams(BaseModel):
@@ -100,6 +103,16 @@ class ChainParams(BaseModel):
     iv_scale: float = Field(1.0, gt=0, le=5, description="Multiplies every implied vol (robustness band: 0.9 / 1.1).")
     basis_ann: float = Field(0.0, ge=-1, le=2, description="Forward basis b: F = S exp((b + rate) T), per year.")
     spread_scale: float = Field(1.0, gt=0, le=10, description="Multiplies every bid-ask spread (robustness band).")
+
+    # Scheduled events (covcall.events): an expiry after a US CPI release or FOMC statement carries the event's
+    # variance on top of the diffusive vol; sizes are one-sigma log moves fitted from realised moves around past
+    # events. 0 = no event premium (the plain defaults, and the synthetic market, which has no scheduled events).
+    event_move_cpi: float = Field(0.0, ge=0, le=0.5, description="One-sigma move of a US CPI release (0.02 = 2 %).")
+    event_move_fomc: float = Field(0.0, ge=0, le=0.5, description="One-sigma move of an FOMC statement.")
+    event_move_other: float = Field(0.0, ge=0, le=0.5, description="Move of a calendar event of kind 'other' that "
+                                                                 "gives none itself.")
+    event_scale: float = Field(1.0, ge=0, le=5, description="Multiplies every event move (robustness band: 0 = "
+                                                           "events ignored).")
 
     # Spread: spread_coin = max(spread_min_coin, spread_vol_30d * (T/30d)^spread_tenor_exp
     #   * (2*otm_delta)^spread_delta_exp * vega_coin) + spread_itm_frac * intrinsic_coin.
@@ -316,14 +329,35 @@ def carry(params: ChainParams, rate: float = 0.0) -> float:
     return float(params.basis_ann) + float(rate)
 
 
-def atm_iv_at(atm_iv: ArrayLike, t_years: ArrayLike, params: ChainParams, state: ArrayLike | None = None) -> np.ndarray:
-    """ATM implied vol of tenor T from the 30-day input (the IV index or its proxy) and the market state."""
+def atm_iv_at(atm_iv: ArrayLike, t_years: ArrayLike, params: ChainParams, state: ArrayLike | None = None,
+              event_var: ArrayLike | None = None, event_var_ref: ArrayLike | None = None) -> np.ndarray:
+    """ATM implied vol of tenor T from the 30-day input (the IV index or its proxy) and the market state.
+
+    With scheduled events (`event_var`: variance of the events before the expiry, `event_var_ref`: of those in the
+    input's own 30 days, see covcall.events) the input's level holds the events of its 30 days: they are taken out
+    before the term structure and each expiry gets back the ones it spans.
+
+    >>> p = ChainParams()
+    >>> float(atm_iv_at(0.5, 30 / 365, p, event_var=0.0004, event_var_ref=0.0004))  # the 30 days keep their level
+    0.5
+    >>> round(float(atm_iv_at(0.5, 1 / 365, p, event_var=0.0004, event_var_ref=0.0004)), 3)  # one day over a 2 % event
+    0.625
+    """
     base = np.asarray(atm_iv, dtype=float) * params.atm_index_ratio * params.iv_scale
-    return base * _term_factor(np.asarray(t_years, dtype=float), params, state)
+    t = np.asarray(t_years, dtype=float)
+    factor = _term_factor(t, params, state)
+    if event_var is None and event_var_ref is None:
+        return base * factor
+    ref = params.atm_tenor_days / 365.0
+    ev_ref = np.zeros(()) if event_var_ref is None else np.asarray(event_var_ref, dtype=float)
+    ev = np.zeros(()) if event_var is None else np.asarray(event_var, dtype=float)
+    diffusive = np.sqrt(np.maximum(base * base - ev_ref / ref, (EVENT_FLOOR * base) ** 2))
+    return np.sqrt((diffusive * factor) ** 2 + ev / np.maximum(t, 1e-9))
 
 
 def smile_iv(atm_iv: ArrayLike, spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, params: ChainParams,
-             state: ArrayLike | None = None, rate: float = 0.0) -> np.ndarray:
+             state: ArrayLike | None = None, rate: float = 0.0, event_var: ArrayLike | None = None,
+             event_var_ref: ArrayLike | None = None) -> np.ndarray:
     """Implied vol per strike and tenor from the 30-day ATM input: level, term structure (state-dependent) and a
     quadratic smile in standardised forward moneyness x = ln(K / F) / (ATM(T) sqrt(T)), broadcasting.
 
@@ -333,7 +367,7 @@ def smile_iv(atm_iv: ArrayLike, spot: ArrayLike, strike: ArrayLike, t_years: Arr
     True
     """
     atm, s, k, t = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (atm_iv, spot, strike, t_years)))
-    atm_t = atm_iv_at(atm, t, params, state)
+    atm_t = atm_iv_at(atm, t, params, state, event_var, event_var_ref)
     sd = np.maximum(atm_t * np.sqrt(np.maximum(t, max(params.smile_min_days / 365.0, 1e-12))), 1e-12)
     x = (np.log(k / s) - carry(params, rate) * t) / sd
     tt = np.maximum(t, params.term_min_days / 365.0) / (params.atm_tenor_days / 365.0)
@@ -411,19 +445,19 @@ def quotes(
 
 def mark_call_usd(
     spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, atm_iv: ArrayLike, params: ChainParams, rate: float = 0.0,
-    state: ArrayLike | None = None,
+    state: ArrayLike | None = None, event_var: ArrayLike | None = None, event_var_ref: ArrayLike | None = None,
 ) -> np.ndarray:
     """Call mark in USD per coin on the model surface; any broadcastable shapes (e.g. candidates x bars).
 
     Deribit's coin mark is Black(F) / F with F = S exp(carry T); in USD at spot S that is Black-Scholes with
     `carry` as the rate: S N(d1) - K exp(-carry T) N(d2).
     """
-    iv = smile_iv(atm_iv, spot, strike, t_years, params, state, rate)
+    iv = smile_iv(atm_iv, spot, strike, t_years, params, state, rate, event_var, event_var_ref)
     return np.asarray(call_price(spot, strike, t_years, iv, carry(params, rate)), dtype=float)
 
 
-def _quote_usd(spot, strike, t_years, atm_iv, params, rate, state=None):
-    iv = smile_iv(atm_iv, spot, strike, t_years, params, state, rate)
+def _quote_usd(spot, strike, t_years, atm_iv, params, rate, state=None, event_var=None, event_var_ref=None):
+    iv = smile_iv(atm_iv, spot, strike, t_years, params, state, rate, event_var, event_var_ref)
     s = np.asarray(spot, dtype=float)
     mark_coin = np.asarray(call_price(spot, strike, t_years, iv, carry(params, rate)), dtype=float) / s
     bid, ask = quotes(mark_coin, spot, strike, t_years, params, iv_ann=iv, rate=carry(params, rate))
@@ -432,26 +466,27 @@ def _quote_usd(spot, strike, t_years, atm_iv, params, rate, state=None):
 
 def ask_usd(
     spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, atm_iv: ArrayLike, params: ChainParams, rate: float = 0.0,
-    state: ArrayLike | None = None,
+    state: ArrayLike | None = None, event_var: ArrayLike | None = None, event_var_ref: ArrayLike | None = None,
 ) -> np.ndarray:
     """Price to buy a call back: model ask in coin (tick-rounded up) times spot; broadcasts like mark_call_usd."""
-    return _quote_usd(spot, strike, t_years, atm_iv, params, rate, state)[1]
+    return _quote_usd(spot, strike, t_years, atm_iv, params, rate, state, event_var, event_var_ref)[1]
 
 
 def bid_usd(
     spot: ArrayLike, strike: ArrayLike, t_years: ArrayLike, atm_iv: ArrayLike, params: ChainParams, rate: float = 0.0,
-    state: ArrayLike | None = None,
+    state: ArrayLike | None = None, event_var: ArrayLike | None = None, event_var_ref: ArrayLike | None = None,
 ) -> np.ndarray:
     """Price received selling a call: model bid in coin (tick-rounded down, 0 = no bid) times spot."""
-    return _quote_usd(spot, strike, t_years, atm_iv, params, rate, state)[0]
+    return _quote_usd(spot, strike, t_years, atm_iv, params, rate, state, event_var, event_var_ref)[0]
 
 
 def build_chain(
     t: pd.Timestamp, spot: float, atm_iv: float, underlying: str, params: ChainParams | None = None, rate: float = 0.0,
-    names: bool = True, state: float | None = None,
+    names: bool = True, state: float | None = None, events: Any = None,
 ) -> dict[str, np.ndarray]:
     """Every listed call at time `t`, one entry per (expiry, strike), as parallel numpy arrays.
 
+    `events` (a covcall.events.EventVariance) adds scheduled events' variance to the expiries after them.
     Keys: instrument, expiry (datetime64[ns], UTC-naive), kind, strike, dte_days, t_years, iv_ann, mark_usd,
     mark_coin, delta, bid_coin, ask_coin, bid_usd, ask_usd, moneyness (strike / spot).
 
@@ -478,7 +513,8 @@ def build_chain(
     expiry = np.repeat(exps.tz_localize(None).values.astype("datetime64[ns]"), sizes)
     dte = np.repeat(dte_all, sizes)
     t_years = dte / 365.0
-    iv = smile_iv(atm, spot, strike, t_years, params, state, rate)
+    ev = events.pricing_args(t.value, expiry.astype(np.int64)) if events is not None else {}
+    iv = smile_iv(atm, spot, strike, t_years, params, state, rate, **ev)
     b = carry(params, rate)
     mark_usd = np.asarray(call_price(spot, strike, t_years, iv, b), dtype=float)
     mark_coin = mark_usd / spot

@@ -21,11 +21,13 @@ class QuoteModel(Protocol):
     """Where the engine gets its option chain and prices; the default is the Deribit-style BS model."""
 
     def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str,
-              state: float | None = None) -> dict[str, np.ndarray]: ...
+              state: float | None = None, events: Any = None) -> dict[str, np.ndarray]: ...
 
-    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None) -> np.ndarray: ...
+    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None,
+             **events: Any) -> np.ndarray: ...
 
-    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None) -> np.ndarray: ...
+    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None,
+            **events: Any) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -36,14 +38,17 @@ class BSQuotes:
     rate: float = 0.0
 
     def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str,
-              state: float | None = None) -> dict[str, np.ndarray]:
-        return build_chain(t, spot, atm_iv, underlying, self.params, self.rate, names=False, state=state)
+              state: float | None = None, events: Any = None) -> dict[str, np.ndarray]:
+        return build_chain(t, spot, atm_iv, underlying, self.params, self.rate, names=False, state=state,
+                           events=events)
 
-    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None) -> np.ndarray:
-        return mark_call_usd(spot, strike, t_years, atm_iv, self.params, self.rate, state)
+    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None,
+             **events: Any) -> np.ndarray:
+        return mark_call_usd(spot, strike, t_years, atm_iv, self.params, self.rate, state, **events)
 
-    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None) -> np.ndarray:
-        return ask_usd(spot, strike, t_years, atm_iv, self.params, self.rate, state)
+    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None,
+            **events: Any) -> np.ndarray:
+        return ask_usd(spot, strike, t_years, atm_iv, self.params, self.rate, state, **events)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,9 @@ class Market:
     # Closes of finer bars of the same series (ns, price), to settle expiries inside a coarse bar exactly.
     fine_close_ns: np.ndarray | None = None
     fine_close: np.ndarray | None = None
+    # Scheduled events (covcall.events.EventVariance) priced into the expiries after them; None on the synthetic
+    # market, which has no scheduled events.
+    events: Any = None
 
     def __post_init__(self) -> None:
         # pandas may hold microseconds; the engine's integer clock is nanoseconds.
@@ -103,6 +111,10 @@ class Market:
 
     def __len__(self) -> int:
         return len(self.close)
+
+    def event_args(self, now_ns: Any, expiry_ns: Any) -> dict[str, np.ndarray]:
+        """The event keyword arguments of the quote model for options alive at `now_ns` ({} without events)."""
+        return self.events.pricing_args(now_ns, expiry_ns) if self.events is not None else {}
 
 
 @dataclass
@@ -216,7 +228,8 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
     open_end = ~settles
     if open_end.any():
         tau = (expiry_ns[open_end] - market.close_ns[last]) / NS_PER_YEAR
-        px = qm.ask(market.close[last], strike[open_end], tau, market.atm_iv[last], market.term_state[last])
+        px = qm.ask(market.close[last], strike[open_end], tau, market.atm_iv[last], market.term_state[last],
+                    **market.event_args(market.close_ns[last], expiry_ns[open_end]))
         exit_price[open_end] = px
         exit_fee[open_end] = trade_fee_usd(px, np.full(px.shape, market.close[last]), p.fee_rate, p.fee_cap)
 
@@ -230,7 +243,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
             alive |= (bars[None, :] == exit_idx[:, None]) & open_end[:, None] & (tau > 0)
             spot = market.close[bars][None, :]
             mark = qm.mark(spot, strike[:, None], np.maximum(tau, 0.0), market.atm_iv[bars][None, :],
-                           market.term_state[bars][None, :])
+                           market.term_state[bars][None, :], **market.event_args(c_ns[None, :], expiry_ns[:, None]))
             hit = alive & (mark <= (1.0 - p.take_profit) * premium[:, None])
             any_hit = hit.any(axis=1)
             if any_hit.any():
@@ -238,7 +251,8 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
                 rows = np.nonzero(any_hit)[0]
                 b = bars[first[rows]]
                 tau_b = (expiry_ns[rows] - market.close_ns[b]) / NS_PER_YEAR
-                px = qm.ask(market.close[b], strike[rows], tau_b, market.atm_iv[b], market.term_state[b])
+                px = qm.ask(market.close[b], strike[rows], tau_b, market.atm_iv[b], market.term_state[b],
+                            **market.event_args(market.close_ns[b], expiry_ns[rows]))
                 exit_idx[rows] = b
                 exit_ns[rows] = market.close_ns[b]
                 reason[rows] = ExitReason.TAKE_PROFIT.value
@@ -259,7 +273,7 @@ def option_marks(market: Market, i: int, exit_idx: int, strike: float, expiry_ns
     bars = np.arange(i, exit_idx + 1)
     tau = (expiry_ns - market.close_ns[bars]) / NS_PER_YEAR
     marks = p.quote_model.mark(market.close[bars], strike, np.maximum(tau, 0.0), market.atm_iv[bars],
-                               market.term_state[bars])
+                               market.term_state[bars], **market.event_args(market.close_ns[bars], expiry_ns))
     return np.where(tau > 0, marks, 0.0)
 
 
@@ -283,7 +297,9 @@ def decision_mask(market: Market, timeframe: str, hour: int | None) -> np.ndarra
 def _candidates_at(market: Market, i: int, policy: Policy, p: SimParams) -> Candidates:
     t = pd.Timestamp(market.close_ns[i], tz="UTC")
     spot = float(market.close[i])
-    chain = dict(p.quote_model.chain(t, spot, float(market.atm_iv[i]), p.underlying, float(market.term_state[i])))
+    extra = {"events": market.events} if market.events is not None else {}  # custom quote models may not know them
+    chain = dict(p.quote_model.chain(t, spot, float(market.atm_iv[i]), p.underlying, float(market.term_state[i]),
+                                     **extra))
     chain["expiry_ns"] = to_ns(chain["expiry"])
     chain["score"] = premium_score(chain["bid_usd"], spot, chain["dte_days"], chain["delta"])
     mid = 0.5 * (chain["bid_usd"] + chain["ask_usd"])

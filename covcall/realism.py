@@ -2,7 +2,8 @@
 
 For each snapshot the model gets exactly what a backtest would have at that moment: the spot (Deribit's index),
 the IV index value already known (or the realised-vol proxy), and the term state from the candles closed by then.
-It is compared on the snapshot's own calls: implied vol (vol points), mark, bid and spread, by tenor bucket and
+Scheduled events (covcall.events) are priced as a backtest on real data prices them: the packaged and stored
+calendar, sized by the calibration. It is compared on the snapshot's own calls: implied vol (vol points), mark, bid and spread, by tenor bucket and
 moneyness, plus how many listed expiries and strikes the model lists too.
 """
 
@@ -25,6 +26,7 @@ from covcall.calibration import (
 from covcall.chain import ChainParams, list_expiries, quotes, smile_iv, strike_grid
 from covcall.chains import chain_call_quotes
 from covcall.errors import CovcallError, did_you_mean
+from covcall.events import EventVariance, calendar_for
 from covcall.pricing import call_price
 
 if TYPE_CHECKING:
@@ -46,13 +48,18 @@ def _bucket(values: np.ndarray, buckets: tuple[tuple[float, float, str], ...]) -
     return out
 
 
-def model_quotes(snap: pd.DataFrame, params: ChainParams, atm_input: float, state: float) -> pd.DataFrame:
+def model_quotes(snap: pd.DataFrame, params: ChainParams, atm_input: float, state: float,
+                 events: EventVariance | None = None) -> pd.DataFrame:
     """The model's IV, mark, bid and ask (coin) for each of a snapshot's calls, priced off its index price."""
     s = float(snap["index_price"].median())
     k = snap["strike"].to_numpy(float)
     t = snap["t_years"].to_numpy(float)
     b = params.basis_ann
-    iv = smile_iv(atm_input, s, k, t, params, state)
+    ev = {}
+    if events is not None:
+        now = pd.DatetimeIndex(pd.to_datetime(snap["ts"], utc=True)).as_unit("ns").asi8
+        ev = events.pricing_args(now, pd.DatetimeIndex(pd.to_datetime(snap["expiry"], utc=True)).as_unit("ns").asi8)
+    iv = smile_iv(atm_input, s, k, t, params, state, **ev)
     usd = np.asarray(call_price(s, k, t, iv, b), dtype=float)
     mark = usd / s
     bid, ask = quotes(mark, s, k, t, params, iv_ann=iv, rate=b)
@@ -74,11 +81,11 @@ def _summary(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def compare_snapshot(quotes_: pd.DataFrame, params: ChainParams, atm_input: float, state: float,
-                     underlying: str) -> dict[str, Any]:
+                     underlying: str, events: EventVariance | None = None) -> dict[str, Any]:
     """Model vs one snapshot: errors by tenor bucket and by moneyness, and listing overlap."""
     calls = chain_call_quotes(quotes_)
     calls = calls[calls["mark_iv"].gt(0) & (calls["t_years"] > 0)]
-    priced = model_quotes(calls, params, atm_input, state)
+    priced = model_quotes(calls, params, atm_input, state, events)
     spot = float(priced["spot"].iloc[0])
     sold = priced[(priced["strike"] >= MIN_STRIKE_RATIO * spot) & (priced["mark_coin"] >= MIN_MARK_COIN)].copy()
     sold["tenor"] = _bucket(sold["dte_days"].to_numpy(), TENOR_BUCKETS)
@@ -105,11 +112,11 @@ def compare_snapshot(quotes_: pd.DataFrame, params: ChainParams, atm_input: floa
 
 
 def realism(store: Store, *, snapshot: str | None = None, calibration: str = "auto",
-            holdout: bool = False) -> dict[str, Any]:
+            holdout: bool = False, events: bool = True) -> dict[str, Any]:
     """Model vs every stored snapshot (or one), with the IV index as input and with the realised-vol proxy.
 
     `holdout=True` prices each snapshot with a calibration fitted on the other days of that underlying only
-    (leave-one-day-out), so the figures are out of sample.
+    (leave-one-day-out), so the figures are out of sample. `events=False` leaves scheduled events out.
     """
     snaps = store.list_snapshots()
     if snaps.empty:
@@ -125,12 +132,16 @@ def realism(store: Store, *, snapshot: str | None = None, calibration: str = "au
         cal = resolve(calibration, u, store)
         quotes_all = store.read_chain(list(group["snapshot_id"]))
         all_quotes = store.read_chain(list(store.list_snapshots(u)["snapshot_id"])) if holdout else None
+        calendar = calendar_for(u, store) if events else None
         for row in group.itertuples():
             t = pd.Timestamp(row.ts)
             q = quotes_all[quotes_all["snapshot_id"] == row.snapshot_id]
-            params, used = _params_for(cal, u, t, all_quotes, index, candles, holdout)
+            params, used = _params_for(cal, u, t, all_quotes, index, candles, holdout, calendar)
+            ev = EventVariance.build(calendar, u, params)
             entry: dict[str, Any] = {"snapshot_id": row.snapshot_id, "underlying": u, "ts": t.isoformat(),
-                                     "calibration": used}
+                                     "calibration": used,
+                                     "events_within_7d": ev.listed(t.value, t.value + 7 * 86_400 * 10**9)
+                                     if ev is not None else 0}
             idx = index_known_at(index, t)
             short = realised_known_at(candles, t, params.term_state_days)
             rv30 = realised_known_at(candles, t, params.rv_window_days)
@@ -140,13 +151,15 @@ def realism(store: Store, *, snapshot: str | None = None, calibration: str = "au
                     continue
                 state = short / atm_input if np.isfinite(short) else 1.0
                 entry[name] = {"atm_input": float(atm_input), "state": float(state),
-                               **compare_snapshot(q, params, float(atm_input), float(state), u)}
+                               **compare_snapshot(q, params, float(atm_input), float(state), u, ev)}
             out.append(entry)
-    return {"calibration": calibration, "holdout": holdout, "snapshots": out, "targets": _targets(out)}
+    return {"calibration": calibration, "holdout": holdout, "events": events, "snapshots": out,
+            "targets": _targets(out)}
 
 
 def _params_for(cal: Calibration | None, u: str, t: pd.Timestamp, all_quotes: pd.DataFrame | None,
-                index: pd.DataFrame | None, candles: pd.DataFrame | None, holdout: bool) -> tuple[ChainParams, str]:
+                index: pd.DataFrame | None, candles: pd.DataFrame | None, holdout: bool,
+                calendar: pd.DataFrame | None = None) -> tuple[ChainParams, str]:
     if not holdout:
         return effective_chain(ChainParams(), cal), cal.calibration_id if cal else "none"
     from covcall.calibration import fit_calibration
@@ -155,7 +168,7 @@ def _params_for(cal: Calibration | None, u: str, t: pd.Timestamp, all_quotes: pd
     train = all_quotes[pd.to_datetime(all_quotes["ts"], utc=True).dt.normalize() != day]
     if train["snapshot_id"].nunique() == 0:
         return effective_chain(ChainParams(), cal), (cal.calibration_id if cal else "none") + " (no other day)"
-    params, _ = fit_calibration(train, index, candles, u)
+    params, _ = fit_calibration(train, index, candles, u, events=calendar)
     return ChainParams(**params), f"leave-out {day:%Y-%m-%d}"
 
 

@@ -1,7 +1,7 @@
 """Robustness band: one backtest rerun under a grid of market-model assumptions, and a verdict on whether it holds.
 
 Each scenario changes one assumption the result may hang on (the IV level, the short end of the term structure,
-the bid-ask spread, the forward basis, the daily settlement price) and is an independent unit of work: a pure
+the bid-ask spread, the forward basis, scheduled events, the daily settlement price) and is an independent unit of work: a pure
 function of (config, scenario, market data) returning metrics and an equity curve, so scenarios can run in
 parallel. The verdict names the assumptions that flip the comparison with HODL.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from covcall.backtest import BacktestConfig, load_fine_closes, load_inputs, run_backtest
+from covcall.backtest import BacktestConfig, MarketInputs, load_market_inputs, run_backtest
 from covcall.calibration import chain_for
 from covcall.compute import ComputeSpec, Executor, UnitFailure
 from covcall.errors import CovcallError
@@ -35,8 +35,8 @@ class Scenario:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def scenarios(base_chain: dict[str, Any], daily: bool) -> list[Scenario]:
-    """The assumption grid around a run (the base first)."""
+def scenarios(base_chain: dict[str, Any], daily: bool, events: bool = False) -> list[Scenario]:
+    """The assumption grid around a run (the base first); `events`: the run prices scheduled events."""
     basis = float(base_chain.get("basis_ann", 0.0))
     grid = [Scenario("base"),
             Scenario("IV level -10 %", {"iv_scale": 0.9}), Scenario("IV level +10 %", {"iv_scale": 1.1}),
@@ -46,18 +46,21 @@ def scenarios(base_chain: dict[str, Any], daily: bool) -> list[Scenario]:
             Scenario("basis 0", {"basis_ann": 0.0}),
             Scenario(f"basis high ({max(HIGH_BASIS_ANN, 3 * basis):.0%}/yr)",
                      {"basis_ann": max(HIGH_BASIS_ANN, 3 * basis)})]
+    if events:
+        grid += [Scenario("scheduled events off", {"event_scale": 0.0}),
+                 Scenario("scheduled events x2", {"event_scale": 2.0})]
     if daily:
         grid.append(Scenario("settlement proxy", config={"settlement": "proxy"}))
     return grid
 
 
-def run_scenario(config: BacktestConfig, scenario: Scenario, candles: pd.DataFrame, iv: pd.DataFrame | None,
-                 fine: pd.DataFrame | None) -> dict[str, Any]:
+def run_scenario(config: BacktestConfig, scenario: Scenario, data: MarketInputs) -> dict[str, Any]:
     """One unit of work: the config under one scenario (nothing stored)."""
     chain = config.chain.model_copy(update=scenario.chain)
     cfg = config.model_copy(update={"chain": chain, **scenario.config})
-    use_fine = None if cfg.settlement == "proxy" else fine
-    res = run_backtest(cfg, candles=candles, iv=iv, fine=use_fine, record_candidates=False)
+    use_fine = None if cfg.settlement == "proxy" else data.fine
+    res = run_backtest(cfg, candles=data.candles, iv=data.iv, fine=use_fine, events=data.events,
+                       record_candidates=False)
     m = res.metrics
     return {"scenario": scenario.name, "total_return": m.get("total_return"), "excess_return": m.get("excess_return"),
             "sharpe": m.get("sharpe"), "hodl_sharpe": m.get("hodl_sharpe"), "max_drawdown": m.get("max_drawdown"),
@@ -107,13 +110,15 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     chain, cal_id = chain_for(config.chain, config.calibration, config.underlying, store)
     # Every field explicit: scenarios change one assumption of exactly this surface.
     config = config.model_copy(update={"chain": type(chain)(**chain.model_dump())})
-    candles, iv = load_inputs(config, store)
-    fine = load_fine_closes(config, store)
-    units = scenarios(config.chain.model_dump(), daily=config.timeframe == "1d")
+    data = load_market_inputs(config, store)
+    c = config.chain
+    priced = data.events is not None and len(data.events) > 0 and max(c.event_move_cpi, c.event_move_fomc,
+                                                                        c.event_move_other) > 0
+    units = scenarios(c.model_dump(), daily=config.timeframe == "1d", events=priced)
     if mapper is not None:
-        results = mapper(lambda s: run_scenario(config, s, candles, iv, fine), units)
+        results = mapper(lambda s: run_scenario(config, s, data), units)
     else:
-        results = _on_executor(compute or ComputeSpec("serial"), config, units, candles, iv, fine)
+        results = _on_executor(compute or ComputeSpec("serial"), config, units, data)
     table = pd.DataFrame([{k: v for k, v in r.items() if k not in ("equity", "hodl")} for r in results])
     curves = pd.concat({r["scenario"]: r["equity"] for r in results}, axis=1)
     band = pd.DataFrame({"base": curves["base"], "low": curves.min(axis=1), "high": curves.max(axis=1),
@@ -122,11 +127,11 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     return Sensitivity(table, band.reset_index(), verdict(table), cal_id)
 
 
-def _on_executor(compute: ComputeSpec, config: BacktestConfig, units: list[Scenario], candles: pd.DataFrame,
-                 iv: pd.DataFrame | None, fine: pd.DataFrame | None) -> list[dict[str, Any]]:
+def _on_executor(compute: ComputeSpec, config: BacktestConfig, units: list[Scenario],
+                 data: MarketInputs) -> list[dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     with Executor(compute) as ex:
-        data = ex.scatter((candles, iv, fine))
+        data = ex.scatter(data)
         for i, res, _ in ex.map(_scenario_unit, [(config, u, data) for u in units]):
             if isinstance(res, UnitFailure):
                 raise CovcallError(f"sensitivity scenario {units[i].name} failed: {res.error}")
@@ -134,9 +139,8 @@ def _on_executor(compute: ComputeSpec, config: BacktestConfig, units: list[Scena
     return [out[i] for i in range(len(units))]
 
 
-def _scenario_unit(config: BacktestConfig, scenario: Scenario, data: tuple[Any, Any, Any]) -> dict[str, Any]:
-    candles, iv, fine = data
-    return run_scenario(config, scenario, candles, iv, fine)
+def _scenario_unit(config: BacktestConfig, scenario: Scenario, data: MarketInputs) -> dict[str, Any]:
+    return run_scenario(config, scenario, data)
 
 
 def winner_sensitivity(result: Any, *, store: Store | None = None,

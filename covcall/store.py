@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 else:  # pandas costs most of the CLI's start-up; commands that only count rows never load it
     pd = lazy_module("pandas")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Forward migrations: index i moves the schema from version i to i + 1.
 _MIGRATIONS: list[str] = [
@@ -119,6 +119,12 @@ _MIGRATIONS: list[str] = [
         params_json VARCHAR, metric VARCHAR, metric_value DOUBLE, sharpe_per_bar DOUBLE, n_bars INTEGER,
         skew DOUBLE, kurtosis DOUBLE, times BIGINT[], returns DOUBLE[], excess DOUBLE[], run_id VARCHAR,
         PRIMARY KEY (walk_id, trial_id));
+    """,
+    # 7: a user's scheduled events (US CPI, FOMC, one-offs), added to the packaged calendar (issue 9).
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        ts TIMESTAMP, kind VARCHAR, underlying VARCHAR, move DOUBLE, label VARCHAR, source VARCHAR,
+        imported_at TIMESTAMP, PRIMARY KEY (ts, kind, underlying));
     """,
 ]
 
@@ -555,6 +561,29 @@ class Store:
         marks = ", ".join("?" for _ in ids) or "NULL"
         return self._frame(f"SELECT * FROM chain_quotes WHERE snapshot_id IN ({marks}) "
                            "ORDER BY snapshot_id, expiry, strike, option_type", ids, ["ts", "expiry"])
+
+    def import_events(self, events: pd.DataFrame, source: str) -> tuple[int, int]:
+        """Store calendar events (one transaction): new ones added, changed ones (move, label) replaced, equal ones
+        left alone; returns (added, updated)."""
+        df = events.assign(ts=_naive(events["ts"]), source=source,
+                           imported_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
+        with self.transaction() as con:
+            old = con.execute("SELECT ts, kind, underlying, move, label FROM events").df()
+            old["ts"] = pd.to_datetime(old["ts"]).astype("datetime64[ns]")
+            df["ts"] = df["ts"].astype("datetime64[ns]")
+            merged = df.merge(old, on=["ts", "kind", "underlying"], how="left", suffixes=("", "_old"),
+                              indicator=True)
+            is_new = merged["_merge"] == "left_only"
+            same_move = (merged["move"] == merged["move_old"]) | (merged["move"].isna() & merged["move_old"].isna())
+            changed = ~is_new & ~(same_move & (merged["label"] == merged["label_old"]))
+            keep = (is_new | changed).to_numpy()
+            self._insert_df(con, "events", df[keep], replace=True)
+        return int(is_new.sum()), int(changed.sum())
+
+    def read_events(self) -> pd.DataFrame:
+        """The stored calendar events: ts (UTC), kind, underlying ('*' = all), move (NaN = fitted size), label."""
+        return self._frame("SELECT ts, kind, underlying, move, label, source FROM events ORDER BY ts, kind",
+                           (), ["ts"])
 
     def save_calibration(self, row: dict[str, Any]) -> None:
         df = pd.DataFrame([row])

@@ -8,6 +8,7 @@ import streamlit as st
 import ui
 from covcall.config import run_defaults
 from covcall.demo import generate_demo_data
+from covcall.events import import_events
 from covcall.market.csv_import import import_candles_csv, import_iv_csv
 from covcall.market.exchange import fetch_candles, fetch_dvol
 
@@ -24,7 +25,8 @@ st.divider()
 st.subheader("Get market data")
 st.caption("Everything lands in the DuckDB cache: backtests use it with data source `store` (or `ccxt` for "
            "fetched series). A bad file is refused as a whole, with the lines at fault; nothing cached is lost.")
-tab_csv, tab_iv, tab_fetch = st.tabs(["Import candles (CSV)", "Import an IV index (CSV)", "Fetch from an exchange"])
+tab_csv, tab_iv, tab_fetch, tab_events = st.tabs(["Import candles (CSV)", "Import an IV index (CSV)",
+                                                  "Fetch from an exchange", "Scheduled events (CSV)"])
 
 
 def _report(done: dict) -> None:
@@ -85,6 +87,33 @@ with tab_fetch:
         ui.invalidate()
         if done is not None:
             _report({**done, "timeframe": done.get("timeframe", "1d")})
+
+with tab_events:
+    calendar = ui.event_calendar(db)
+    shipped = calendar[calendar["source"] == "packaged"]
+    st.caption(f"Options expiring after a US CPI release or an FOMC statement carry the event's variance on real data "
+               f"(not on the synthetic market). covcall ships {len(shipped)} of them "
+               f"({shipped['ts'].min():%Y-%m} .. {shipped['ts'].max():%Y-%m}), sized from realised moves by "
+               "`covcall calibrate`. Add later releases or one-offs (an ETF decision, an upgrade) here.")
+    c1, c2 = st.columns([3, 2])
+    ev_upload = c1.file_uploader("Event calendar", type=["csv", "txt"], key="home_events_file",
+                                 help="Columns ts (UTC, 2024-01-10T21:00:00Z), kind (cpi, fomc, other), optional "
+                                      "underlying (BTC, ETH, * for all), move_pct (one-sigma move in %; empty = "
+                                      "the fitted size of its kind), label")
+    if c1.button("Import events", key="home_events_import", disabled=ev_upload is None):
+        done = ui.attempt(lambda: import_events(store, ev_upload))
+        if done is not None:
+            ui.invalidate()
+            st.success(f"{done['events']} events: {done['new']} new, {done['updated']} updated")
+            calendar = ui.event_calendar(db)
+    stored = calendar[calendar["source"] != "packaged"]
+    if stored.empty:
+        c2.info("No events of your own stored yet.")
+    else:
+        c2.dataframe(stored.assign(ts=stored["ts"].dt.tz_convert(None), move=stored["move"] * 100)[
+                         ["ts", "kind", "underlying", "move", "label"]], hide_index=True, width="stretch",
+                     column_config={"ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm"),
+                                    "move": st.column_config.NumberColumn("move %", format="%.1f")})
 
 st.divider()
 st.subheader("Demo data")

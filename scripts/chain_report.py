@@ -19,7 +19,8 @@ from covcall.realism import realism, realism_table
 
 PARAMS = ("atm_index_ratio", "basis_ann", "term_slope", "term_state_coef", "term_state_min", "term_state_max",
           "skew_slope", "skew_tenor_exp", "smile_curvature", "curv_tenor_exp", "smile_min_days", "spread_vol_30d",
-          "spread_tenor_exp", "spread_delta_exp", "spread_itm_frac", "iv_rv_premium")
+          "spread_tenor_exp", "spread_delta_exp", "spread_itm_frac", "iv_rv_premium", "event_move_cpi",
+          "event_move_fomc")
 
 
 def md(df: pd.DataFrame) -> str:
@@ -74,6 +75,21 @@ def main() -> None:
             if not kwargs:
                 print("\n### Every snapshot, in sample, ATM input = the IV index known then\n")
                 print(md(wide(res, "index")))
+        print("\n### Scheduled events: the snapshots with a release within 7 days, with and without events "
+              "(median |IV error|, vol points, in sample, ATM input = index)\n")
+        with_ev = realism(store, calibration="auto")
+        without = realism(store, calibration="auto", events=False)
+        near = {e["snapshot_id"]: e["events_within_7d"] for e in with_ev["snapshots"]}
+        a, b = wide(with_ev, "index").set_index("snapshot"), wide(without, "index").set_index("snapshot")
+        rows = [{"snapshot": sid, "events within 7 d": n, "<7d with events": a.loc[sid, "IV <7d"],
+                 "<7d without": b.loc[sid, "IV <7d"], "7-30d with": a.loc[sid, "IV 7-30d"],
+                 "7-30d without": b.loc[sid, "IV 7-30d"]} for sid, n in near.items() if n and sid in a.index]
+        print(md(pd.DataFrame(rows)))
+        print("\nEvent sizes fitted from realised 4h moves (8 hours after each release, minus the same hours on "
+              "event-free days within 60 days):\n")
+        print(md(pd.DataFrame([{"underlying": u, "kind": k, "events": v["events"], "one-sigma move %": 100 * v["move"],
+                                "control rms %": 100 * v["control_rms"]}
+                               for u, c in cals.items() for k, v in c.errors.get("event_moves", {}).items()])))
 
 
 if __name__ == "__main__":

@@ -95,3 +95,21 @@ def test_home_lists_chain_snapshots(app_db, tmp_path):
     assert metric_value(at, "Chain snapshots") == "2"
     table = next(d.value for d in at.dataframe if "snapshot_id" in d.value.columns)
     assert list(table["snapshot_id"]) == ["BTC-20230412T120000Z", "BTC-20230412T160000Z"]
+
+
+def test_home_shows_the_packaged_and_stored_event_calendar(app_db, tmp_path):
+    from covcall.events import import_events, packaged_calendar
+
+    at = open_page()
+    shipped = len(packaged_calendar())
+    assert any(f"covcall ships {shipped} of them (2021-01 .. 2025-12)" in c.value for c in at.caption)
+    assert any("No events of your own stored yet." in i.value for i in at.info)
+    path = tmp_path / "events.csv"
+    path.write_text("ts,kind,underlying,move_pct,label\n2024-01-10T21:00:00Z,other,ETH,6,spot ETF decision\n")
+    import_events(Store(app_db), path)
+    import streamlit as st
+
+    st.cache_data.clear()  # stored from outside the app, as the CLI would
+    at = open_page()
+    table = next(d.value for d in at.dataframe if "kind" in d.value.columns and "label" in d.value.columns)
+    assert table.to_dict("records")[0]["label"] == "spot ETF decision" and table["move"].iloc[0] == 6.0

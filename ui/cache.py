@@ -48,6 +48,15 @@ def snapshots(db: str) -> pd.DataFrame:
     return _store().list_snapshots()
 
 
+@st.cache_data(max_entries=8, ttl=CACHE_TTL_S, show_spinner=False)
+def event_calendar(db: str) -> pd.DataFrame:
+    """Scheduled events priced on real data: the packaged calendar and the stored ones (column `source`)."""
+    from covcall.events import packaged_calendar
+
+    stored = _store().read_events()
+    return pd.concat([packaged_calendar().assign(source="packaged"), stored], ignore_index=True)
+
+
 @st.cache_data(max_entries=16, ttl=CACHE_TTL_S, show_spinner=False)
 def runs(db: str, limit: int | None = None, batch_id: str | None = None) -> pd.DataFrame:
     return _store().list_runs(limit=limit, batch_id=batch_id)
@@ -191,6 +200,6 @@ def regime_windows(underlying: str, seed: int) -> dict[str, tuple[date, date]]:
     return out
 
 
-_CACHED = (counts, series, snapshots, runs, range_set_names, walks, models, run_view, count_rows, page_rows, dataset_summary,
+_CACHED = (counts, series, snapshots, event_calendar, runs, range_set_names, walks, models, run_view, count_rows, page_rows, dataset_summary,
            reward_histogram, reward_by, actions_over_time, decision_times, explain_decision, equities, candles,
            jobs)

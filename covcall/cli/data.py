@@ -84,6 +84,17 @@ def _import_chain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _import_events(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.events import import_events
+
+    result = plain(import_events(open_store(settings), args.file))
+    kinds = ", ".join(f"{v} {k}" for k, v in result["kinds"].items())
+    emit(args, result, f"{result['events']} events ({kinds}) from {result['first']} to {result['last']}: "
+                       f"{result['new']} new, {result['updated']} updated; backtests on real data price them "
+                       "from the next run")
+    return 0
+
+
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     if args.chain:
         from covcall.chains import fetch_chain
@@ -149,6 +160,12 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
     chains = [{"kind": "chain", "snapshot_id": r.snapshot_id, "underlying": r.underlying, "ts": r.ts.isoformat(),
                "quotes": int(r.n_quotes), "index_price": float(r.index_price), "source": r.source}
               for r in snaps.itertuples(index=False)]
+    from covcall.events import packaged_calendar
+
+    shipped, stored = packaged_calendar(), store.read_events()
+    events = [{"kind": "event", "ts": r.ts.isoformat(), "event": r.kind, "underlying": r.underlying,
+               "move_pct": None if pd.isna(r.move) else float(r.move) * 100.0, "label": r.label, "source": r.source}
+              for r in stored.itertuples(index=False)]
 
     def human() -> None:
         if not entries:
@@ -159,8 +176,13 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
         if chains:
             print(f"\n{len(chains)} option-chain snapshots:")
             print(snaps.to_string(index=False))
+        print(f"\nscheduled events priced on real data: {len(shipped)} packaged US CPI / FOMC releases "
+              f"({shipped['ts'].min():%Y-%m} .. {shipped['ts'].max():%Y-%m}) and {len(stored)} stored "
+              "(`covcall data import-events --file F`)")
+        if len(stored):
+            print(stored.to_string(index=False))
 
-    emit(args, entries + chains, human)
+    emit(args, entries + chains + events, human)
     return 0
 
 
@@ -231,6 +253,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--underlying", default=None, help="expected underlying (checked against the instruments)")
     common(p)
     p.set_defaults(func=_import_chain)
+
+    p = sub.add_parser("import-events", help="import scheduled events (CPI, FOMC, one-offs) priced into options",
+                       description="Import an event calendar CSV: ts (UTC, e.g. 2024-01-10T21:00:00Z), kind (cpi, "
+                                   "fomc or other), optional underlying (BTC, ETH or * for all), move_pct (the "
+                                   "event's one-sigma move in percent; empty = the size fitted for its kind) and "
+                                   "label. Options expiring after an event carry its variance on real data. A file "
+                                   "with any bad row is refused whole; importing it again changes nothing.")
+    p.add_argument("--file", required=True, metavar="FILE", help="the calendar CSV")
+    common(p)
+    p.set_defaults(func=_import_events)
 
     p = sub.add_parser("show", help="list the cached series and chain snapshots",
                        description="One line per cached series, then the stored option-chain snapshots.")
