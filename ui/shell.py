@@ -24,6 +24,7 @@ def navigation_pages() -> list[Any]:
         st.Page("pages/backtest.py", title="Backtest", icon=":material/candlestick_chart:"),
         st.Page("pages/ranges.py", title="Ranges", icon=":material/date_range:"),
         st.Page("pages/dataset.py", title="Dataset", icon=":material/table:"),
+        st.Page("pages/chain.py", title="Chain", icon=":material/view_list:"),
         st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
     ]
 

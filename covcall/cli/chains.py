@@ -1,4 +1,5 @@
-"""`covcall calibrate` and `covcall realism`: fit the chain model to stored snapshots, and measure how real it is."""
+"""`covcall calibrate`, `covcall realism` and `covcall chain`: fit the chain model to stored snapshots, measure how
+real it is, and look at the chain it lists at any moment."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from covcall import open_store
+from covcall.errors import CovcallError
 
 if TYPE_CHECKING:
     from covcall.config import Settings
@@ -32,8 +34,28 @@ def register(sub: Any) -> None:
     r.add_argument("--calibration", default="auto", help="auto (default), default, none or a stored id")
     r.add_argument("--holdout", action="store_true", help="price each day with a calibration fitted on the "
                                                           "other days only (out of sample)")
+    r.add_argument("--no-events", action="store_true", help="leave scheduled events (CPI, FOMC) out")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_realism)
+
+    c = sub.add_parser("chain", help="the option chain the engine lists at one moment",
+                       description="Build the chain a backtest decision would see at --at (UTC): the last bar "
+                                   "closed by then, the IV input and term state known at its close, the "
+                                   "calibration, and on real data the scheduled events ahead; a stored real "
+                                   "snapshot within 6 hours is shown next to it. With --run, the candidates a run's "
+                                   "policy saw at its first decision at or after --at, and the one it sold.")
+    c.add_argument("--underlying", default="BTC")
+    c.add_argument("--at", required=True, help="moment, UTC: 2024-03-01T08:00 (a bare date is its midnight)")
+    c.add_argument("--source", default=None, choices=["synthetic", "store", "ccxt"],
+                   help="market data (default: DATA_SOURCE)")
+    c.add_argument("--timeframe", default="1h", choices=["1h", "4h", "1d"])
+    c.add_argument("--iv-source", default="realized", choices=["realized", "dvol"])
+    c.add_argument("--calibration", default="auto", help="auto (default), default, none or a stored id")
+    c.add_argument("--seed", type=int, default=None, help="synthetic market seed (default: SYNTHETIC_SEED)")
+    c.add_argument("--expiry", default=None, help="only this expiry's quotes (YYYY-MM-DD)")
+    c.add_argument("--run", default=None, help="a run id: show its decision's candidates instead")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_chain)
 
 
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -74,7 +96,7 @@ def cmd_realism(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.realism import realism, realism_table
 
     out = realism(open_store(settings), snapshot=args.snapshot, calibration=args.calibration,
-                  holdout=args.holdout)
+                  holdout=args.holdout, events=not args.no_events)
 
     def human() -> None:
         for source in ("index", "proxy"):
@@ -89,4 +111,49 @@ def cmd_realism(args: argparse.Namespace, settings: Settings) -> int:
                                            out["targets"]["worst_median_abs_iv_error_pts_by_tenor"].items()})
 
     emit(args, out, human)
+    return 0
+
+
+def cmd_chain(args: argparse.Namespace, settings: Settings) -> int:
+    import pandas as pd
+
+    from covcall.chainview import chain_at, decision_candidates
+    from covcall.cli import emit
+    from covcall.dates import parse_date
+
+    store = open_store(settings)
+    if args.run:
+        out = decision_candidates(store, args.run, args.at)
+
+        def human_run() -> None:
+            print(f"run {args.run}, decision at {out['decision_time']:%Y-%m-%d %H:%M} UTC: "
+                  f"{len(out['candidates'])} candidates; sold: "
+                  f"{out['sold']['instrument'] if out['sold'] else 'nothing (skipped)'}")
+            print(out["candidates"].to_string(index=False))
+
+        emit(args, {k: v for k, v in out.items() if k != "times"}, human_run)
+        return 0
+    view = chain_at(args.underlying, args.at, source=args.source or settings.data_source, timeframe=args.timeframe,
+                    iv_source=args.iv_source, calibration=args.calibration,
+                    seed=settings.synthetic_seed if args.seed is None else args.seed, store=store)
+    if args.expiry:
+        day = pd.Timestamp(parse_date(args.expiry, "--expiry"), tz="UTC")
+        view.quotes = view.quotes[view.quotes["expiry"].dt.normalize() == day]
+        if view.quotes.empty:
+            listed = ", ".join(f"{e:%Y-%m-%d}" for e in view.term["expiry"])
+            raise CovcallError(f"no {view.underlying} expiry on {args.expiry} at {view.t:%Y-%m-%d %H:%M}; "
+                               f"listed: {listed}")
+
+    def human() -> None:
+        print(f"{view.underlying} chain at {view.t:%Y-%m-%d %H:%M} UTC ({view.source}): spot {view.spot:,.2f}, "
+              f"30-day IV input {view.atm_input:.1%}, term state {view.state:.2f}, calibration "
+              f"{view.calibration_id or 'none'}" + (f", real snapshot {view.snapshot_id}" if view.snapshot_id else ""))
+        if len(view.events):
+            print("scheduled events ahead: " + ", ".join(f"{r.kind} {r.ts:%Y-%m-%d %H:%M}"
+                                                         for r in view.events.itertuples()))
+        print(view.term.assign(expiry=view.term["expiry"].dt.strftime("%Y-%m-%d")).round(4).to_string(index=False))
+        if args.expiry:
+            print(view.quotes.drop(columns=["expiry"]).round(4).to_string(index=False))
+
+    emit(args, view.to_dict(), human)
     return 0

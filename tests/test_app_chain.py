@@ -1,0 +1,103 @@
+"""The Chain page and `covcall chain`: the chain a decision would see at a moment (synthetic and real data with a
+snapshot overlaid), and the candidates a run's policy saw at one decision."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+from apptest_support import errors, metric_value, no_exception, open_page, texts
+
+from covcall.backtest import run_backtest
+from covcall.chainview import chain_at, decision_candidates
+from covcall.cli import main
+from covcall.errors import CovcallError
+from covcall.store import Store
+
+PAGE = "pages/chain.py"
+
+
+def test_the_chain_is_what_a_backtest_decision_sees() -> None:
+    """Same spot, IV input and premiums as the engine's candidates at that decision."""
+    res = run_backtest({"underlying": "BTC", "timeframe": "1d", "start": "2023-01-01", "end": "2023-01-31"})
+    first = res.candidates[res.candidates["decision_time"] == res.candidates["decision_time"].min()]
+    t = pd.Timestamp(first["decision_time"].iloc[0])
+    view = chain_at("BTC", t, timeframe="1d")
+    assert view.t == t and view.spot == pytest.approx(float(first["spot"].iloc[0]))
+    assert view.atm_input == pytest.approx(float(first["atm_iv_ann"].iloc[0]))
+    quotes = view.quotes.set_index("instrument")
+    for r in first.itertuples():
+        assert quotes.loc[r.instrument, "bid_usd"] == pytest.approx(r.premium_usd)
+    later = chain_at("BTC", t + pd.Timedelta(hours=23), timeframe="1d")
+    assert later.t == t  # the next daily bar has not closed yet: nothing after the moment is used
+
+
+def test_decision_candidates_and_bad_times(tmp_path) -> None:
+    store = Store(tmp_path / "c.duckdb")
+    res = run_backtest({"underlying": "ETH", "timeframe": "1d", "start": "2023-03-01", "end": "2023-03-31"},
+                       store=store)
+    out = decision_candidates(store, res.run_id, "2023-03-10")
+    assert out["decision_time"] >= pd.Timestamp("2023-03-10", tz="UTC")
+    assert out["candidates"]["chosen"].sum() <= 1
+    sold = res.trades[res.trades["entry_time"] == out["decision_time"]]
+    if len(sold):
+        assert out["sold"]["instrument"] == sold["instrument"].iloc[0]
+    with pytest.raises(CovcallError, match="nothing at or after 2023-05-01"):
+        decision_candidates(store, res.run_id, "2023-05-01")
+    with pytest.raises(CovcallError, match="--at: '2023-02-30' is not a day of the calendar"):
+        decision_candidates(store, res.run_id, "2023-02-30")
+
+
+def test_cli_chain(db, capsys) -> None:
+    assert main(["chain", "--underlying", "ETH", "--at", "2024-03-01T08:00", "--timeframe", "4h",
+                 "--expiry", "2024-03-08", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["t"] == "2024-03-01T08:00:00+00:00" and out["source"] == "synthetic"
+    assert {q["expiry"][:10] for q in out["quotes"]} == {"2024-03-08"}
+    assert main(["chain", "--at", "2024-03-01T08:00", "--expiry", "2024-03-09"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no BTC expiry on 2024-03-09") and "2024-03-08" in err
+
+
+def test_chain_page_at_a_moment_with_a_real_snapshot_overlaid(app_db, tmp_path) -> None:
+    from test_chains import ticker_rows
+
+    from covcall.chains import import_chain
+
+    store = Store(app_db)
+    path = tmp_path / "t.csv"
+    ticker_rows().to_csv(path, index=False)
+    import_chain(store, path)
+    ts = pd.date_range("2023-03-01", "2023-04-13", freq="1h", tz="UTC")
+    close = 30000.0 + (pd.Series(range(len(ts))) % 24) * 10.0
+    store.write_candles("csv", "BTC", "1h", pd.DataFrame({"ts": ts, "open": close, "high": close + 5,
+                                                          "low": close - 5, "close": close, "volume": 1.0}))
+    at = open_page(PAGE)
+    at.selectbox(key="chain_source").set_value("store").run()
+    at.date_input(key="chain_day").set_value(dt.date(2023, 4, 12)).run()
+    at.number_input(key="chain_hour").set_value(12).run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    assert metric_value(at, "Chain built at (UTC)") == "2023-04-12 12:00"
+    assert any("BTC-20230412T120000Z" in s.value for s in at.success)
+    assert any("US CPI release 2023-04-12 12:30" in i.value for i in at.info)  # the release ahead is priced
+    assert len(at.get("plotly_chart")) == 2
+    quotes = at.dataframe[0].value
+    assert {"bid_usd", "ask_usd", "iv_ann", "delta"} <= set(quotes.columns)
+    assert at.query_params["day"] == ["2023-04-12"] if isinstance(at.query_params["day"], list) else \
+        at.query_params["day"] == "2023-04-12"
+
+
+def test_chain_page_shows_a_runs_decision(app_db) -> None:
+    store = Store(app_db)
+    res = run_backtest({"underlying": "BTC", "timeframe": "1d", "start": "2023-01-01", "end": "2023-01-31"},
+                       store=store)
+    at = open_page(PAGE)
+    assert at.selectbox(key="chain_run").value == res.run_id
+    shown = texts(at)
+    first = res.trades.sort_values("entry_time").iloc[0]
+    assert f"sold **{first['instrument']}**" in shown
+    table = at.dataframe[-1].value
+    assert table["chosen"].sum() == 1 and first["instrument"] in set(table["instrument"])
