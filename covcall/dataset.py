@@ -442,3 +442,20 @@ def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: st
     _atomic_write(out, write)
     return {"path": str(out), "rows": rows, "format": fmt, "table": table}
 
+
+
+def delete_runs(store: Store, run_ids: list[str], delete_exports: bool = False) -> dict[str, Any]:
+    """Delete runs with their examples, candidates, trades and equity (one transaction), and with
+    `delete_exports` their CSV/JSONL files; returns what was removed. Walks that used a run keep their ledger."""
+    footprint = store.run_footprint(run_ids)
+    counts = store.delete_runs(run_ids)
+    removed: list[str] = []
+    if delete_exports:
+        for path in [*footprint["export_csv"].dropna(), *footprint["export_jsonl"].dropna()]:
+            p = Path(path)
+            if p.is_file():
+                p.unlink()
+                removed.append(str(p))
+    return {"runs": counts.pop("runs"), "rows": counts, "export_files_removed": removed,
+            "walks_keeping_their_ledger": sorted({w.strip() for ws in footprint["walks"].dropna()
+                                                  for w in str(ws).split(",")})}

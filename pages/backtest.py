@@ -10,6 +10,7 @@ import ui
 from covcall.backtest import BacktestConfig, run_backtest
 from covcall.batch import BatchSpec, run_batch, work_bars
 from covcall.config import run_defaults
+from covcall.dataset import delete_runs
 from covcall.errors import CovcallError
 
 settings = ui.get_settings()
@@ -220,6 +221,45 @@ def batch_tab() -> None:
 
 
 st.title("Backtest")
+def manage_runs() -> None:
+    """Rename a run, or delete runs after seeing everything that goes with them."""
+    recent = ui.runs(ui.db_key(), 200)
+    if recent.empty:
+        return
+    labels = ui.run_labels(recent)
+    with st.expander("Rename or delete runs"):
+        ids = list(recent["run_id"])
+        c1, c2, c3 = st.columns([3, 3, 1])
+        target = c1.selectbox("Run to rename", ids, key="backtest_rename_pick",
+                              format_func=lambda r: f"{labels.get(r, r)} · {r}")
+        c2.text_input("New name", key="backtest_rename_to")
+        if c3.button("Rename", key="backtest_rename", width="stretch"):
+            if ui.attempt(lambda: store.rename_run(target, ss["backtest_rename_to"]) or True):
+                ui.invalidate()
+                st.rerun()
+        doomed = st.multiselect("Runs to delete", ids, key="backtest_delete_pick",
+                                format_func=lambda r: f"{labels.get(r, r)} · {r}")
+        if doomed:
+            plan = store.run_footprint(doomed)
+            st.markdown("**Deleting removes:**")
+            st.dataframe(plan, hide_index=True, width="stretch")
+            files = st.checkbox("Also remove their exported CSV/JSONL files", key="backtest_delete_files")
+            sure = st.checkbox(f"Yes, delete {ui.plural(len(doomed), 'run')}", key="backtest_delete_sure")
+            if st.button("Delete", key="backtest_delete", disabled=not sure, type="primary"):
+                done = ui.attempt(lambda: delete_runs(store, doomed, delete_exports=files))
+                if done is not None:
+                    ui.invalidate()
+                    if ss.get("backtest_view_run_id") in doomed:
+                        ss["backtest_view_run_id"] = None
+                    ss["backtest_manage_msg"] = (f"Deleted {ui.plural(done['runs'], 'run')} and "
+                                                 + ", ".join(f"{v:,} {k}" for k, v in done["rows"].items()) + ".")
+                    for k in ("backtest_delete_pick", "backtest_delete_sure", "backtest_delete_files"):
+                        ss.pop(k, None)
+                    st.rerun()
+    if ss.get("backtest_manage_msg"):
+        st.success(ss.pop("backtest_manage_msg"))
+
+
 tab_run, tab_batch, tab_recent = st.tabs(["Run", "Batch", "Recent runs"])
 with tab_run:
     settings_form()
@@ -231,6 +271,7 @@ with tab_recent:
     picked = ui.recent_runs(ui.db_key(), key="backtest")
     if picked:
         ss["backtest_view_run_id"] = picked
+    manage_runs()
 
 st.divider()
 if ss["backtest_view_run_id"]:

@@ -190,8 +190,27 @@ with load_col:
         lc1, lc2 = st.columns([3, 1])
         lc1.selectbox("Saved range sets", names, key="ranges_load_pick", label_visibility="collapsed")
         lc2.button("Load", key="ranges_load", width="stretch", on_click=load_saved)
+        with st.expander("Rename or delete a saved set"):
+            picked = ss["ranges_load_pick"]
+            rc1, rc2 = st.columns([3, 1])
+            rc1.text_input("New name", key="ranges_rename_to", placeholder=picked)
+            if rc2.button("Rename", key="ranges_rename", width="stretch"):
+                if ui.attempt(lambda: store.rename_range_set(picked, ss["ranges_rename_to"]) or True):
+                    ui.invalidate()
+                    ss["ranges_manage_msg"] = f"Renamed '{picked}' to '{ss['ranges_rename_to'].strip()}'."
+                    st.rerun()
+            sure = st.checkbox(f"Yes, delete '{picked}' (the walks that used it keep their copy)",
+                               key="ranges_delete_sure")
+            if st.button("Delete", key="ranges_delete", disabled=not sure):
+                if ui.attempt(lambda: store.delete_range_set(picked) or True):
+                    ui.invalidate()
+                    ss["ranges_manage_msg"] = f"Deleted range set '{picked}'."
+                    ss.pop("ranges_delete_sure", None)
+                    st.rerun()
     else:
         st.caption("No saved range sets yet.")
+    if ss.get("ranges_manage_msg"):
+        st.success(ss.pop("ranges_manage_msg"))
 
 st.divider()
 st.subheader("Fill from a preset, a regime suggestion or the rolling generator")

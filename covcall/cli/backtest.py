@@ -93,8 +93,16 @@ def register(sub: Any) -> None:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_export)
 
-    r = sub.add_parser("runs", help="list stored runs", description="List the most recent stored runs.")
+    r = sub.add_parser("runs", help="list, rename or delete stored runs",
+                       description="List the most recent stored runs. --delete ID... lists what would go (rows "
+                                   "in every table, export files, walks that used them) and deletes with --yes; "
+                                   "--rename ID --label TEXT renames one.")
     r.add_argument("--limit", type=int, default=20)
+    r.add_argument("--delete", nargs="+", metavar="RUN_ID", default=None, help="runs to delete")
+    r.add_argument("--yes", action="store_true", help="with --delete: delete (without it, only list)")
+    r.add_argument("--exports", action="store_true", help="with --delete: remove their CSV/JSONL files too")
+    r.add_argument("--rename", metavar="RUN_ID", default=None, help="run to rename (with --label)")
+    r.add_argument("--label", default=None, help="with --rename: the new name")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs)
 
@@ -254,9 +262,41 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.limit <= 0:
         raise CovcallError("--limit must be a positive number")
+    if args.rename:
+        if args.label is None:
+            raise CovcallError("--rename needs --label TEXT (the new name)")
+        open_store(settings).rename_run(args.rename, args.label)
+        emit(args, {"run_id": args.rename, "label": args.label}, f"run {args.rename} is now called {args.label!r}")
+        return 0
+    if args.delete:
+        return _delete_runs(args, settings)
     df = open_store(settings).list_runs(limit=args.limit)
     cols = ["run_id", "status", "label", "underlying", "timeframe", "start_date", "end_date", "exit_style",
             "n_trades", "n_decisions"]
     rows = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records") if len(df) else []
     emit(args, rows, lambda: print(df[cols].to_string(index=False) if len(df) else "no runs yet"))
+    return 0
+
+
+def _delete_runs(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.cli import emit
+    from covcall.dataset import delete_runs
+
+    store = open_store(settings)
+    plan = store.run_footprint(args.delete)
+    unknown = [r for r in args.delete if r not in set(plan["run_id"])]
+    if unknown:
+        store.delete_runs(unknown)  # raises the "no run ... did you mean" error; nothing is deleted
+    if not args.yes:
+        rows = plan.astype(object).where(plan.notna(), None).to_dict("records")
+        emit(args, {"would_delete": rows, "deleted": False},
+             lambda: print(plan.to_string(index=False) + "\n\nnothing deleted; add --yes to delete these runs"
+                           + (" and their export files" if args.exports else "")))
+        return 1
+    done = delete_runs(store, list(args.delete), delete_exports=args.exports)
+    emit(args, {**done, "deleted": True},
+         f"deleted {done['runs']} run(s): " + ", ".join(f"{v} {k}" for k, v in done["rows"].items())
+         + (f"; removed {len(done['export_files_removed'])} export files" if done["export_files_removed"] else "")
+         + (f"; walks {', '.join(done['walks_keeping_their_ledger'])} keep their trial ledger"
+            if done["walks_keeping_their_ledger"] else ""))
     return 0

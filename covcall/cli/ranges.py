@@ -164,6 +164,18 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _delete(args: argparse.Namespace, settings: Settings) -> int:
+    open_store(settings).delete_range_set(args.name)
+    emit(args, {"deleted": args.name}, f"deleted range set {args.name!r}")
+    return 0
+
+
+def _rename(args: argparse.Namespace, settings: Settings) -> int:
+    open_store(settings).rename_range_set(args.old, args.new)
+    emit(args, {"renamed": args.old, "to": args.new.strip()}, f"range set {args.old!r} is now {args.new.strip()!r}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------------------
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ranges", help="training/testing date ranges: validate, suggest, rolling, save")
@@ -195,6 +207,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--min-days", type=int, default=45, help="shortest training range to propose")
     s.add_argument("--save", metavar="NAME", default=None, help="save the proposal under this name")
     s.add_argument("--force", action="store_true", help="with --save: overwrite a different set of that name")
+
+    d = add("delete", "delete a saved range set", _delete)
+    d.add_argument("name")
+    n = add("rename", "rename a saved range set", _rename)
+    n.add_argument("old")
+    n.add_argument("new")
 
     r = add("rolling", "walk-forward windows", _rolling)
     r.add_argument("--start", required=True)
