@@ -54,14 +54,20 @@ class Range:
 
 @dataclass(frozen=True)
 class Issue:
-    """One validation finding; `code` is stable for programs, `message` says what to change."""
+    """One validation finding; `code` is stable for programs, `message` says what to change, and `fix` (when the
+    change is mechanical) says it for `apply_fix`: {"target": "train" | "test", "index": 1-based range, "start",
+    "end" (ISO dates) or "swap": True}. Applying the fixes of every error leaves a set without errors."""
 
     level: Level
     message: str
     code: str
+    fix: dict[str, Any] | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"level": self.level, "code": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"level": self.level, "code": self.code, "message": self.message}
+        if self.fix is not None:
+            out["fix"] = self.fix
+        return out
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -173,26 +179,29 @@ def validate_ranges(rs: RangeSet, max_label_days: float = 0.0) -> list[Issue]:
         issues.append(Issue("error", "no training ranges: add at least one range to rangeTrain", "no_train"))
     test_ok = test.start <= test.end
     if not test_ok:
-        issues.append(Issue("error", f"test range ({test}): start is after end; swap them", "start_after_end"))
+        issues.append(Issue("error", f"test range ({test}): start is after end; swap them", "start_after_end",
+                            {"target": "test", "swap": True}))
     horizon = max(int(rs.gap_days), math.ceil(max(0.0, float(max_label_days))))
     valid: list[tuple[int, Range]] = []
     for i, r in enumerate(rs.train, start=1):
         name = f"train range {i} ({r})"
         if r.start > r.end:
-            issues.append(Issue("error", f"{name}: start is after end; swap them", "start_after_end"))
+            issues.append(Issue("error", f"{name}: start is after end; swap them", "start_after_end",
+                                {"target": "train", "index": i, "swap": True}))
             continue
         valid.append((i, r))
         if not test_ok:
             continue
         shared = r.overlaps(test)
+        latest = test.start - timedelta(days=horizon + 1)  # the last training day the gap allows
         if shared:
             lo, hi = max(r.start, test.start), min(r.end, test.end)
-            fix = (f"move its end before {test.start}" if r.start < test.start
-                   else f"move its start after {test.end}")
+            # Training after the test range would be training on the future: the fix always moves it before.
+            text, fix = _fix_before(i, r, latest, horizon)
             issues.append(Issue(
                 "error",
-                f"{name} overlaps the test range ({test}) by {_days(shared)} ({lo} .. {hi}): {fix}",
-                "train_overlaps_test"))
+                f"{name} overlaps the test range ({test}) by {_days(shared)} ({lo} .. {hi}): {text}",
+                "train_overlaps_test", fix))
         elif r.start > test.end:
             issues.append(Issue(
                 "warning",
@@ -202,14 +211,13 @@ def validate_ranges(rs: RangeSet, max_label_days: float = 0.0) -> list[Issue]:
         else:
             gap = (test.start - r.end).days - 1
             if gap < horizon:
-                latest = test.start - timedelta(days=horizon + 1)
                 why = (f"gap_days={rs.gap_days}, longest label horizon {max_label_days:g} days")
+                text, fix = _fix_before(i, r, latest, horizon)
                 issues.append(Issue(
                     "error" if rs.strict else "warning",
                     f"{name} ends {_days(gap)} before the test range starts ({test.start}) but needs a gap of "
-                    f"{_days(horizon)} ({why}): labels leak {_days(horizon - gap)} into the test range; "
-                    f"end it on or before {latest}",
-                    "gap_too_short"))
+                    f"{_days(horizon)} ({why}): labels leak {_days(horizon - gap)} into the test range; {text}",
+                    "gap_too_short", fix))
     for a in range(len(valid)):
         for b in range(a + 1, len(valid)):
             (i, r1), (j, r2) = valid[a], valid[b]
@@ -230,6 +238,52 @@ def validate_ranges(rs: RangeSet, max_label_days: float = 0.0) -> list[Issue]:
                 f"range {i_short} has {r_short.days} days; the longer one will dominate the training data",
                 "uneven_lengths"))
     return sorted(issues, key=lambda x: _LEVEL_ORDER[x.level])
+
+
+def _fix_before(i: int, r: Range, latest: date, horizon: int) -> tuple[str, dict[str, Any]]:
+    """End a training range on the last day the gap allows; one that starts later moves whole, keeping its length."""
+    if r.start <= latest:
+        return (f"end it on or before {latest}",
+                {"target": "train", "index": i, "start": r.start.isoformat(), "end": latest.isoformat()})
+    start = latest - timedelta(days=max(r.days, 1) - 1)
+    return (f"move it before the test range: {start} .. {latest} keeps its {_days(r.days)} and a gap of "
+            f"{_days(horizon)}", {"target": "train", "index": i, "start": start.isoformat(), "end": latest.isoformat()})
+
+
+def apply_fix(rs: RangeSet, issue: Issue) -> RangeSet:
+    """The range set with one issue's mechanical fix applied (the same set when the issue has none).
+
+    >>> rs = RangeSet("x", [Range(date(2024, 1, 1), date(2024, 3, 31))], Range(date(2024, 3, 1), date(2024, 4, 30)),
+    ...               gap_days=10)
+    >>> fixed = apply_fix(rs, rs.validate()[0])
+    >>> str(fixed.train[0]), fixed.validate()
+    ('2024-01-01 .. 2024-02-19', [])
+    """
+    f = issue.fix
+    if not f:
+        return rs
+    if f["target"] == "test":
+        test = Range(rs.test.end, rs.test.start, rs.test.note) if f.get("swap") else rs.test
+        return RangeSet(rs.name, list(rs.train), test, rs.gap_days, rs.strict)
+    train = list(rs.train)
+    k = int(f["index"]) - 1
+    r = train[k]
+    if f.get("swap"):
+        train[k] = Range(r.end, r.start, r.note)
+    else:
+        train[k] = Range(date.fromisoformat(f["start"]), date.fromisoformat(f["end"]), r.note)
+    return RangeSet(rs.name, train, rs.test, rs.gap_days, rs.strict)
+
+
+def fix_all(rs: RangeSet, max_label_days: float = 0.0) -> RangeSet:
+    """Apply the validator's fixes until no fixable error is left (a few rounds: a swapped test range can create
+    new overlaps, which the next round fixes)."""
+    for _ in range(2 * len(rs.train) + 2):  # each range at most swapped then moved; the test range swapped once
+        fixable = [i for i in rs.validate(max_label_days) if i.level == "error" and i.fix]
+        if not fixable:
+            break
+        rs = apply_fix(rs, fixable[0])
+    return rs
 
 
 def has_errors(issues: Iterable[Issue]) -> bool:
@@ -471,6 +525,6 @@ def list_range_sets(store: Store) -> list[str]:
 
 
 __all__ = [
-    "Issue", "Range", "RangeSet", "has_errors", "label_regimes", "list_range_sets", "load_range_set", "presets",
+    "Issue", "Range", "RangeSet", "apply_fix", "fix_all", "has_errors", "label_regimes", "list_range_sets", "load_range_set", "presets",
     "rolling", "save_range_set", "suggest_ranges", "synthetic_preset", "validate_ranges",
 ]

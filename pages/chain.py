@@ -54,13 +54,13 @@ with tab_moment:
     view = ui.attempt(lambda: view_at(db, ss["chain_underlying"], at.isoformat(), ss["chain_source"],
                                       ss["chain_timeframe"], ss["chain_iv_source"], int(settings.synthetic_seed)))
     if view is not None:
-        m = st.columns(5)
-        m[0].metric("Chain built at (UTC)", f"{view.t:%Y-%m-%d %H:%M}")
-        m[1].metric("Spot", f"${view.spot:,.2f}")
-        m[2].metric("30-day IV input", f"{view.atm_input:.1%}")
-        m[3].metric("Term state", f"{view.state:.2f}", help="Short realised vol / the IV input: below 1 calm, "
+        st.markdown(f"**Chain built at {view.t:%Y-%m-%d %H:%M} UTC** (the close of the last "
+                    f"{ss['chain_timeframe']} bar by then) · calibration `{view.calibration_id or 'none'}`")
+        m = st.columns(3)
+        m[0].metric("Spot", f"${view.spot:,.2f}")
+        m[1].metric("30-day IV input", f"{view.atm_input:.1%}")
+        m[2].metric("Term state", f"{view.state:.2f}", help="Short realised vol / the IV input: below 1 calm, "
                                                             "above 1 stress (moves the short end)")
-        m[4].metric("Calibration", view.calibration_id or "none")
         if len(view.events):
             st.info("Scheduled releases ahead (their variance is in every expiry after them): " + ", ".join(
                 f"{r.label or r.kind} {r.ts:%Y-%m-%d %H:%M}" for r in view.events.itertuples()))

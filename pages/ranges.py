@@ -10,6 +10,8 @@ from covcall.errors import CovcallError
 from covcall.ranges import (
     Range,
     RangeSet,
+    apply_fix,
+    fix_all,
     has_errors,
     load_range_set,
     presets,
@@ -43,25 +45,30 @@ def load_into_editor(rs: RangeSet) -> None:
         ui.remember(key, ss[key])
 
 
-if "ranges_train" not in ss:
-    load_into_editor(presets()["btc-regimes"])
-ui.remember("ranges_underlying", "BTC")
-ui.remember("ranges_max_label_days", 30)
-ui.remember("ranges_flash", None)
-
-
-# Buttons that refill the editor run as callbacks: widget values may only change before widgets are drawn.
 def preset_choices() -> dict[str, RangeSet]:
-    choices = dict(presets())
+    """Presets for the chosen price source: real-history sets describe real markets (store), regime-derived
+    ones the synthetic market's own bull, dump and chop stretches."""
+    if ss.get("ranges_source", "synthetic") != "synthetic":
+        return dict(presets())
+    choices: dict[str, RangeSet] = {}
     for u in ("BTC", "ETH"):
         try:
             sp = synthetic_preset(u, int(settings.synthetic_seed), gap_days=int(ss.get("ranges_gap_days", 30)))
         except CovcallError:
             continue
         choices[sp.name] = sp
-    return choices
+    return choices or dict(presets())
 
 
+ui.remember("ranges_source", "store" if settings.data_source == "store" else "synthetic")
+if "ranges_train" not in ss:
+    load_into_editor(next(iter(preset_choices().values())))
+ui.remember("ranges_underlying", "BTC")
+ui.remember("ranges_max_label_days", 30)
+ui.remember("ranges_flash", None)
+
+
+# Buttons that refill the editor run as callbacks: widget values may only change before widgets are drawn.
 def use_preset() -> None:
     load_into_editor(preset_choices()[ss["ranges_preset_pick"]])
     ss["ranges_flash"] = ("success", f"filled from preset '{ss['ranges_preset_pick']}'")
@@ -93,6 +100,20 @@ def suggest() -> None:
                                          f"{ss['ranges_underlying']} regimes")
 
 
+def apply_issue_fix(rs: RangeSet, issue) -> None:
+    fixed = apply_fix(rs, issue)
+    load_into_editor(fixed)
+    f = issue.fix
+    what = (f"the test range is now {fixed.test}" if f["target"] == "test"
+            else f"train range {f['index']} is now {fixed.train[int(f['index']) - 1]}")
+    ss["ranges_flash"] = ("success", f"fix applied: {what}")
+
+
+def apply_all_fixes(rs: RangeSet) -> None:
+    load_into_editor(fix_all(rs, float(ss["ranges_max_label_days"])))
+    ss["ranges_flash"] = ("success", "every suggested fix applied")
+
+
 def use_window() -> None:
     windows = rolling(ss["ranges_roll_start"], int(ss["ranges_roll_train"]), int(ss["ranges_roll_test"]),
                       int(ss["ranges_roll_step"]), int(ss["ranges_gap_days"]), int(ss["ranges_roll_count"]))
@@ -110,7 +131,6 @@ if ss["ranges_flash"]:
 
 top = st.columns([1, 1, 1, 1])
 top[0].selectbox("Underlying (price chart, suggestions)", ["BTC", "ETH"], key="ranges_underlying")
-ui.remember("ranges_source", "store" if settings.data_source == "store" else "synthetic")
 top[1].selectbox("Price source", ["synthetic", "store"], key="ranges_source")
 top[2].number_input("Longest label horizon (days)", 0, 400, step=1, key="ranges_max_label_days",
                     help="The largest DTE a strategy may hold: training labels run this long past a range's end")
@@ -148,8 +168,13 @@ blocking = bool(problems) or has_errors(issues) or not rs.name
 st.markdown("**Checks**")
 for p in problems:
     st.error(p)
-for issue in issues:
+for n, issue in enumerate(issues):
     {"error": st.error, "warning": st.warning, "note": st.info}[issue.level](issue.message)
+    if issue.fix is not None and issue.level != "note":
+        st.button("Apply this fix", key=f"ranges_fix_{n}", on_click=apply_issue_fix, args=(rs, issue))
+fixable = [i for i in issues if i.level == "error" and i.fix]
+if len(fixable) > 1:
+    st.button("Apply every fix", key="ranges_fix_all", on_click=apply_all_fixes, args=(rs,))
 if not problems and not issues:
     st.success(f"{ui.plural(len(rs.train), 'training range')} and the test range pass every check.")
 if not rs.name:

@@ -80,7 +80,8 @@ def test_chain_page_at_a_moment_with_a_real_snapshot_overlaid(app_db, tmp_path) 
     at.number_input(key="chain_hour").set_value(12).run()
     no_exception(at)
     assert not errors(at), errors(at)
-    assert metric_value(at, "Chain built at (UTC)") == "2023-04-12 12:00"
+    assert "**Chain built at 2023-04-12 12:00 UTC**" in texts(at)
+    assert metric_value(at, "Spot") == "$30,110.00"  # the close of the 1h bar opened at 11:00, not later
     assert any("BTC-20230412T120000Z" in s.value for s in at.success)
     assert any("US CPI release 2023-04-12 12:30" in i.value for i in at.info)  # the release ahead is priced
     assert len(at.get("plotly_chart")) == 2

@@ -18,17 +18,38 @@ def edit_training(at, rows):
     at.run()
 
 
+def real_history_preset(at):
+    """The real-history preset is offered with real prices (source store), not on the synthetic market."""
+    assert "btc-regimes" not in at.selectbox(key="ranges_preset_pick").options
+    at.selectbox(key="ranges_source").set_value("store").run()
+    assert at.selectbox(key="ranges_preset_pick").options == ["btc-regimes"]
+    at.selectbox(key="ranges_preset_pick").set_value("btc-regimes")
+    at.button(key="ranges_use_preset").click().run()
+
+
+def test_the_synthetic_market_opens_with_its_own_regime_preset(app_db):
+    at = open_page(PAGE)
+    assert at.text_input(key="ranges_name").value == "synthetic-btc-seed7"
+    assert not errors(at)
+
+
 def test_overlapping_training_range_shows_the_overlap_and_disables_save(app_db):
     at = open_page(PAGE)
+    real_history_preset(at)
     assert not at.button(key="ranges_save").disabled  # the btc-regimes preset is valid
     rows = [dict(r) for r in at.session_state["ranges_train"]]
     rows.append({"start": date(2024, 5, 1), "end": date(2024, 8, 31), "note": "too late"})
     edit_training(at, rows)
     no_exception(at)
     msg = ("train range 4 (2024-05-01 .. 2024-08-31) overlaps the test range (2024-01-01 .. 2024-06-30) "
-           "by 61 days (2024-05-01 .. 2024-06-30): move its start after 2024-06-30")
+           "by 61 days (2024-05-01 .. 2024-06-30): move it before the test range: 2023-08-01 .. 2023-12-01 "
+           "keeps its 123 days and a gap of 30 days")
     assert msg in errors(at)
     assert at.button(key="ranges_save").disabled
+    at.button(key="ranges_fix_0").click().run()  # the suggested fix yields a valid set
+    assert "fix applied: train range 4 is now 2023-08-01 .. 2023-12-01" in [x.value for x in at.success]
+    assert not errors(at) and not at.button(key="ranges_save").disabled
+    assert at.session_state["ranges_train"][3]["start"] == date(2023, 8, 1)
 
 
 def test_reversed_and_half_filled_rows_are_errors(app_db):
@@ -43,6 +64,7 @@ def test_reversed_and_half_filled_rows_are_errors(app_db):
 
 def test_short_gap_warns_and_strict_makes_it_an_error(app_db):
     at = open_page(PAGE)
+    real_history_preset(at)
     edit_training(at, [{"start": date(2023, 6, 1), "end": date(2023, 12, 20), "note": ""}])
     assert any("labels leak" in w.value for w in at.warning)
     assert not at.button(key="ranges_save").disabled
@@ -53,6 +75,7 @@ def test_short_gap_warns_and_strict_makes_it_an_error(app_db):
 
 def test_saved_set_survives_bad_edits_and_loads_back(app_db):
     at = open_page(PAGE)
+    real_history_preset(at)
     at.text_input(key="ranges_name").set_value("my-set").run()
     at.button(key="ranges_save").click().run()
     assert any("range set 'my-set' created" in s.value for s in at.success)

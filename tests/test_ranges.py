@@ -13,7 +13,7 @@ import pytest
 
 from covcall import ranges as rg
 from covcall.errors import DataError, SpecError
-from covcall.ranges import Range, RangeSet
+from covcall.ranges import Range, RangeSet, apply_fix, fix_all
 from covcall.spec import read_spec_file
 from covcall.store import Store
 
@@ -109,9 +109,11 @@ def test_overlap_with_test_counts_inclusive_days() -> None:
     assert issue.level == "error" and issue.code == "train_overlaps_test"
     assert issue.message == ("train range 1 (2023-01-01 .. 2023-03-31) overlaps the test range "
                              "(2023-03-01 .. 2023-06-30) by 31 days (2023-03-01 .. 2023-03-31): "
-                             "move its end before 2023-03-01")
+                             "end it on or before 2023-02-28")
+    assert apply_fix(rs, issue).validate() == []
     inside = rs_of([("2023-04-01", "2023-08-01")], ("2023-03-01", "2023-06-30")).validate()
-    assert "by 91 days (2023-04-01 .. 2023-06-30): move its start after 2023-06-30" in inside[0].message
+    assert "by 91 days (2023-04-01 .. 2023-06-30): move it before the test range: 2022-10-29 .. 2023-02-28" \
+        in inside[0].message  # never "after the test range": that would train on the future
 
 
 def test_short_gap_is_a_warning_with_the_leak_in_days() -> None:
@@ -302,3 +304,38 @@ def test_read_spec_file_json_toml_and_errors(tmp_path: Path) -> None:
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(SpecError, match="top level must be an object"):
         read_spec_file(tmp_path / "list.json")
+
+
+def test_moving_a_range_that_starts_inside_the_test_keeps_it_before_the_test() -> None:
+    """The old advice ("move its start after the test end") trained on the future; the fix moves it before."""
+    rs = rs_of([("2024-03-10", "2024-04-20")], ("2024-03-01", "2024-06-30"), gap_days=30)
+    (issue,) = rs.validate()
+    assert "move it before the test range: 2023-12-20 .. 2024-01-30" in issue.message
+    fixed = apply_fix(rs, issue)
+    assert fixed.validate() == [] and fixed.train[0].days == rs.train[0].days
+
+
+def test_every_fix_the_validator_suggests_yields_a_valid_set() -> None:
+    """Property: for any range set, applying the suggested fixes of its errors leaves no error (and never puts a
+    training range after the test range)."""
+    from datetime import date, timedelta
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    day = st.integers(0, 1500).map(lambda n: date(2020, 1, 1) + timedelta(days=n))
+    span = st.tuples(day, day)
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(train=st.lists(span, min_size=1, max_size=5), test=span, gap=st.integers(0, 90),
+           label=st.integers(0, 120), strict=st.booleans())
+    def check(train, test, gap, label, strict) -> None:
+        rs = RangeSet("p", [Range(a, b) for a, b in train], Range(*test), gap_days=gap, strict=strict)
+        fixed = fix_all(rs, label)
+        left = [i for i in fixed.validate(label) if i.level == "error"]
+        assert left == [], (rs, left)
+        # a range the fixes moved always lands before the test range, never after it
+        moved = [b for a, b in zip(rs.train, fixed.train, strict=True) if a != b and {a.start, a.end} != {b.start, b.end}]
+        assert all(r.end < fixed.test.start for r in moved)
+
+    check()
