@@ -21,7 +21,6 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from covcall.enums import ExitReason
 from covcall.errors import choice_error
@@ -284,6 +283,8 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
+    from scipy.stats import rankdata  # scipy.stats costs a second to import: only model diagnostics need it
+
     ranks = rankdata(np.asarray(p, dtype=float))
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
@@ -302,6 +303,8 @@ def log_loss(y: np.ndarray, p: np.ndarray, eps: float = 1e-15) -> float:
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Rank correlation (Pearson on average ranks); NaN when either side is constant."""
+    from scipy.stats import rankdata
+
     ra, rb = rankdata(np.asarray(a, dtype=float)), rankdata(np.asarray(b, dtype=float))
     if len(ra) < 2 or ra.std() == 0 or rb.std() == 0:
         return float("nan")

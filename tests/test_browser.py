@@ -250,3 +250,5 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     best = store.list_walks().iloc[0]["best_strategy"]
     assert pg.get_by_text(f"Best: {best}").first.is_visible()
     _shot(pg, "leaderboard")
+    log = (server["tmp"] / "streamlit.log").read_text()
+    assert "Traceback" not in log and "missing ScriptRunContext" not in log, log[-2000:]
