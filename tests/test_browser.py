@@ -169,6 +169,26 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     viewer.screenshot(path=str(SHOTS / "report.png"), full_page=True)
     viewer.close()
 
+    # ... a click on a trade row traces that call on the price chart.
+    pg.get_by_role("tab", name="Trades").click()
+    pg.get_by_text("Click a row to trace that call on the price chart.").wait_for()
+    grid = pg.get_by_role("tabpanel").filter(has_text="Click a row to trace").locator(
+        '[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    box = grid.locator("canvas").first.bounding_box()
+    pg.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the row marker of the first trade
+    pg.locator(".legendtext", has_text=re.compile(r"^trade #1$")).first.wait_for(timeout=60_000)
+    _idle(pg)
+
+    # ... and the page's URL reopens the same run in a fresh tab.
+    assert f"run={latest['run_id']}" in pg.url
+    shared = pg.context.new_page()
+    shared.goto(pg.url)
+    card = shared.locator('[data-testid="stMetric"]', has_text="Sharpe").first
+    card.wait_for(timeout=120_000)
+    assert card.locator('[data-testid="stMetricValue"]').inner_text() == expected
+    shared.close()
+
     # Ranges: the real-history preset with real prices, then a training range in the editor that overlaps the
     # test range; the error names the overlap and its fix makes the set valid.
     pg.get_by_role("link", name="Ranges").first.click()
