@@ -81,7 +81,9 @@ with tab_moment:
                 fig.add_trace(go.Scatter(x=view.term["dte_days"], y=view.term["real_atm_iv"] * 100,
                                          name="real ATM (snapshot)", mode="markers"))
             fig.update_layout(xaxis_title="days to expiry", yaxis_title="ATM implied vol (%)", hovermode="closest")
-            st.plotly_chart(ui.layout(fig, 340, "ATM term structure"), width="stretch", key="chain_term")
+            fig = ui.layout(fig, 340, "ATM term structure")
+            fig.update_layout(legend=dict(y=-0.3))  # below the axis title, not over it
+            st.plotly_chart(fig, width="stretch", key="chain_term")
         with right:
             st.selectbox("Expiry", expiries, key="chain_expiry")
             day = pd.Timestamp(ss["chain_expiry"], tz="UTC")
@@ -93,7 +95,9 @@ with tab_moment:
                 fig.add_trace(go.Scatter(x=r["strike"], y=r["mark_iv"] * 100, name="real mark IV", mode="markers"))
             fig.add_vline(x=view.spot, line_dash="dot", annotation_text="spot")
             fig.update_layout(xaxis_title="strike (USD)", yaxis_title="implied vol (%)", hovermode="closest")
-            st.plotly_chart(ui.layout(fig, 300, f"Smile, {ss['chain_expiry']}"), width="stretch", key="chain_smile")
+            fig = ui.layout(fig, 300, f"Smile, {ss['chain_expiry']}")
+            fig.update_layout(legend=dict(y=-0.3))
+            st.plotly_chart(fig, width="stretch", key="chain_smile")
         st.markdown(f"**Quotes, {ss['chain_expiry']}** (USD per coin; coin prices as Deribit quotes them)")
         st.dataframe(q.drop(columns=["expiry"]), hide_index=True, width="stretch", height=360,
                      column_config={

@@ -123,7 +123,10 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     csv.write_text("Date,Open,High,Low,Close,Volume\n" + "".join(
         f"2024-01-{d:02d},{40000 + d},{40500 + d},{39500 + d},{40100 + d},10\n" for d in range(10, 0, -1)))
     pg.get_by_role("tab", name="Import candles (CSV)").click()
-    pg.locator('[data-testid="stFileUploader"]').first.locator("input[type=file]").set_input_files(str(csv))
+    uploader = pg.locator('[data-testid="stFileUploader"]').first
+    uploader.locator("input[type=file]").set_input_files(str(csv))
+    uploader.get_by_text("mini_btc_1d.csv").wait_for()  # the upload reached the server
+    _idle(pg)
     pg.get_by_role("button", name="Import candles").click()
     pg.get_by_text("BTC 1d: 10 rows from 2024-01-01 00:00 to 2024-01-10 00:00 cached").wait_for()
     assert store.counts()["candles"] == 10
@@ -240,6 +243,25 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     pg.get_by_role("link", name="Chain").first.click()
     pg.get_by_text(re.compile(r"^Chain built at ")).first.wait_for(timeout=120_000)
     _shot(pg, "chain")
+    # with real prices and a stored Deribit snapshot near the moment, the real marks are overlaid; the view is
+    # opened from a shared URL (underlying, source, day and hour are in the query string)
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pandas as pd
+    from test_chains import ticker_rows
+
+    from covcall.chains import import_chain
+
+    chain_file = server["tmp"] / "chain.csv"
+    ticker_rows().to_csv(chain_file, index=False)
+    import_chain(store, chain_file)
+    hours = pd.date_range("2023-03-01", "2023-04-13", freq="1h", tz="UTC")
+    close = 30000.0 + (pd.Series(range(len(hours))) % 24) * 10.0
+    store.write_candles("csv", "BTC", "1h", pd.DataFrame({"ts": hours, "open": close, "high": close + 5,
+                                                          "low": close - 5, "close": close, "volume": 1.0}))
+    pg.goto(f"{base}/chain?underlying=BTC&source=store&day=2023-04-12&hour=12")
+    pg.get_by_text("Real Deribit snapshot BTC-20230412T120000Z overlaid (dots).").wait_for(timeout=120_000)
+    pg.get_by_text(re.compile(r"US CPI release 2023-04-12 12:30")).first.wait_for()
+    _shot(pg, "chain_snapshot")
 
     # Dataset: the row count text changes when a filter is applied.
     pg.get_by_role("link", name="Dataset").first.click()

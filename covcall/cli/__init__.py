@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # the boundary: user-caused errors are one line, bugs keep their traceback
+        if _interrupted(err):
+            print("error: interrupted", file=sys.stderr)
+            return 130
         message = describe(err)
         if message is None:
             raise
@@ -86,8 +89,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(code or 0)
 
 
+def _interrupted(err: BaseException) -> bool:
+    """Ctrl-C that DuckDB turned into its own error while a query ran (it stops the query and raises)."""
+    return type(err).__name__ == "InterruptException" or (
+        isinstance(err, RuntimeError) and str(err).strip() == "Query interrupted")
+
+
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C while the parser is built (command modules importing), before the boundary
+        print("error: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 def _workers(text: str) -> int:
