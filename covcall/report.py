@@ -175,6 +175,9 @@ def report_figures(report: Report, equity: pd.DataFrame, title: str = "") -> dic
                                 hovertemplate="%{y} %{x}: %{z:.2%}<extra></extra>"))
     heat.update_layout(title="Monthly returns (strategy)", height=120 + 40 * len(report.monthly),
                        margin=dict(l=10, r=10, t=40, b=10))
+    heat.update_yaxes(type="category", autorange="reversed")  # years are labels: no "2,023.5" ticks
+    heat.update_xaxes(type="category")
+    heat.update_traces(textfont=dict(size=11))
     rs = report.rolling_sharpe
     roll = go.Figure([go.Scatter(x=rs["ts"], y=rs["strategy"], name="covered call"),
                       go.Scatter(x=rs["ts"], y=rs["hodl"], name="HODL", line=dict(dash="dot"))])

@@ -115,22 +115,26 @@ except CovcallError as err:
     st.stop()
 
 st.markdown(f"### {ui.fmt_rows(total)}")
-s = st.columns(6)
+s = st.columns(5)
 sold = "sold calls" if table == "examples" else "candidates (as if sold)"
 s[0].metric("Runs", ui.fmt_count(summary.get("runs")))
-s[1].metric("Mean reward (% of spot)", ui.fmt_pct(summary.get("mean_reward_pct")),
-            help="reward / spot per row: the position's PnL over the label (coin move included; 0 for DO_NOTHING), "
-                 "as a share of the coin's price, so BTC and ETH rows compare")
-s[2].metric("Mean option PnL vs HODL (% of spot)", ui.fmt_pct(summary.get("mean_pnl_vs_hodl_pct")),
-            help=f"pnl_vs_hodl / spot over {sold}: what selling the call added to simply holding the coin")
+s[1].metric("Mean reward", ui.fmt_pct(summary.get("mean_reward_pct")),
+            help="% of spot: reward / spot per row, the position's PnL over the label (coin move included; 0 for "
+                 "DO_NOTHING), as a share of the coin's price, so BTC and ETH rows compare")
+s[2].metric("Option PnL vs HODL", ui.fmt_pct(summary.get("mean_pnl_vs_hodl_pct")),
+            help=f"mean % of spot: pnl_vs_hodl / spot over {sold}, what selling the call added to simply holding "
+                 "the coin")
 s[3].metric("Win rate vs HODL", ui.fmt_pct(summary.get("win_rate")),
             help=f"share of {sold} with pnl_vs_hodl > 0 (the call's legs beat holding the coin)")
 s[4].metric("Sell share" if table == "examples" else "Chosen share", ui.fmt_pct(summary.get("sell_share")),
             help="share of decisions that sold a call" if table == "examples" else
             "share of candidates the run's policy sold")
 by = summary.get("total_reward_by") or {}
-s[5].metric("Total reward", ui.fmt_usd(summary.get("total_reward")) if len(by) <= 1 else
-            " · ".join(f"{u} {ui.fmt_usd(v)}" for u, v in by.items()),
+# Dollars of different coins do not add up: one total per underlying, written out in full (a metric card would
+# cut "BTC $7,123.45 · ETH $456.78" short).
+totals = " · ".join(f"{u} {ui.fmt_usd(v)}" for u, v in by.items()) if len(by) > 1 else \
+    ui.fmt_usd(summary.get("total_reward"))
+st.markdown(f"**Total reward** (USD, the sum of `reward`{', per underlying' if len(by) > 1 else ''}): {totals}",
             help="sum of reward in USD, per underlying when several are selected (their dollars do not add up)")
 first, last = summary.get("first"), summary.get("last")
 if first is not None:

@@ -132,5 +132,6 @@ def test_summary_is_comparable_across_coins_and_defines_its_terms(app_db):
     no_exception(at)
     labels = {m.label: m for m in at.metric}
     assert "Win rate vs HODL" in labels and "pnl_vs_hodl > 0" in (labels["Win rate vs HODL"].help or "")
-    assert labels["Total reward"].value.startswith("BTC ") and " · ETH " in labels["Total reward"].value
+    total = next(m.value for m in at.markdown if m.value.startswith("**Total reward**"))
+    assert "per underlying): BTC $" in total and " · ETH $" in total and "…" not in total
     assert "reward" in COLUMN_HELP and "pnl_vs_hodl" in COLUMN_HELP

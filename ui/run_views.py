@@ -224,11 +224,11 @@ def performance_report_view(row: dict[str, Any], equity: pd.DataFrame, trades: p
     st.dataframe(table.drop(columns=["unit"]).rename(columns={"strategy": "covered call", "hodl": "HODL"}),
                  hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)
     figs = report_figures(rep, equity)
+    st.plotly_chart(figs["monthly"], width="stretch", key=f"{key}_monthly")  # full width: 13 readable cells
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figs["monthly"], width="stretch", key=f"{key}_monthly")
-    c2.plotly_chart(figs["rolling_sharpe"], width="stretch", key=f"{key}_rolling")
     c1.plotly_chart(figs["equity"], width="stretch", key=f"{key}_equity")
-    c2.plotly_chart(figs["trade_pnl"], width="stretch", key=f"{key}_pnl")
+    c2.plotly_chart(figs["rolling_sharpe"], width="stretch", key=f"{key}_rolling")
+    st.plotly_chart(figs["trade_pnl"], width="stretch", key=f"{key}_pnl")
     title, sub = report_title(row)
     # built only when clicked (a few MB with plotly.js inside): no Streamlit call in there
     st.download_button("Download the report (HTML, charts included)",

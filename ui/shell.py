@@ -154,15 +154,25 @@ def sweep_start(key: str, settings: Settings, n_units: int, work_bars: int | Non
     from covcall.config import compute_plan
 
     spec = compute_plan(settings, n_units, work_bars=work_bars)
-    c1, c2 = st.columns([5, 1])
-    c1.caption(f"Running on: {spec.describe()}")
-    c2.button("Stop", key=f"{key}_stop", help="Cancel the units not yet finished; finished ones are kept")
+    holder = st.empty()  # cleared by sweep_done: no Stop button next to a finished sweep
+    with holder.container():
+        c1, c2 = st.columns([5, 1])
+        c1.caption(f"Running on: {spec.describe()}")
+        c2.button("Stop", key=f"{key}_stop", help="Cancel the units not yet finished; finished ones are kept")
+    st.session_state[f"{key}_stop_holder"] = holder  # per session: two users' sweeps never share it
+    st.session_state[f"{key}_ran_on"] = spec.describe()
     st.session_state[f"{key}_running"] = True
     return spec
 
 
 def sweep_done(key: str, dashboard: str | None = None) -> None:
     st.session_state[f"{key}_running"] = False
+    holder = st.session_state.pop(f"{key}_stop_holder", None)
+    if holder is not None:
+        holder.empty()
+    ran_on = st.session_state.pop(f"{key}_ran_on", None)
+    if ran_on:
+        st.caption(f"Ran on: {ran_on}")
     if dashboard:
         st.caption(f"Dask dashboard of that run: {dashboard}")
 
