@@ -19,7 +19,7 @@ db = ui.db_key()
 ss = st.session_state
 
 GRIDS: dict[str, dict[str, list[Any]]] = {
-    "quick (4 rule variants per range)": {"delta_range": [[0.10, 0.25], [0.20, 0.35]], "threshold": [0.10, 0.40]},
+    "quick (4 variants)": {"delta_range": [[0.10, 0.25], [0.20, 0.35]], "threshold": [0.10, 0.40]},
     "full (default grid)": dict(DEFAULT_GRID),
 }
 ui.remember("leaderboard_range_mode", "Saved range set")
@@ -155,7 +155,9 @@ with tab_new:
     a4.selectbox("Rank by", list(METRICS), key="leaderboard_metric")
     b1, b2, b3, b4 = st.columns([3, 2, 2, 1])
     b1.multiselect("Baselines", list(BASELINES), key="leaderboard_baselines")
-    b2.selectbox("Tuning grid", list(GRIDS), key="leaderboard_grid")
+    b2.selectbox("Tuning grid", list(GRIDS), key="leaderboard_grid",
+                 help="Rule variants tried on each training range. quick: 2 delta ranges x 2 score thresholds; "
+                      "full: 2 delta ranges x 2 DTE ranges x 2 thresholds (8 variants)")
     b3.text_input("Walk name", key="leaderboard_name")
     b4.write("")
     b4.toggle("Models", key="leaderboard_models",
