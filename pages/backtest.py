@@ -188,7 +188,7 @@ def batch_tab() -> None:
         ss["backtest_batch_windows"], num_rows="dynamic", key="backtest_batch_windows_editor", hide_index=True,
         column_config={"start": st.column_config.DateColumn("start", required=True),
                        "end": st.column_config.DateColumn("end (inclusive)", required=True),
-                       "note": st.column_config.TextColumn("note")})
+                       "note": st.column_config.TextColumn("note", default="")})
     rows = windows.dropna(subset=["start", "end"])
     n = (len(ss["backtest_batch_underlyings"]) * len(ss["backtest_batch_timeframes"]) * len(rows)
          * len(ss["backtest_batch_exit_styles"]))

@@ -147,7 +147,7 @@ with left:
         key=f"ranges_editor_{ss['ranges_editor_version']}",
         column_config={"start": st.column_config.DateColumn("start", format="YYYY-MM-DD"),
                        "end": st.column_config.DateColumn("end (inclusive)", format="YYYY-MM-DD"),
-                       "note": st.column_config.TextColumn("note", width="large")})
+                       "note": st.column_config.TextColumn("note", width="large", default="")})
 with right:
     st.markdown("**Test range**")
     t1, t2 = st.columns(2)
