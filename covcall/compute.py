@@ -22,6 +22,10 @@ CONNECT_TIMEOUT_S = 5.0
 # Starting a local cluster and warming its workers costs about 5 s; the engine simulates roughly 15k bars/s per
 # core. Below this much work (bars summed over the units) the default stays serial, where it is faster.
 LOCAL_MIN_BARS = 150_000
+# Once this process has started a local cluster its fork server is warm and the next cluster starts in ~0.1 s:
+# then a few seconds of work already pay for it.
+LOCAL_MIN_BARS_WARM = 30_000
+_forkserver_warm = False
 
 
 @dataclass(frozen=True)
@@ -64,16 +68,20 @@ def check_address(address: str | None) -> str | None:
 
 
 def plan(compute: str | None = None, workers: int | None = None, scheduler: str | None = None, *,
-         n_units: int = 2, cores: int | None = None, work_bars: int | None = None) -> ComputeSpec:
+         n_units: int = 2, cores: int | None = None, work_bars: int | None = None,
+         warm: bool | None = None) -> ComputeSpec:
     """Choose the mode: a scheduler address wins; `serial` or one worker is serial; `local` or a worker count
     above 1 is a local cluster; left to itself, a local cluster when there is more than one unit, more than
-    one core and enough work (`work_bars`, bars summed over the units, at least LOCAL_MIN_BARS) to pay for
-    starting it.
+    one core and enough work (`work_bars`, bars summed over the units, at least LOCAL_MIN_BARS, or
+    LOCAL_MIN_BARS_WARM once this process's fork server is warm; `warm` overrides that) to pay for starting it.
 
     >>> plan(n_units=1, cores=8).mode, plan("serial", n_units=9, cores=8).mode, plan(n_units=9, cores=2).workers
     ('serial', 'serial', 2)
     >>> plan(workers=1, n_units=9, cores=8).mode, plan(scheduler="10.0.0.5:8786").address
     ('serial', 'tcp://10.0.0.5:8786')
+    >>> plan(n_units=9, cores=2, work_bars=50_000, warm=False).mode, plan(n_units=9, cores=2, work_bars=50_000,
+    ...                                                                    warm=True).mode
+    ('serial', 'local')
     """
     workers = check_workers(workers)
     address = check_address(scheduler)
@@ -87,7 +95,8 @@ def plan(compute: str | None = None, workers: int | None = None, scheduler: str 
     n = workers or cores
     if compute == "local" or workers is not None:
         return ComputeSpec("local", n)
-    if n_units > 1 and n > 1 and (work_bars is None or work_bars >= LOCAL_MIN_BARS):
+    floor = LOCAL_MIN_BARS_WARM if (_forkserver_warm if warm is None else warm) else LOCAL_MIN_BARS
+    if n_units > 1 and n > 1 and (work_bars is None or work_bars >= floor):
         return ComputeSpec("local", min(n, n_units))
     return ComputeSpec("serial", 1)
 
@@ -193,6 +202,9 @@ class Executor:
             except BaseException:
                 self.__exit__(None, None, None)
                 raise
+            if method == "forkserver":
+                global _forkserver_warm
+                _forkserver_warm = True  # this process's next clusters start in a fraction of a second
             self._warm_up()
             return self
         try:
