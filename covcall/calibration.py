@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from covcall.chain import EVENT_FLOOR, ChainParams, _term_factor, quotes
+from covcall.chain import ChainParams, _term_factor, quotes, without_events
 from covcall.chains import chain_call_quotes
 from covcall.errors import CovcallError, DataError, did_you_mean
 from covcall.events import EventVariance, calendar_for, fit_event_moves
@@ -163,19 +163,16 @@ def _without_events(exp: pd.DataFrame, events: pd.DataFrame | None, underlying: 
                     tenor_days: float) -> pd.DataFrame:
     """Each expiry's ATM and its snapshot's 30-day ATM with the variance of the scheduled events they span removed
     (the diffusive term structure the model multiplies before adding events back)."""
-    ev = EventVariance.build(events, underlying, ChainParams(**{k: v for k, v in params.items()
-                                                                 if k.startswith("event_")}))
+    ev = EventVariance.build(events, underlying, ChainParams(atm_tenor_days=tenor_days,
+                                                             **{k: v for k, v in params.items()
+                                                                if k.startswith("event_")}))
     if ev is None:
         return exp
     now = pd.DatetimeIndex(pd.to_datetime(exp["ts"], utc=True)).as_unit("ns").asi8
     expiry = pd.DatetimeIndex(pd.to_datetime(exp["expiry"], utc=True)).as_unit("ns").asi8
-    ref = tenor_days / 365.0
-    ev_t = ev.between(now, expiry)
-    ev_ref = ev.between(now, now + int(round(tenor_days * 86_400e9)))
-    t = exp["t_years"].to_numpy(float)
-    atm, atm30_ = exp["atm_iv"].to_numpy(float), exp["atm30"].to_numpy(float)
-    return exp.assign(atm_iv=np.sqrt(np.maximum(atm**2 - ev_t / t, (EVENT_FLOOR * atm) ** 2)),
-                      atm30=np.sqrt(np.maximum(atm30_**2 - ev_ref / ref, (EVENT_FLOOR * atm30_) ** 2)))
+    args = ev.pricing_args(now, expiry)
+    return exp.assign(atm_iv=without_events(exp["atm_iv"], args["event_var"], exp["t_years"]),
+                      atm30=without_events(exp["atm30"], args["event_var_ref"], tenor_days / 365.0))
 
 
 def _fit_term(exp: pd.DataFrame, tenor_days: float) -> dict[str, float]:

@@ -329,6 +329,17 @@ def carry(params: ChainParams, rate: float = 0.0) -> float:
     return float(params.basis_ann) + float(rate)
 
 
+def without_events(iv: ArrayLike, event_var: ArrayLike, t_years: ArrayLike) -> np.ndarray:
+    """The diffusive part of an implied vol over T whose total variance holds `event_var` of scheduled events
+    (never below EVENT_FLOOR of the vol itself).
+
+    >>> round(float(without_events(0.6, 0.0004, 1 / 365)), 3)  # a one-day 60 % vol over a 2 % event
+    0.463
+    """
+    iv, ev, t = (np.asarray(a, dtype=float) for a in (iv, event_var, t_years))
+    return np.sqrt(np.maximum(iv * iv - ev / np.maximum(t, 1e-9), (EVENT_FLOOR * iv) ** 2))
+
+
 def atm_iv_at(atm_iv: ArrayLike, t_years: ArrayLike, params: ChainParams, state: ArrayLike | None = None,
               event_var: ArrayLike | None = None, event_var_ref: ArrayLike | None = None) -> np.ndarray:
     """ATM implied vol of tenor T from the 30-day input (the IV index or its proxy) and the market state.
@@ -348,10 +359,8 @@ def atm_iv_at(atm_iv: ArrayLike, t_years: ArrayLike, params: ChainParams, state:
     factor = _term_factor(t, params, state)
     if event_var is None and event_var_ref is None:
         return base * factor
-    ref = params.atm_tenor_days / 365.0
-    ev_ref = np.zeros(()) if event_var_ref is None else np.asarray(event_var_ref, dtype=float)
+    diffusive = without_events(base, 0.0 if event_var_ref is None else event_var_ref, params.atm_tenor_days / 365.0)
     ev = np.zeros(()) if event_var is None else np.asarray(event_var, dtype=float)
-    diffusive = np.sqrt(np.maximum(base * base - ev_ref / ref, (EVENT_FLOOR * base) ** 2))
     return np.sqrt((diffusive * factor) ** 2 + ev / np.maximum(t, 1e-9))
 
 

@@ -190,9 +190,9 @@ class Executor:
                              "distributed.logging.distributed": "error"})
             if method == "forkserver":
                 _preload_forkserver()
-            # A spawned worker (and the fork server) re-imports the parent's `__main__` file. Under Streamlit (and after AppTest) that
-            # is a page, which would run again in every worker, and a worker restarted after a crash never came
-            # up in the suite. So `__main__` is a bare module while the cluster lives; units are covcall functions
+            # A spawned worker (and the fork server) re-imports the parent's `__main__` file. Under Streamlit
+            # (and after AppTest) that is a page, which would run again in every worker, and a worker restarted
+            # after a crash never came up in the suite. So `__main__` is a bare module while the cluster lives; units are covcall functions
             # or closures cloudpickle sends by value, so nothing needs it.
             self._main = _bare_main()
             try:

@@ -443,7 +443,6 @@ def export_selection(store: Store, table: str, selection: DatasetFilter, fmt: st
     return {"path": str(out), "rows": rows, "format": fmt, "table": table}
 
 
-
 def delete_runs(store: Store, run_ids: list[str], delete_exports: bool = False) -> dict[str, Any]:
     """Delete runs with their examples, candidates, trades and equity (one transaction), and with
     `delete_exports` their CSV/JSONL files; returns what was removed. Walks that used a run keep their ledger."""

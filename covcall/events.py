@@ -110,6 +110,11 @@ def import_events(store: Store, path: Any) -> dict[str, Any]:
             "first": df["ts"].min(), "last": df["ts"].max()}
 
 
+def _applying_to(calendar: pd.DataFrame, underlying: str) -> pd.DataFrame:
+    """The rows of a calendar for one underlying (its own and those for every underlying)."""
+    return calendar[(calendar["underlying"] == ALL_UNDERLYINGS) | (calendar["underlying"] == underlying.upper())]
+
+
 def calendar_for(underlying: str, store: Store | None = None) -> pd.DataFrame:
     """The events that apply to one underlying: the packaged calendar plus the stored ones (a stored event with the
     same time and kind replaces the packaged one)."""
@@ -119,9 +124,7 @@ def calendar_for(underlying: str, store: Store | None = None) -> pd.DataFrame:
         if len(stored):
             cal = pd.concat([cal, stored[EVENT_COLUMNS]], ignore_index=True)
             cal = cal.drop_duplicates(["ts", "kind", "underlying"], keep="last")
-    u = underlying.upper()
-    cal = cal[(cal["underlying"] == ALL_UNDERLYINGS) | (cal["underlying"] == u)]
-    return cal.sort_values("ts").reset_index(drop=True)
+    return _applying_to(cal, underlying).sort_values("ts").reset_index(drop=True)
 
 
 # -- the variance of the events between two times -------------------------------------------------------------
@@ -139,7 +142,7 @@ class EventVariance:
         times `params.event_scale`. None when nothing is left (no calendar, scale 0, sizes 0)."""
         if calendar is None or calendar.empty or params.event_scale == 0:
             return None
-        cal = calendar[(calendar["underlying"] == ALL_UNDERLYINGS) | (calendar["underlying"] == underlying.upper())]
+        cal = _applying_to(calendar, underlying)
         size = {"cpi": params.event_move_cpi, "fomc": params.event_move_fomc}
         fitted = cal["kind"].map(lambda k: size.get(k, params.event_move_other)).astype(float)
         move = cal["move"].astype(float).where(cal["move"].notna(), fitted).to_numpy()
@@ -192,6 +195,8 @@ def fit_event_moves(candles: pd.DataFrame | None, calendar: pd.DataFrame | None,
     valid = np.r_[0, np.cumsum(np.isfinite(r2))]
     when = pd.DatetimeIndex(pd.to_datetime(calendar["ts"], utc=True)).as_unit("ns")
     event_days = np.unique(when.normalize().asi8)
+    shifts = np.arange(-control_days, control_days + 1) * NS_PER_DAY
+    shifts = shifts[shifts != 0]
     out: dict[str, Any] = {}
     for kind in sorted(calendar["kind"].unique()):
         excess, control_ms = [], []
@@ -200,8 +205,7 @@ def fit_event_moves(candles: pd.DataFrame | None, calendar: pd.DataFrame | None,
             i = pos.get(start)
             if i is None or i + n_bars > len(ts) or valid[i + n_bars] - valid[i] < n_bars:
                 continue
-            shifts = np.arange(-control_days, control_days + 1) * NS_PER_DAY
-            starts = start + shifts[shifts != 0]
+            starts = start + shifts
             days = starts - (starts % NS_PER_DAY)
             starts = starts[~np.isin(days, event_days)]
             idx = pos.reindex(starts).dropna().astype(int).to_numpy()

@@ -525,6 +525,6 @@ def list_range_sets(store: Store) -> list[str]:
 
 
 __all__ = [
-    "Issue", "Range", "RangeSet", "apply_fix", "fix_all", "has_errors", "label_regimes", "list_range_sets", "load_range_set", "presets",
-    "rolling", "save_range_set", "suggest_ranges", "synthetic_preset", "validate_ranges",
+    "Issue", "Range", "RangeSet", "apply_fix", "fix_all", "has_errors", "label_regimes", "list_range_sets",
+    "load_range_set", "presets", "rolling", "save_range_set", "suggest_ranges", "synthetic_preset", "validate_ranges",
 ]

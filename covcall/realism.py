@@ -3,8 +3,8 @@
 For each snapshot the model gets exactly what a backtest would have at that moment: the spot (Deribit's index),
 the IV index value already known (or the realised-vol proxy), and the term state from the candles closed by then.
 Scheduled events (covcall.events) are priced as a backtest on real data prices them: the packaged and stored
-calendar, sized by the calibration. It is compared on the snapshot's own calls: implied vol (vol points), mark, bid and spread, by tenor bucket and
-moneyness, plus how many listed expiries and strikes the model lists too.
+calendar, sized by the calibration. It is compared on the snapshot's own calls: implied vol (vol points), mark,
+bid and spread, by tenor bucket and moneyness, plus how many listed expiries and strikes the model lists too.
 """
 
 from __future__ import annotations

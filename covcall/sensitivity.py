@@ -1,9 +1,9 @@
 """Robustness band: one backtest rerun under a grid of market-model assumptions, and a verdict on whether it holds.
 
 Each scenario changes one assumption the result may hang on (the IV level, the short end of the term structure,
-the bid-ask spread, the forward basis, scheduled events, the daily settlement price) and is an independent unit of work: a pure
-function of (config, scenario, market data) returning metrics and an equity curve, so scenarios can run in
-parallel. The verdict names the assumptions that flip the comparison with HODL.
+the bid-ask spread, the forward basis, scheduled events, the daily settlement price) and is an independent unit
+of work: a pure function of (config, scenario, market data) returning metrics and an equity curve, so scenarios
+can run in parallel. The verdict names the assumptions that flip the comparison with HODL.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from covcall.backtest import BacktestConfig, MarketInputs, load_market_inputs, r
 from covcall.calibration import chain_for
 from covcall.compute import ComputeSpec, Executor, UnitFailure
 from covcall.errors import CovcallError
+from covcall.events import EventVariance
 
 if TYPE_CHECKING:
     from covcall.store import Store
@@ -111,10 +112,8 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     # Every field explicit: scenarios change one assumption of exactly this surface.
     config = config.model_copy(update={"chain": type(chain)(**chain.model_dump())})
     data = load_market_inputs(config, store)
-    c = config.chain
-    priced = data.events is not None and len(data.events) > 0 and max(c.event_move_cpi, c.event_move_fomc,
-                                                                        c.event_move_other) > 0
-    units = scenarios(c.model_dump(), daily=config.timeframe == "1d", events=priced)
+    priced = EventVariance.build(data.events, config.underlying, config.chain) is not None
+    units = scenarios(config.chain.model_dump(), daily=config.timeframe == "1d", events=priced)
     if mapper is not None:
         results = mapper(lambda s: run_scenario(config, s, data), units)
     else:

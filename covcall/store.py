@@ -845,32 +845,39 @@ class Store:
         return self._frame("SELECT walk_id, created_at, name, metric, best_strategy, best_metric, report_dir "
                            "FROM walks ORDER BY created_at DESC, walk_id", ts_cols=["created_at"])
 
-    # -- deleting and renaming runs -------------------------------------------------------------------
+    # -- deleting and renaming runs and range sets --------------------------------------------------------
     _RUN_TABLES = ("examples", "candidates", "trades", "equity")
+
+    @staticmethod
+    def _require(con: duckdb.DuckDBPyConnection, table: str, column: str, names: Sequence[str], what: str) -> None:
+        """Refuse (before anything changes) names that are not in `table`, with the nearest known one."""
+        marks = ", ".join("?" for _ in names) or "NULL"
+        found = {r[0] for r in con.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})",
+                                           list(names)).fetchall()}
+        missing = [n for n in names if n not in found]
+        if missing:
+            known = [r[0] for r in con.execute(f"SELECT {column} FROM {table}").fetchall()]
+            raise CovcallError(f"no {what} {missing[0]!r}{did_you_mean(missing[0], known)}; nothing was changed")
 
     def run_footprint(self, run_ids: Sequence[str]) -> pd.DataFrame:
         """What deleting these runs would remove: per run its rows in every table and its export files, plus the
-        walks whose trial ledger refers to it (those walks keep their ledger)."""
-        ids = list(run_ids)
+        walks whose trial ledger refers to it (those walks keep their ledger). Unknown ids are refused."""
+        ids = list(dict.fromkeys(run_ids))
+        with self.connect(read_only=True) as con:
+            self._require(con, "runs", "run_id", ids, "run")
         marks = ", ".join("?" for _ in ids) or "NULL"
         counts = ", ".join(f"(SELECT count(*) FROM {t} WHERE run_id = r.run_id) AS {t}" for t in self._RUN_TABLES)
-        df = self._frame(f"SELECT r.run_id, r.label, {counts}, r.export_csv, r.export_jsonl, "
-                         f"(SELECT string_agg(DISTINCT walk_id, ', ') FROM trials WHERE run_id = r.run_id) AS walks "
-                         f"FROM runs r WHERE r.run_id IN ({marks}) ORDER BY r.created_at DESC, r.run_id", ids)
-        return df
+        return self._frame(f"SELECT r.run_id, r.label, {counts}, r.export_csv, r.export_jsonl, "
+                           f"(SELECT string_agg(DISTINCT walk_id, ', ') FROM trials WHERE run_id = r.run_id) AS walks "
+                           f"FROM runs r WHERE r.run_id IN ({marks}) ORDER BY r.created_at DESC, r.run_id", ids)
 
     def delete_runs(self, run_ids: Sequence[str]) -> dict[str, int]:
         """Delete runs and their examples, candidates, trades and equity in one transaction; returns row counts.
         Unknown ids are refused before anything is deleted (export files are the caller's to remove)."""
         ids = list(dict.fromkeys(run_ids))
+        marks = ", ".join("?" for _ in ids) or "NULL"
         with self.transaction() as con:
-            marks = ", ".join("?" for _ in ids) or "NULL"
-            found = {r[0] for r in con.execute(f"SELECT run_id FROM runs WHERE run_id IN ({marks})", ids).fetchall()}
-            missing = [r for r in ids if r not in found]
-            if missing:
-                known = [r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()]
-                raise CovcallError(f"no run {missing[0]!r}{did_you_mean(missing[0], known)}; nothing was deleted "
-                                   "(list runs with `covcall runs`)")
+            self._require(con, "runs", "run_id", ids, "run")
             out = {}
             for t in (*self._RUN_TABLES, "runs"):
                 out[t] = int(con.execute(f"SELECT count(*) FROM {t} WHERE run_id IN ({marks})", ids).fetchone()[0])
@@ -880,18 +887,13 @@ class Store:
     def rename_run(self, run_id: str, label: str) -> None:
         """Set a run's label (its name in every list); an unknown run is refused."""
         with self.transaction() as con:
-            if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone() is None:
-                known = [r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()]
-                raise CovcallError(f"no run {run_id!r}{did_you_mean(run_id, known)}")
+            self._require(con, "runs", "run_id", [run_id], "run")
             con.execute("UPDATE runs SET label = ? WHERE run_id = ?", [label.strip() or None, run_id])
 
-    # -- range sets -----------------------------------------------------------------------------
     def delete_range_set(self, name: str) -> None:
         """Delete a saved range set; an unknown name is refused with the saved names."""
         with self.transaction() as con:
-            if con.execute("SELECT 1 FROM range_sets WHERE name = ?", [name]).fetchone() is None:
-                known = [r[0] for r in con.execute("SELECT name FROM range_sets").fetchall()]
-                raise CovcallError(f"no saved range set {name!r}{did_you_mean(name, known)}; nothing was deleted")
+            self._require(con, "range_sets", "name", [name], "saved range set")
             con.execute("DELETE FROM range_sets WHERE name = ?", [name])
 
     def rename_range_set(self, old: str, new: str) -> None:
@@ -900,15 +902,14 @@ class Store:
         if not new:
             raise CovcallError("a range set needs a name; give a non-empty new name")
         with self.transaction() as con:
-            row = con.execute("SELECT spec_json FROM range_sets WHERE name = ?", [old]).fetchone()
-            if row is None:
-                known = [r[0] for r in con.execute("SELECT name FROM range_sets").fetchall()]
-                raise CovcallError(f"no saved range set {old!r}{did_you_mean(old, known)}")
+            self._require(con, "range_sets", "name", [old], "saved range set")
             if con.execute("SELECT 1 FROM range_sets WHERE name = ?", [new]).fetchone() is not None:
                 raise CovcallError(f"a range set named {new!r} exists already; pick another name or delete it first")
+            spec_json = con.execute("SELECT spec_json FROM range_sets WHERE name = ?", [old]).fetchone()[0]
             con.execute("DELETE FROM range_sets WHERE name = ?", [old])
-            con.execute("INSERT INTO range_sets VALUES (?, ?, now()::TIMESTAMP)", [new, row[0]])
+            con.execute("INSERT INTO range_sets VALUES (?, ?, now()::TIMESTAMP)", [new, spec_json])
 
+    # -- range sets -----------------------------------------------------------------------------
     def save_range_set(self, name: str, spec_json: str, overwrite: bool = False) -> str:
         """Save a named range set (the JSON `RangeSet.to_dict` produced), checking and writing in one transaction.
 

@@ -16,6 +16,19 @@ db = ui.db_key()
 ss = st.session_state
 
 SOURCES = ["synthetic", "store", "ccxt"]
+COLUMNS = {  # display formats; the values stay numbers, so the tables sort numerically
+    "dte_days": st.column_config.NumberColumn("days", format="%.2f"),
+    "strike": st.column_config.NumberColumn("strike", format="dollar"),
+    "moneyness": st.column_config.NumberColumn("strike / spot", format="%.3f"),
+    "bid_usd": st.column_config.NumberColumn("bid", format="dollar"),
+    "ask_usd": st.column_config.NumberColumn("ask", format="dollar"),
+    "mark_usd": st.column_config.NumberColumn("mark", format="dollar"),
+    "iv_ann": st.column_config.NumberColumn("IV", format="percent"),
+    "delta": st.column_config.NumberColumn("delta", format="%.3f"),
+    "bid_coin": st.column_config.NumberColumn("bid (coin)", format="%.4f"),
+    "ask_coin": st.column_config.NumberColumn("ask (coin)", format="%.4f"),
+    "mark_coin": st.column_config.NumberColumn("mark (coin)", format="%.4f"),
+}
 default_day = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=2)).date()  # the synthetic calendar's last full days
 ui.remember("chain_underlying", "BTC")
 ui.remember("chain_source", settings.data_source if settings.data_source in SOURCES else "synthetic")
@@ -100,18 +113,7 @@ with tab_moment:
             st.plotly_chart(fig, width="stretch", key="chain_smile")
         st.markdown(f"**Quotes, {ss['chain_expiry']}** (USD per coin; coin prices as Deribit quotes them)")
         st.dataframe(q.drop(columns=["expiry"]), hide_index=True, width="stretch", height=360,
-                     column_config={
-                         "dte_days": st.column_config.NumberColumn("days", format="%.2f"),
-                         "strike": st.column_config.NumberColumn("strike", format="dollar"),
-                         "moneyness": st.column_config.NumberColumn("strike / spot", format="%.3f"),
-                         "bid_usd": st.column_config.NumberColumn("bid", format="dollar"),
-                         "ask_usd": st.column_config.NumberColumn("ask", format="dollar"),
-                         "mark_usd": st.column_config.NumberColumn("mark", format="dollar"),
-                         "iv_ann": st.column_config.NumberColumn("IV", format="percent"),
-                         "delta": st.column_config.NumberColumn("delta", format="%.3f"),
-                         "bid_coin": st.column_config.NumberColumn("bid (coin)", format="%.4f"),
-                         "ask_coin": st.column_config.NumberColumn("ask (coin)", format="%.4f"),
-                         "mark_coin": st.column_config.NumberColumn("mark (coin)", format="%.4f")})
+                     column_config=COLUMNS)
 
 with tab_run:
     runs = ui.runs(db, 200)
@@ -125,28 +127,23 @@ with tab_run:
         if ss["chain_run"] not in ids:
             ss["chain_run"] = ids[0]
         st.selectbox("Run", ids, key="chain_run", format_func=lambda r: f"{labels.get(r, r)} · {r}")
-        first = ui.attempt(lambda: decision_candidates(store, ss["chain_run"]))
-        if first is not None:
-            times = [f"{t:%Y-%m-%d %H:%M}" for t in first["times"]]
-            key = f"chain_decision_{ss['chain_run']}"
-            st.selectbox("Decision (UTC)", times, key=key)
-            out = ui.attempt(lambda: decision_candidates(store, ss["chain_run"], ss[key]))
-            if out is not None:
-                sold = out["sold"]
-                st.markdown(f"**{len(out['candidates'])} candidates** at {out['decision_time']:%Y-%m-%d %H:%M} UTC; "
-                            + (f"sold **{sold['instrument']}** (score {sold['score']:.3f})" if sold
-                               else "nothing sold (the policy skipped)"))
-                st.dataframe(out["candidates"], hide_index=True, width="stretch", height=360,
-                             column_config={
-                                 "expiry": st.column_config.DatetimeColumn("expiry", format="YYYY-MM-DD HH:mm"),
-                                 "strike": st.column_config.NumberColumn("strike", format="dollar"),
-                                 "dte_days": st.column_config.NumberColumn("days", format="%.2f"),
-                                 "delta": st.column_config.NumberColumn("delta", format="%.3f"),
-                                 "iv_ann": st.column_config.NumberColumn("IV", format="percent"),
-                                 "premium_usd": st.column_config.NumberColumn("premium", format="dollar"),
-                                 "premium_pct": st.column_config.NumberColumn("premium / spot", format="percent"),
-                                 "spread_pct": st.column_config.NumberColumn("spread / mid", format="percent"),
-                                 "score": st.column_config.NumberColumn("score", format="%.3f"),
-                                 "chosen": st.column_config.CheckboxColumn("sold"),
-                                 "pnl_vs_hodl": st.column_config.NumberColumn("option PnL vs HODL",
-                                                                              format="dollar")})
+        key = f"chain_decision_{ss['chain_run']}"
+        # the decision picked on the previous run (None: the first); the picker below shows the same one
+        out = ui.attempt(lambda: decision_candidates(store, ss["chain_run"], ss.get(key)))
+        if out is not None:
+            st.selectbox("Decision (UTC)", [f"{t:%Y-%m-%d %H:%M}" for t in out["times"]], key=key)
+            sold = out["sold"]
+            st.markdown(f"**{len(out['candidates'])} candidates** at {out['decision_time']:%Y-%m-%d %H:%M} UTC; "
+                        + (f"sold **{sold['instrument']}** (score {sold['score']:.3f})" if sold
+                           else "nothing sold (the policy skipped)"))
+            st.dataframe(out["candidates"], hide_index=True, width="stretch", height=360,
+                         column_config={
+                             **COLUMNS,
+                             "expiry": st.column_config.DatetimeColumn("expiry", format="YYYY-MM-DD HH:mm"),
+                             "premium_usd": st.column_config.NumberColumn("premium", format="dollar"),
+                             "premium_pct": st.column_config.NumberColumn("premium / spot", format="percent"),
+                             "spread_pct": st.column_config.NumberColumn("spread / mid", format="percent"),
+                             "score": st.column_config.NumberColumn("score", format="%.3f"),
+                             "chosen": st.column_config.CheckboxColumn("sold"),
+                             "pnl_vs_hodl": st.column_config.NumberColumn("option PnL vs HODL",
+                                                                          format="dollar")})

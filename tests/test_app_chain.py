@@ -61,19 +61,24 @@ def test_cli_chain(db, capsys) -> None:
     assert err.startswith("error: no BTC expiry on 2024-03-09") and "2024-03-08" in err
 
 
-def test_chain_page_at_a_moment_with_a_real_snapshot_overlaid(app_db, tmp_path) -> None:
+def store_real_chain(store: Store, folder) -> None:
+    """Real-shaped data around the 2023-04-12 12:00 UTC snapshot: its BTC chain (tests/test_chains.ticker_rows)
+    and hourly BTC candles whose close is 30,000 + 10 x the hour of the day."""
     from test_chains import ticker_rows
 
     from covcall.chains import import_chain
 
-    store = Store(app_db)
-    path = tmp_path / "t.csv"
+    path = folder / "chain.csv"
     ticker_rows().to_csv(path, index=False)
     import_chain(store, path)
     ts = pd.date_range("2023-03-01", "2023-04-13", freq="1h", tz="UTC")
     close = 30000.0 + (pd.Series(range(len(ts))) % 24) * 10.0
     store.write_candles("csv", "BTC", "1h", pd.DataFrame({"ts": ts, "open": close, "high": close + 5,
                                                           "low": close - 5, "close": close, "volume": 1.0}))
+
+
+def test_chain_page_at_a_moment_with_a_real_snapshot_overlaid(app_db, tmp_path) -> None:
+    store_real_chain(Store(app_db), tmp_path)
     at = open_page(PAGE)
     at.selectbox(key="chain_source").set_value("store").run()
     at.date_input(key="chain_day").set_value(dt.date(2023, 4, 12)).run()
@@ -102,3 +107,7 @@ def test_chain_page_shows_a_runs_decision(app_db) -> None:
     assert f"sold **{first['instrument']}**" in shown
     table = at.dataframe[-1].value
     assert table["chosen"].sum() == 1 and first["instrument"] in set(table["instrument"])
+    second = res.trades.sort_values("entry_time").iloc[1]  # pick another decision: its sale is shown instead
+    key = f"chain_decision_{res.run_id}"
+    at.selectbox(key=key).set_value(f"{pd.Timestamp(second['entry_time']):%Y-%m-%d %H:%M}").run()
+    assert f"sold **{second['instrument']}**" in texts(at)

@@ -266,18 +266,9 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     # with real prices and a stored Deribit snapshot near the moment, the real marks are overlaid; the view is
     # opened from a shared URL (underlying, source, day and hour are in the query string)
     sys.path.insert(0, str(ROOT / "tests"))
-    import pandas as pd
-    from test_chains import ticker_rows
+    from test_app_chain import store_real_chain
 
-    from covcall.chains import import_chain
-
-    chain_file = server["tmp"] / "chain.csv"
-    ticker_rows().to_csv(chain_file, index=False)
-    import_chain(store, chain_file)
-    hours = pd.date_range("2023-03-01", "2023-04-13", freq="1h", tz="UTC")
-    close = 30000.0 + (pd.Series(range(len(hours))) % 24) * 10.0
-    store.write_candles("csv", "BTC", "1h", pd.DataFrame({"ts": hours, "open": close, "high": close + 5,
-                                                          "low": close - 5, "close": close, "volume": 1.0}))
+    store_real_chain(store, server["tmp"])
     pg.goto(f"{base}/chain?underlying=BTC&source=store&day=2023-04-12&hour=12")
     pg.get_by_text("Real Deribit snapshot BTC-20230412T120000Z overlaid (dots).").wait_for(timeout=120_000)
     pg.get_by_text(re.compile(r"US CPI release 2023-04-12 12:30")).first.wait_for()

@@ -35,13 +35,15 @@ def test_delete_lists_first_then_removes_every_row_and_the_exports(tmp_path: Pat
     assert done["runs"] == 1 and done["rows"]["examples"] == plan["examples"]
     assert not csv.exists() and str(csv) in done["export_files_removed"]
     assert list(store.list_runs()["run_id"]) == [b]
-    assert store.run_footprint([a]).empty and len(store.read_candidates([b])) > 0
+    assert len(store.read_candidates([a])) == 0 and len(store.read_candidates([b])) > 0
+    with pytest.raises(CovcallError, match=f"no run '{a}'"):
+        store.run_footprint([a])  # gone: listing it again is refused, not an empty plan
 
 
 def test_unknown_run_or_set_is_refused_and_nothing_changes(tmp_path: Path) -> None:
     store = Store(tmp_path / "m.duckdb")
     a, b = two_runs(store)
-    with pytest.raises(CovcallError, match="nothing was deleted"):
+    with pytest.raises(CovcallError, match="no run .*; nothing was changed"):
         store.delete_runs([a, b[:-1] + "x"])
     assert len(store.list_runs()) == 2 and len(store.read_candidates([a])) > 0
     store.save_range_set("bull", "{}")

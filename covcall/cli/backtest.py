@@ -283,10 +283,7 @@ def _delete_runs(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.dataset import delete_runs
 
     store = open_store(settings)
-    plan = store.run_footprint(args.delete)
-    unknown = [r for r in args.delete if r not in set(plan["run_id"])]
-    if unknown:
-        store.delete_runs(unknown)  # raises the "no run ... did you mean" error; nothing is deleted
+    plan = store.run_footprint(args.delete)  # an unknown id is refused here, with the nearest known one
     if not args.yes:
         rows = plan.astype(object).where(plan.notna(), None).to_dict("records")
         emit(args, {"would_delete": rows, "deleted": False},
