@@ -54,6 +54,7 @@ bench: venv
 	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_sweep.py
+	$(BIN)/python bench/bench_batch_cli.py 1
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

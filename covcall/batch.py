@@ -124,12 +124,14 @@ def data_key(cfg: BacktestConfig) -> tuple[Any, ...]:
             cfg.settlement)
 
 
-def pin(cfg: BacktestConfig, store: Store | None) -> tuple[BacktestConfig, str | None]:
-    """Resolve the chain calibration on the driver, so a worker (which never opens the store) prices the same."""
+def pin(cfg: BacktestConfig, store: Store | None,
+        resolved: dict[tuple[str, str], Any] | None = None) -> tuple[BacktestConfig, str | None]:
+    """Resolve the chain calibration on the driver, so a worker (which never opens the store) prices the same.
+    A sweep passes one `resolved` dict for all its configs: each calibration is read once."""
     from covcall.calibration import chain_for
     from covcall.chain import ChainParams
 
-    chain, cal_id = chain_for(cfg.chain, cfg.calibration, cfg.underlying, store)
+    chain, cal_id = chain_for(cfg.chain, cfg.calibration, cfg.underlying, store, resolved)
     return cfg.model_copy(update={"chain": ChainParams(**chain.model_dump()), "calibration": cal_id or "none"}), cal_id
 
 
@@ -139,6 +141,11 @@ def work_bars(configs: list[BacktestConfig]) -> int:
 
     day = pd.Timedelta(days=1)
     return int(sum(((c.end - c.start).days + 1) * (day / BAR_LENGTH[c.timeframe]) for c in configs))
+
+
+def _unit_cost(cfg: BacktestConfig) -> float:
+    """How long a run takes, roughly: its bars, a rolling exit style about twice a hold (bench/bench_units.py)."""
+    return work_bars([cfg]) * (2.0 if cfg.exit_style != "hold_to_expiry" else 1.0)
 
 
 def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, export_dir: str | Path | None = None,
@@ -169,6 +176,7 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
         loaded: dict[tuple[Any, ...], MarketInputs | str] = {}
         index: list[int] = []
         rows: dict[int, dict[str, Any]] = {}
+        resolved: dict[tuple[str, str], Any] = {}
         for n, cfg in enumerate(configs):
             key = data_key(cfg)
             if key not in loaded:
@@ -180,7 +188,7 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
                 rows[n] = _failed(store, cfg, batch_id, str(loaded[key]))
                 continue
             try:
-                pinned, _ = pin(cfg, store)
+                pinned, _ = pin(cfg, store, resolved)
             except CovcallError as err:
                 rows[n] = _failed(store, cfg, batch_id, str(err))
                 continue
@@ -189,7 +197,8 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
         done = failed = len(rows)  # so far only runs whose data could not load: all failed
         result.dashboard = ex.dashboard_link
         refs = {key: ex.scatter(value) for key, value in loaded.items() if not isinstance(value, str)}
-        for i, out, where in ex.map(backtest_unit, [(cfg, refs[key]) for cfg, key in units]):
+        for i, out, where in ex.map(backtest_unit, [(cfg, refs[key]) for cfg, key in units],
+                                    cost=[_unit_cost(cfg) for cfg, _ in units]):
             n = index[i]
             cfg = configs[n]
             done += 1

@@ -403,18 +403,25 @@ def effective_chain(chain: ChainParams, cal: Calibration | None) -> ChainParams:
     return cal.chain_params(explicit)
 
 
-def chain_for(chain: ChainParams, name: str | None, underlying: str,
-              store: Store | None) -> tuple[ChainParams, str | None]:
+def chain_for(chain: ChainParams, name: str | None, underlying: str, store: Store | None,
+              resolved: dict[tuple[str, str], Calibration | None] | None = None) -> tuple[ChainParams, str | None]:
     """The ChainParams a run prices with and the calibration id it records.
 
     A chain that sets every calibrated field explicitly needs no calibration (walks resolve once and pass the
-    result on this way); otherwise `name` is resolved ('auto', 'default', 'none' or a stored id).
+    result on this way); otherwise `name` is resolved ('auto', 'default', 'none' or a stored id), once per
+    (name, underlying) when a sweep passes its `resolved` dict (a database read each time otherwise).
     """
     if name in (None, "none"):
         return chain, None
     if set(FITTED) <= chain.model_fields_set:
         return chain, name
-    cal = resolve(name, underlying, store)
+    key = (name, underlying.upper())
+    if resolved is not None and key in resolved:
+        cal = resolved[key]
+    else:
+        cal = resolve(name, underlying, store)
+        if resolved is not None:
+            resolved[key] = cal
     return effective_chain(chain, cal), (cal.calibration_id if cal else None)
 
 

@@ -142,6 +142,64 @@ def _has_forkserver() -> bool:
     return "forkserver" in multiprocessing.get_all_start_methods()
 
 
+def _configure_local() -> str:
+    """Dask settings of a local cluster, set for the process (a worker restarted later gets the same); returns
+    how workers start.
+
+    A dead worker's unit is retried once, then recorded as failed; one unit per worker at a time, so a worker's
+    death never counts against units merely queued on it. Workers are never forked from this threaded process
+    (DuckDB, Streamlit and Dask threads): a forked child can deadlock on a lock another thread held at fork time.
+    They come from the fork server (see _preload_forkserver), or are spawned where there is none (Windows).
+    """
+    import dask
+
+    method = "forkserver" if _has_forkserver() else "spawn"
+    dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                     "distributed.scheduler.worker-saturation": 1.0,
+                     "distributed.worker.multiprocessing-method": method,
+                     "distributed.logging.distributed": "error",
+                     # the worker's statistical profiler samples the running unit's stack every 10 ms and
+                     # costs 10-15 % of a unit's time (bench/bench_units.py); nobody reads it here
+                     "distributed.worker.profile.enabled": False})
+    if method == "forkserver":
+        _preload_forkserver()
+    return method
+
+
+# What Dask's nanny puts in the environment before it starts a worker (distributed.yaml's
+# `distributed.nanny.pre-spawn-environ`; a variable already set wins, as in Dask).
+WORKER_ENV = {"MALLOC_TRIM_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "OPENBLAS_NUM_THREADS": "1"}
+
+
+def start_early(compute: str | None, workers: int | None, scheduler: str | None) -> bool:
+    """Start the fork server now when a local cluster is certain (COMPUTE=local or more than one worker asked
+    for, no scheduler), so its imports (about 3 s: pandas, distributed, the engine) run on another core while
+    this process imports and loads data, instead of after. Returns whether it started one.
+
+    The CLI calls it before its own heavy imports; the cluster started later forks its workers from this server.
+    Only the server gets the workers' environment (WORKER_ENV): this process keeps its own threads.
+    """
+    if scheduler or compute == "serial" or workers == 1 or not (compute == "local" or (workers or 0) > 1):
+        return False
+    if _forkserver_warm or not _has_forkserver():
+        return False
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
+    added = [k for k in WORKER_ENV if k not in os.environ]
+    saved_main = _bare_main()
+    try:
+        os.environ.update({k: WORKER_ENV[k] for k in added})
+        forkserver.ensure_running()  # spawns the server with this environment and returns; it imports on its own
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+        sys.modules["__main__"] = saved_main
+    return True
+
+
 def _preload_forkserver() -> None:
     """Workers are forked from multiprocessing's fork server: a fresh single-threaded process (started like a
     spawned one, so no lock of this threaded driver is inherited) that imports FORKSERVER_PRELOAD once and forks
@@ -173,27 +231,14 @@ class Executor:
     def __enter__(self) -> Executor:
         if self.spec.mode == "serial":
             return self
-        import dask
         from distributed import Client, LocalCluster
 
         if self.spec.mode == "local":
-            # A dead worker's unit is retried once, then recorded as failed; one unit per worker at a time, so
-            # a worker's death never counts against units merely queued on it.
-            # Workers are never forked from this threaded process (DuckDB, Streamlit and Dask threads): a forked
-            # child can deadlock on a lock another thread held at fork time. They come from the fork server (see
-            # _preload_forkserver), or are spawned where there is none. Set for the process, not just this block,
-            # so a worker restarted later gets the same settings.
-            method = "forkserver" if _has_forkserver() else "spawn"  # no fork server on Windows
-            dask.config.set({"distributed.scheduler.allowed-failures": 1,
-                             "distributed.scheduler.worker-saturation": 1.0,
-                             "distributed.worker.multiprocessing-method": method,
-                             "distributed.logging.distributed": "error"})
-            if method == "forkserver":
-                _preload_forkserver()
+            method = _configure_local()
             # A spawned worker (and the fork server) re-imports the parent's `__main__` file. Under Streamlit
             # (and after AppTest) that is a page, which would run again in every worker, and a worker restarted
-            # after a crash never came up in the suite. So `__main__` is a bare module while the cluster lives; units are covcall functions
-            # or closures cloudpickle sends by value, so nothing needs it.
+            # after a crash never came up in the suite. So `__main__` is a bare module while the cluster lives;
+            # units are covcall functions or closures cloudpickle sends by value, so nothing needs it.
             self._main = _bare_main()
             try:
                 self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
@@ -253,10 +298,12 @@ class Executor:
             return value
         return self.client.scatter(value, broadcast=True, hash=False)
 
-    def map(self, fn: Callable[..., Any], units: Sequence[tuple[Any, ...]]
-            ) -> Iterator[tuple[int, Any, str]]:
+    def map(self, fn: Callable[..., Any], units: Sequence[tuple[Any, ...]],
+            cost: Sequence[float] | None = None) -> Iterator[tuple[int, Any, str]]:
         """Run `fn(*unit)` for every unit; yield (index, result or UnitFailure, where it ran) as they finish.
 
+        `cost` (an estimate per unit, e.g. its bars) sends the biggest units first on a cluster, so the sweep
+        does not end with one worker finishing a long unit while the others wait; results never depend on it.
         Closing the iterator early (an exception in the caller, Stop on a page, Ctrl-C) cancels what has not run.
         """
         if self.client is None:
@@ -270,8 +317,11 @@ class Executor:
             return
         from distributed import as_completed
 
-        futures = [self.client.submit(_call, fn, args, pure=False, retries=1) for args in units]
-        index = {f.key: i for i, f in enumerate(futures)}
+        order = sorted(range(len(units)), key=lambda i: -cost[i]) if cost is not None else range(len(units))
+        # an explicit priority: submissions that arrive together form one graph, ordered otherwise by key
+        futures = [self.client.submit(_call, fn, units[i], pure=False, retries=1, priority=len(units) - rank)
+                   for rank, i in enumerate(order)]
+        index = {f.key: i for i, f in zip(order, futures, strict=True)}
         try:
             # results travel with the completion: a worker that dies right after finishing a unit cannot take
             # the result with it (fetching it afterwards would wait for a recomputation)

@@ -93,6 +93,49 @@ def test_a_four_fold_walk_on_two_local_workers_equals_the_serial_walk(tmp_path) 
         [m["model_id"] for m in serial.info["models"].values()]
 
 
+def test_the_biggest_units_go_first_and_results_do_not_depend_on_it() -> None:
+    cost = [1.0, 5.0, 3.0, 4.0, 2.0]
+    with Executor(ComputeSpec("local", 1)) as ex:  # one worker: it runs the units in the order it is sent them
+        got = list(ex.map(lambda x: x * 10, [(x,) for x in range(5)], cost=cost))
+    assert [i for i, _, _ in got] == [1, 3, 2, 4, 0]
+    assert {i: r for i, r, _ in got} == {i: i * 10 for i in range(5)}
+
+
+def test_a_batch_reads_each_calibration_once(tmp_path, monkeypatch) -> None:
+    store = Store(tmp_path / "cc.duckdb")
+    reads: list[str | None] = []
+    real = Store.list_calibrations
+
+    def counted(self, underlying=None):
+        reads.append(underlying)
+        return real(self, underlying)
+
+    monkeypatch.setattr(Store, "list_calibrations", counted)
+    res = run_batch({**BATCH, "timeframes": ["1d"]}, store=store)
+    assert len(res.runs) == 8 and res.failed == []
+    assert sorted(reads) == ["BTC", "ETH"]  # not one database read per run
+
+
+def test_the_cli_starts_the_fork_server_before_its_own_imports_with_the_workers_environment() -> None:
+    code = (
+        "import os, sys\n"
+        "from covcall.compute import start_early\n"
+        "asked = [start_early(c, w, s) for c, w, s in ((None, 1, None), ('serial', 2, None), (None, None, None),"
+        " (None, 2, 'tcp://10.0.0.5:8786'))]\n"
+        "started = start_early(None, 2, None)\n"
+        "from multiprocessing import forkserver\n"
+        "pid = forkserver._forkserver._forkserver_pid\n"
+        "env = dict(x.split('=', 1) for x in open(f'/proc/{pid}/environ').read().split('\\0') if '=' in x)\n"
+        "print(asked, started, 'pandas' in sys.modules, env.get('OMP_NUM_THREADS'), "
+        "os.environ.get('OMP_NUM_THREADS'))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "COMPUTE", "WORKERS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    # only a certain local cluster starts one; this process imported nothing heavy; only the server (whose
+    # workers run one unit per core) got the workers' single-thread settings
+    assert out.stdout.split() == ["[False,", "False,", "False,", "False]", "True", "False", "1", "None"]
+
+
 # -- failures, dead workers, stopping ------------------------------------------------------------------
 def test_a_unit_that_raises_is_recorded_and_the_rest_go_on() -> None:
     def unit(x: int) -> int:

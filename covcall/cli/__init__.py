@@ -123,6 +123,15 @@ def add_compute_args(p: argparse.ArgumentParser) -> None:
                         "DASK_SCHEDULER_ADDRESS)")
 
 
+def start_workers_early(args: argparse.Namespace, settings: Settings) -> None:
+    """Start a certain local cluster's fork server before this command's heavy imports (covcall.compute)."""
+    from covcall.compute import start_early
+
+    workers = getattr(args, "workers", None)
+    start_early(settings.compute, workers if workers is not None else settings.workers,
+                getattr(args, "scheduler", None) or settings.dask_scheduler_address)
+
+
 def compute_for(args: argparse.Namespace, settings: Settings, n_units: int, work_bars: int | None = None) -> Any:
     from covcall.config import compute_plan
 

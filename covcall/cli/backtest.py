@@ -126,8 +126,11 @@ def _stderr_progress(frac: float, msg: str) -> None:
 
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.cli import emit, start_workers_early
+
+    if args.sensitivity:
+        start_workers_early(args, settings)
     from covcall.backtest import run_backtest
-    from covcall.cli import emit
 
     cfg = config_from_args(args, settings)
     export_dir = settings.training_data_dir if settings.save_training_data else None
@@ -169,8 +172,10 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.cli import compute_for, emit, progress_printer, start_workers_early
+
+    start_workers_early(args, settings)
     from covcall.batch import BatchSpec, run_batch, work_bars
-    from covcall.cli import compute_for, emit, progress_printer
     from covcall.config import run_defaults
     from covcall.spec import read_spec_file
 

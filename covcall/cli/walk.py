@@ -58,7 +58,9 @@ def _load_spec(path: str, settings: Settings) -> Any:
 
 
 def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
-    from covcall.cli import emit
+    from covcall.cli import emit, start_workers_early
+
+    start_workers_early(args, settings)
     from covcall.walker import walk
 
     spec = _load_spec(args.spec, settings)
@@ -97,7 +99,9 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from covcall.cli import compute_for, emit, progress_printer
+    from covcall.cli import compute_for, emit, progress_printer, start_workers_early
+
+    start_workers_early(args, settings)
     from covcall.walker import train
 
     spec = _load_spec(args.spec, settings)
