@@ -21,6 +21,7 @@ from covcall.chain import ChainParams, _term_factor, quotes, without_events
 from covcall.chains import chain_call_quotes
 from covcall.errors import CovcallError, DataError, did_you_mean
 from covcall.events import EventVariance, calendar_for, fit_event_moves
+from covcall.market import one_index
 from covcall.pricing import call_delta, call_vega
 from covcall.volatility import realized_vol
 
@@ -95,11 +96,9 @@ def best_candles(store: Store, underlying: str) -> pd.DataFrame | None:
 
 
 def best_index(store: Store, underlying: str) -> pd.DataFrame | None:
+    """The underlying's IV index as stored (every source as one index, see covcall.market.one_index), or None."""
     iv = store.read_iv(underlying)
-    if iv.empty:
-        return None
-    sources = sorted(iv["source"].unique(), key=lambda s: (s != "csv", s != "ccxt:deribit", s))
-    return iv[iv["source"] == sources[0]][["ts", "iv_ann"]].reset_index(drop=True)
+    return None if iv.empty else one_index(iv)
 
 
 # -- per-expiry facts of a snapshot --------------------------------------------------------------------------
@@ -243,6 +242,7 @@ def iv_rv_premium(index: pd.DataFrame | None, daily_close: pd.DataFrame | None, 
     rv = realized_vol(c["close"].to_numpy(float), per_day * 365.0, int(round(window_days * per_day)))
     rv_known = pd.Series(rv, index=c["ts"] + step)  # known at each bar's close
     iv = index.assign(ts=pd.to_datetime(index["ts"], utc=True)).set_index("ts")["iv_ann"]
+    iv = iv[iv.index == iv.index.normalize()]  # one value a day (the midnight close), hourly history or not
     both = pd.merge_asof(iv.rename("iv").reset_index(), rv_known.rename("rv").reset_index().rename(
         columns={"index": "ts"}), on="ts", direction="backward").dropna()
     both = both[both["rv"] > 0]

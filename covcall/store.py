@@ -473,10 +473,12 @@ class Store:
         return self._frame(_SERIES_SQL, ts_cols=["start", "end"])
 
     # -- implied volatility series -------------------------------------------------------------
-    def write_iv(self, source: str, underlying: str, iv: pd.DataFrame, span: tuple[Any, Any] | None = None) -> int:
+    def write_iv(self, source: str, underlying: str, iv: pd.DataFrame, span: tuple[Any, Any] | None = None,
+                 span_key: str = "iv") -> int:
         """Upsert an IV series: columns ts (the time the value is known) and iv_ann (fraction).
 
-        `span` records the bar window a fetch covered (fetch spans under timeframe 'iv'), so it is not asked again.
+        `span` records the bar window a fetch covered (fetch spans under timeframe `span_key`: 'iv' for daily
+        bars, 'iv_1h' for hourly), so it is not asked again.
         """
         df = iv[["ts", "iv_ann"]].copy()
         df["ts"] = _naive(df["ts"])
@@ -485,8 +487,8 @@ class Store:
         with self.transaction() as con:
             self._insert_df(con, "iv_series", df, replace=True)
             if span is not None:
-                con.execute("INSERT INTO fetch_spans VALUES (?, ?, 'iv', ?, ?)",
-                            [source, underlying, _ts(span[0]), _ts(span[1])])
+                con.execute("INSERT INTO fetch_spans VALUES (?, ?, ?, ?, ?)",
+                            [source, underlying, span_key, _ts(span[0]), _ts(span[1])])
         return len(df)
 
     def import_iv(self, source: str, underlying: str, iv: pd.DataFrame, replace: bool = False) -> dict[str, int]:
@@ -968,7 +970,9 @@ class Store:
 _SERIES_SQL = (
     "SELECT 'candles' AS kind, source, underlying, timeframe, count(*) AS rows, min(ts) AS start, "
     "max(ts) AS end FROM candles GROUP BY ALL "
-    "UNION ALL SELECT 'iv' AS kind, source, underlying, '1d' AS timeframe, count(*), min(ts), max(ts) "
+    "UNION ALL SELECT 'iv' AS kind, source, underlying, "
+    "CASE WHEN bool_and(ts = date_trunc('day', ts)) THEN '1d' ELSE 'intraday' END AS timeframe, count(*), "
+    "min(ts), max(ts) "
     "FROM iv_series GROUP BY ALL ORDER BY kind, source, underlying, timeframe")
 
 

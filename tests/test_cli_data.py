@@ -172,3 +172,22 @@ def test_real_file_through_the_cli(db: Path, capsys) -> None:
     code, out, _ = run(capsys, "data", "import-iv", "--csv", str(SHARED / "eth_dvol.csv"), "--underlying", "ETH",
                        "--json")
     assert code == 0 and json.loads(out)["start"] == "2021-03-25T00:00:00+00:00"
+
+
+def test_fetch_hourly_dvol_through_the_cli(db: Path, capsys, monkeypatch) -> None:
+    import covcall.market.exchange as ex
+    from fakes.ccxt_fake import FakeExchange
+
+    fake = FakeExchange("deribit")
+    monkeypatch.setattr(ex, "make_client", lambda exchange: fake)
+    code, out, err = run(capsys, "data", "fetch", "--dvol", "--underlying", "BTC", "--timeframe", "1h",
+                         "--start", "2021-03-24", "--end", "2021-03-25", "--json")
+    got = json.loads(out)
+    assert code == 0 and got["timeframe"] == "1h" and got["rows"] == 48
+    assert fake.calls[0][1]["resolution"] == "3600"
+    series = Store(db).list_series()
+    assert series[series["kind"] == "iv"]["timeframe"].tolist() == ["intraday"]
+    code, out, err = run(capsys, "data", "fetch", "--dvol", "--underlying", "BTC", "--timeframe", "4h",
+                         "--start", "2021-03-24", "--end", "2021-03-25")
+    assert code == 2 and err == "error: DVOL comes in bars of 1d or 1h, not '4h'\n" and out == ""
+    assert Store(db).read_iv("BTC").shape[0] == 48  # nothing changed

@@ -131,6 +131,14 @@ def test_iv_points_and_fractions_as_of_next_day(tmp_path) -> None:
     assert frac["iv_ann"].tolist() == [0.55]
 
 
+def test_intraday_iv_rows_count_from_their_bar_close(tmp_path) -> None:
+    hourly = read_iv_csv(write(tmp_path, "timestamp,close\n2024-01-01 12:00,50\n2024-01-01 13:00,51\n"
+                                         "2024-01-01 14:00,52\n", "h.csv"))
+    assert hourly["ts"].tolist() == [DAY + pd.Timedelta(hours=h) for h in (13, 14, 15)]  # no look-ahead
+    one = read_iv_csv(write(tmp_path, "timestamp,close\n2024-01-01 12:00,50\n", "one.csv"))
+    assert one["ts"].tolist() == [DAY + pd.Timedelta(hours=12)]  # no spacing to tell: its own time
+
+
 def test_iv_errors(tmp_path) -> None:
     with pytest.raises(DataError, match="has no IV column; found date, price"):
         read_iv_csv(write(tmp_path, "date,price\n2024-01-01,1\n"))

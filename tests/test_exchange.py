@@ -134,6 +134,37 @@ def test_dvol_is_stored_as_of_next_day_in_fractions(store: Store) -> None:
     assert pd.Timestamp(asked["start_timestamp"], unit="ms", tz="UTC") == pd.Timestamp("2021-04-11", tz="UTC")
 
 
+def test_hourly_dvol_follows_continuation_pages_and_sharpens_the_daily_index(store: Store) -> None:
+    from covcall.calibration import best_index, index_known_at
+    from covcall.market import load_iv
+
+    fake = FakeExchange("deribit")
+    fetch_dvol(store, "BTC", "2021-03-24", "2021-03-27", client=fake, sleep=lambda s: None)
+    fake.dvol_page = 30  # Deribit serves at most so many candles a request
+    n = len(fake.calls)
+    out = fetch_dvol(store, "BTC", "2021-03-24", "2021-03-27", client=fake, sleep=lambda s: None, timeframe="1h")
+    asked = [c[1] for c in fake.calls[n:]]
+    # not skipped although those days were fetched daily; 96 hours in pages of 30, following `continuation`
+    assert [a["resolution"] for a in asked] == ["3600"] * 4 and out["timeframe"] == "1h"
+    assert asked[1]["end_timestamp"] == fake.dvol_hourly()[96 - 30][0]
+    iv = store.read_iv("BTC", source="ccxt:deribit")
+    first = fake.dvol_hourly()[0]
+    hourly = iv[iv["ts"].dt.minute.eq(0) & iv["ts"].ne(iv["ts"].dt.normalize())]
+    assert len(hourly) == 4 * 24 - 4  # the 23:00 bars' closes land on midnights, shared with the daily closes
+    row = iv[iv["ts"] == pd.Timestamp(first[0], unit="ms", tz="UTC") + pd.Timedelta(hours=1)]
+    assert row["iv_ann"].iloc[0] == pytest.approx(first[4] / 100)  # known when the hour closed, not at its open
+    # a decision at 13:30 sees the 12:00-13:00 close, not the previous midnight's
+    t = pd.Timestamp("2021-03-25 13:30", tz="UTC")
+    noon = [r for r in fake.dvol_hourly() if r[0] == pd.Timestamp("2021-03-25 12:00", tz="UTC").value // 10**6][0]
+    assert index_known_at(best_index(store, "BTC"), t) == pytest.approx(noon[4] / 100)
+    loaded = load_iv("BTC", "2021-03-25", "2021-03-26", source="store", store=store)
+    assert loaded[loaded["ts"] <= t]["iv_ann"].iloc[-1] == pytest.approx(noon[4] / 100)
+    again = fetch_dvol(store, "BTC", "2021-03-24", "2021-03-27", client=fake, sleep=lambda s: None, timeframe="1h")
+    assert again["fetched_pages"] == 0
+    with pytest.raises(DataError, match="DVOL comes in bars of 1d or 1h, not '4h'"):
+        fetch_dvol(store, "BTC", "2021-03-24", "2021-03-27", client=fake, timeframe="4h")
+
+
 def test_dvol_failure_and_empty(store: Store) -> None:
     with pytest.raises(ExchangeUnavailable, match="cannot reach deribit"):
         fetch_dvol(store, "BTC", "2021-03-24", "2021-04-10", client=FakeExchange("deribit", fail_always=True),

@@ -113,7 +113,7 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
 
     store = open_store(settings)
     if args.dvol:
-        result = fetch_dvol(store, args.underlying, start, end)
+        result = fetch_dvol(store, args.underlying, start, end, timeframe=args.timeframe)
     else:
         from covcall.market.frame import check_timeframe
 
@@ -227,7 +227,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--timeframe", default="1d", help=f"bar length: {', '.join(TIMEFRAMES)} (default 1d)")
     p.add_argument("--start", default=None, help="first day, YYYY-MM-DD")
     p.add_argument("--end", default=None, help="last day (inclusive), YYYY-MM-DD")
-    p.add_argument("--dvol", action="store_true", help="fetch Deribit DVOL (implied vol index) instead")
+    p.add_argument("--dvol", action="store_true", help="fetch Deribit DVOL (implied vol index) instead, in bars of "
+                                                        "--timeframe 1d or 1h (hourly: fresher within each day)")
     p.add_argument("--chain", action="store_true", help="store one live snapshot of the Deribit option chain "
                                                          "(run it on a schedule to build a history)")
     common(p)

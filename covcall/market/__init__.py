@@ -25,7 +25,7 @@ IV_LOOKBACK = pd.Timedelta(days=60)
 
 __all__ = [
     "TIMEFRAMES", "UNDERLYINGS", "SOURCES", "load_candles", "load_iv", "validate_candles", "resample_candles",
-    "store_candle_sources",
+    "store_candle_sources", "one_index",
 ]
 
 
@@ -107,6 +107,23 @@ def load_candles(underlying: str, timeframe: str, start: Any, end: Any, *, sourc
     return validate_candles(df, timeframe)
 
 
+def one_index(iv: pd.DataFrame) -> pd.DataFrame:
+    """Stored IV rows of one underlying (columns ts, iv_ann, source) as one index: every source is the same
+    index (Deribit's DVOL, imported or downloaded, daily or hourly), so at each time the value known from any
+    source counts, and where two sources stamp the same time an imported CSV wins, then Deribit.
+
+    >>> t = pd.to_datetime(["2024-01-02 00:00", "2024-01-02 00:00", "2024-01-02 13:00"], utc=True)
+    >>> one_index(pd.DataFrame({"ts": t, "iv_ann": [0.5, 0.6, 0.55], "source": ["ccxt:deribit", "csv",
+    ...                                                                      "ccxt:deribit"]}))["iv_ann"].tolist()
+    [0.6, 0.55]
+    """
+    if iv.empty:
+        return iv[["ts", "iv_ann"]].reset_index(drop=True)
+    rank = iv["source"].map(lambda s: (s != "csv", s != "ccxt:deribit", s))
+    picked = iv.assign(_rank=rank).sort_values(["ts", "_rank"]).drop_duplicates("ts", keep="first")
+    return picked[["ts", "iv_ann"]].reset_index(drop=True)
+
+
 def load_iv(underlying: str, start: Any, end: Any, *, source: str = "synthetic", store: Store | None = None,
             seed: int = 7) -> pd.DataFrame | None:
     """Implied-vol index (ts = when the value is known, iv_ann fraction) from 60 days before start to end.
@@ -121,11 +138,7 @@ def load_iv(underlying: str, start: Any, end: Any, *, source: str = "synthetic",
             return None
         iv = synthetic_iv(underlying, seed=seed)
     else:
-        iv = _need_store(store, source).read_iv(underlying, start=first, end=hi)
-        if len(iv):
-            # One series only: an imported CSV wins over Deribit, which wins over anything else.
-            sources = sorted(iv["source"].unique(), key=lambda s: (s != "csv", s != "ccxt:deribit", s))
-            iv = iv[iv["source"] == sources[0]]
+        iv = one_index(_need_store(store, source).read_iv(underlying, start=first, end=hi))
     if len(iv) == 0:
         return None
     iv = iv.assign(ts=pd.to_datetime(iv["ts"], utc=True))

@@ -441,7 +441,10 @@ def iv_unit(values: np.ndarray, lines: np.ndarray | None = None, name: str = "th
 def read_iv_csv(path: Any) -> pd.DataFrame:
     """Parse an IV CSV: a date column and an IV column, all in one unit (see `iv_unit`).
 
-    Daily rows (all at 00:00) are stamped when known, the next day 00:00. Columns ts, iv_ann.
+    Rows are bars stamped at their open, as Deribit stamps DVOL, so each is stamped when its close is known:
+    daily rows (all at 00:00) the next day 00:00, intraday rows one bar later (the median spacing of the file:
+    an hourly file's 13:00 row counts from 14:00). A single intraday row has no spacing and counts from its own
+    time. Columns ts, iv_ann.
     """
     need = f"a date column ({'/'.join(TIME_COLUMNS)}) and an IV column ({'/'.join(IV_COLUMNS)})"
 
@@ -470,6 +473,10 @@ def read_iv_csv(path: Any) -> pd.DataFrame:
     ts = df["ts"]
     if (ts == ts.dt.normalize()).all():
         ts = ts + pd.Timedelta(days=1)
+    else:
+        steps = ts.drop_duplicates().sort_values().diff().dropna()
+        if len(steps):
+            ts = ts + steps.median()
     out = pd.DataFrame({"ts": ts.astype("datetime64[ns, UTC]").to_numpy(), "iv_ann": iv_ann.to_numpy()})
     out["ts"] = pd.to_datetime(out["ts"], utc=True)
     out.attrs.update(dropped_duplicates=dropped, unit=unit, encoding=encoding, name=name)

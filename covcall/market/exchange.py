@@ -16,6 +16,10 @@ PAGE_LIMIT = 1000
 BACKOFF_S = 0.5
 CLIENT_TIMEOUT_MS = 5000
 DVOL_CHUNK = pd.Timedelta(days=900)
+# DVOL bar lengths Deribit serves that covcall stores: its resolution code, the bar length, a request's span (under
+# Deribit's 1,000 points a page) and the fetch-span key (so an hourly fetch is not skipped where days were fetched).
+DVOL_RESOLUTIONS = {"1d": ("1D", pd.Timedelta(days=1), DVOL_CHUNK, "iv"),
+                    "1h": ("3600", pd.Timedelta(hours=1), pd.Timedelta(days=40), "iv_1h")}
 _DNS_WORDS = ("Name or service not known", "Failed to resolve", "name resolution", "nodename nor servname",
               "getaddrinfo failed")
 
@@ -151,43 +155,57 @@ def fetch_candles(store: Store, underlying: str, timeframe: str, start: Any, end
 
 
 def fetch_dvol(store: Store, underlying: str, start: Any, end: Any, *, client: Any = None,
-               sleep: Callable[[float], None] = time.sleep, max_retries: int = 4) -> dict:
-    """Deribit's daily DVOL for BTC/ETH into the store (source 'ccxt:deribit', ts = bar day + 1, iv_ann = close/100).
+               sleep: Callable[[float], None] = time.sleep, max_retries: int = 4, timeframe: str = "1d") -> dict:
+    """Deribit's DVOL for BTC/ETH into the store (source 'ccxt:deribit', iv_ann = close/100), daily or hourly.
 
-    Incremental like candles: only days not fetched before are asked for, and each chunk is recorded as soon as it
-    is stored. Today's bar is still open, so it is never recorded as fetched.
+    Each bar is stamped when its close is known (bar open + its length: a daily close counts from the next
+    midnight, an hourly one from the next hour), so the hourly series only adds values known sooner; both live
+    in the same series. Incremental like candles: only spans not fetched before (at that bar length) are asked
+    for, Deribit's continuation pages are followed, each chunk is recorded as soon as it is stored, and bars
+    still open are never recorded as fetched.
     """
+    if timeframe not in DVOL_RESOLUTIONS:
+        raise DataError(f"DVOL comes in bars of {' or '.join(DVOL_RESOLUTIONS)}, not {timeframe!r}"
+                        f"{did_you_mean(timeframe, DVOL_RESOLUTIONS)}")
+    resolution, bar, chunk, span_key = DVOL_RESOLUTIONS[timeframe]
     source = "ccxt:deribit"
     lo, hi = window(start, end)
     lo = lo.normalize()
     if client is None:
         client = make_client("deribit")
-    today = pd.Timestamp(_now_ms(client), unit="ms", tz="UTC").normalize()
+    now = pd.Timestamp(_now_ms(client), unit="ms", tz="UTC")
+    closed = now.normalize() if timeframe == "1d" else now.floor("h")  # the bar open now is not final
     pause = float(getattr(client, "rateLimit", 0) or 0) / 1000.0
     pages = 0
-    for span_lo, span_hi in _missing(lo, min(hi, today), store.fetched_spans(source, underlying, "iv")):
+    for span_lo, span_hi in _missing(lo, min(hi, closed), store.fetched_spans(source, underlying, span_key)):
         cur = span_lo
         while cur < span_hi:
-            chunk_end = min(cur + DVOL_CHUNK, span_hi)
-            params = {"currency": underlying, "start_timestamp": int(cur.timestamp() * 1000),
-                      "end_timestamp": int(chunk_end.timestamp() * 1000) - 1, "resolution": "1D"}
-            if pages:
-                sleep(pause)
-            reply = _call(lambda params=params: client.public_get_get_volatility_index_data(params),
-                          "deribit", sleep, max_retries)
-            pages += 1
-            data = ((reply or {}).get("result") or {}).get("data") or []
-            bars = pd.DataFrame([r[:5] for r in data], columns=["ms", "open", "high", "low", "close"])
-            bars = bars.astype({"ms": "int64", "close": "float64"})
-            iv = pd.DataFrame({
-                "ts": pd.to_datetime(bars["ms"], unit="ms", utc=True) + pd.Timedelta(days=1),
-                "iv_ann": bars["close"] / 100.0,
-            })
-            store.write_iv(source, underlying, iv, span=(cur, chunk_end))
+            chunk_end = min(cur + chunk, span_hi)
+            rows: list[list[float]] = []
+            end_ms = int(chunk_end.timestamp() * 1000) - 1
+            while True:  # Deribit pages backwards: `continuation` is the next request's end_timestamp
+                params = {"currency": underlying, "start_timestamp": int(cur.timestamp() * 1000),
+                          "end_timestamp": end_ms, "resolution": resolution}
+                if pages:
+                    sleep(pause)
+                reply = _call(lambda params=params: client.public_get_get_volatility_index_data(params),
+                              "deribit", sleep, max_retries)
+                pages += 1
+                result = (reply or {}).get("result") or {}
+                rows += [r[:5] for r in result.get("data") or []]
+                more = result.get("continuation")
+                if not more or int(more) >= end_ms or int(more) <= params["start_timestamp"]:
+                    break
+                end_ms = int(more)
+            bars = pd.DataFrame(rows, columns=["ms", "open", "high", "low", "close"]).drop_duplicates("ms")
+            bars = bars.astype({"ms": "int64", "close": "float64"}).sort_values("ms")
+            iv = pd.DataFrame({"ts": pd.to_datetime(bars["ms"], unit="ms", utc=True) + bar,
+                               "iv_ann": bars["close"] / 100.0})
+            store.write_iv(source, underlying, iv, span=(cur, chunk_end), span_key=span_key)
             cur = chunk_end
-    got = store.read_iv(underlying, source=source, start=lo + pd.Timedelta(days=1), end=hi + pd.Timedelta(days=1))
+    got = store.read_iv(underlying, source=source, start=lo + bar, end=hi + bar)
     if got.empty:
         raise DataError(f"Deribit returned no DVOL for {underlying} between {lo.date()} and "
                         f"{(hi - pd.Timedelta(microseconds=1)).date()}; DVOL exists for BTC and ETH from 2021-03-24")
-    return {"underlying": underlying, "timeframe": "1d", "rows": int(len(got)), "start": got["ts"].iloc[0],
+    return {"underlying": underlying, "timeframe": timeframe, "rows": int(len(got)), "start": got["ts"].iloc[0],
             "end": got["ts"].iloc[-1], "fetched_pages": pages, "source": source}

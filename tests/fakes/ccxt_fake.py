@@ -33,6 +33,7 @@ class FakeExchange:
         self.timeout = 5000
         self.rows = sorted(rows if rows is not None else recorded_ohlcv())
         self.dvol = recorded_dvol()
+        self.dvol_page = 1000
         self.page_size = page_size
         self.fail_times = fail_times
         self.fail_always = fail_always
@@ -76,12 +77,28 @@ class FakeExchange:
         return [list(r) for r in page]
 
     def public_get_get_volatility_index_data(self, params: dict | None = None) -> dict[str, Any]:
+        """Deribit's shape: at most `dvol_page` candles, the latest of the window, ascending; `continuation` is
+        the next request's end_timestamp while earlier candles remain (None after the last page)."""
         params = params or {}
         self.calls.append(("public_get_get_volatility_index_data", dict(params)))
         self._maybe_fail()
         lo, hi = int(params["start_timestamp"]), int(params["end_timestamp"])
-        data = [r for r in self.dvol if lo <= r[0] <= hi] if params.get("currency") == "BTC" else []
-        return {"jsonrpc": "2.0", "result": {"data": data, "continuation": None}}
+        bars = {"1D": self.dvol, "3600": self.dvol_hourly()}.get(params.get("resolution"))
+        if bars is None:
+            raise ccxt.BadRequest(f"deribit invalid resolution {params.get('resolution')!r}")
+        data = [r for r in bars if lo <= r[0] <= hi] if params.get("currency") == "BTC" else []
+        page = data[-self.dvol_page:]
+        more = page[0][0] if len(data) > len(page) else None
+        return {"jsonrpc": "2.0", "result": {"data": page, "continuation": more}}
+
+    def dvol_hourly(self) -> list[list[float]]:
+        """Hourly candles within the recorded days: each day's close reached in 24 steps from its open."""
+        out = []
+        for ms, o, _h, _l, c in self.dvol:
+            for k in range(24):
+                a, b = o + (c - o) * k / 24, o + (c - o) * (k + 1) / 24
+                out.append([ms + k * 3_600_000, round(a, 2), round(max(a, b), 2), round(min(a, b), 2), round(b, 2)])
+        return out
 
     def ohlcv_calls(self) -> list[tuple[Any, ...]]:
         return [c for c in self.calls if c[0] == "fetch_ohlcv"]
