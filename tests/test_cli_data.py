@@ -175,8 +175,9 @@ def test_real_file_through_the_cli(db: Path, capsys) -> None:
 
 
 def test_fetch_hourly_dvol_through_the_cli(db: Path, capsys, monkeypatch) -> None:
-    import covcall.market.exchange as ex
     from fakes.ccxt_fake import FakeExchange
+
+    import covcall.market.exchange as ex
 
     fake = FakeExchange("deribit")
     monkeypatch.setattr(ex, "make_client", lambda exchange: fake)
