@@ -125,6 +125,10 @@ def test_the_cli_starts_the_fork_server_before_its_own_imports_with_the_workers_
         "started = start_early(None, 2, None)\n"
         "from multiprocessing import forkserver\n"
         "pid = forkserver._forkserver._forkserver_pid\n"
+        "import time\n"
+        "deadline = time.time() + 30\n"  # /proc shows the new environment once the server has exec'd
+        "while b'forkserver' not in open(f'/proc/{pid}/cmdline', 'rb').read() and time.time() < deadline:\n"
+        "    time.sleep(0.01)\n"
         "env = dict(x.split('=', 1) for x in open(f'/proc/{pid}/environ').read().split('\\0') if '=' in x)\n"
         "print(asked, started, 'pandas' in sys.modules, env.get('OMP_NUM_THREADS'), "
         "os.environ.get('OMP_NUM_THREADS'))\n")
