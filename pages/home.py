@@ -69,7 +69,8 @@ with tab_fetch:
     c1.selectbox("What", ["candles", "Deribit DVOL"], key="home_fetch_what")
     c2.selectbox("Underlying", ["BTC", "ETH"], key="home_fetch_underlying")
     c3.selectbox("Timeframe", ["1d", "4h", "1h"], key="home_fetch_timeframe",
-                 disabled=st.session_state.get("home_fetch_what") == "Deribit DVOL")
+                 help="Bar length. Deribit DVOL comes daily (1d) or hourly (1h): hourly values are fresher within "
+                      "each day and join the daily history as one index.")
     c4.date_input("Start", value=date(2024, 1, 1), format=ui.DATE_FORMAT, key="home_fetch_start")
     c5.date_input("End (inclusive)", value=date(2024, 3, 31), format=ui.DATE_FORMAT, key="home_fetch_end")
     st.caption(f"Exchange for candles: `{settings.exchange_id}` (`EXCHANGE_ID`). Only spans not cached yet "
@@ -83,7 +84,7 @@ with tab_fetch:
                                                         exchange=settings.exchange_id))
             else:
                 done = ui.attempt(lambda: fetch_dvol(store, ss["home_fetch_underlying"], ss["home_fetch_start"],
-                                                     ss["home_fetch_end"]))
+                                                     ss["home_fetch_end"], timeframe=ss["home_fetch_timeframe"]))
         ui.invalidate()
         if done is not None:
             _report({**done, "timeframe": done.get("timeframe", "1d")})

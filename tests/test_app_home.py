@@ -61,6 +61,16 @@ def test_offline_fetch_shows_the_clear_error_and_keeps_the_cache(app_db):
     assert metric_value(at, "Candles") == "31"
 
 
+def test_dvol_fetch_takes_the_timeframe_and_refuses_one_deribit_does_not_serve(app_db):
+    at = open_page()
+    at.selectbox(key="home_fetch_what").set_value("Deribit DVOL")
+    at.selectbox(key="home_fetch_timeframe").set_value("4h")
+    at.button(key="home_fetch_go").click().run(timeout=90)
+    no_exception(at)
+    assert errors(at) == ["DVOL comes in bars of 1d or 1h, not '4h'"]
+    assert Store(app_db).read_iv("BTC").empty
+
+
 def test_an_interrupted_batch_shows_on_home_and_in_the_dataset_picker(app_db):
     import socket
 
