@@ -160,16 +160,19 @@ def _configure_local() -> str:
                      "distributed.logging.distributed": "error",
                      # the worker's statistical profiler samples the running unit's stack every 10 ms and
                      # costs 10-15 % of a unit's time (bench/bench_units.py); nobody reads it here
-                     "distributed.worker.profile.enabled": False})
+                     "distributed.worker.profile.enabled": False,
+                     # Dask asks glibc to hand freed memory back at once (for its memory accounting); units run
+                     # in a worker thread, where that tripled page faults (3,700 vs 1,200 a 1h run-year)
+                     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
     if method == "forkserver":
         _preload_forkserver()
     return method
 
 
 # What Dask's nanny puts in the environment before it starts a worker (distributed.yaml's
-# `distributed.nanny.pre-spawn-environ`; a variable already set wins, as in Dask).
-WORKER_ENV = {"MALLOC_TRIM_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1"}
+# `distributed.nanny.pre-spawn-environ`, less the malloc trim _configure_local turns off; a variable already set
+# wins, as in Dask).
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
 def start_early(compute: str | None, workers: int | None, scheduler: str | None) -> bool:

@@ -131,13 +131,14 @@ def test_the_cli_starts_the_fork_server_before_its_own_imports_with_the_workers_
         "    time.sleep(0.01)\n"
         "env = dict(x.split('=', 1) for x in open(f'/proc/{pid}/environ').read().split('\\0') if '=' in x)\n"
         "print(asked, started, 'pandas' in sys.modules, env.get('OMP_NUM_THREADS'), "
-        "os.environ.get('OMP_NUM_THREADS'))\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "COMPUTE", "WORKERS")}
+        "os.environ.get('OMP_NUM_THREADS'), env.get('MALLOC_TRIM_THRESHOLD_'))\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_", "COMPUTE", "WORKERS")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     # only a certain local cluster starts one; this process imported nothing heavy; only the server (whose
-    # workers run one unit per core) got the workers' single-thread settings
-    assert out.stdout.split() == ["[False,", "False,", "False,", "False]", "True", "False", "1", "None"]
+    # workers run one unit per core) got the workers' single-thread settings, and not Dask's malloc trim
+    assert out.stdout.split() == ["[False,", "False,", "False,", "False]", "True", "False", "1", "None", "None"]
 
 
 # -- failures, dead workers, stopping ------------------------------------------------------------------
