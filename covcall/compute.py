@@ -163,7 +163,13 @@ def _configure_local() -> str:
                      "distributed.worker.profile.enabled": False,
                      # Dask asks glibc to hand freed memory back at once (for its memory accounting); units run
                      # in a worker thread, where that tripled page faults (3,700 vs 1,200 a 1h run-year)
-                     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
+                     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                     # the event loops of the scheduler and every worker woke 50 times a second to time themselves
+                     # and twice a second to sample the system; each wake takes the GIL from the running unit.
+                     # Seldom enough here: units alone 1.75x -> 2.0x on 2 cores (bench/bench_units.py)
+                     "distributed.admin.tick.interval": "1s",
+                     "distributed.admin.system-monitor.interval": "5s",
+                     "distributed.worker.memory.monitor-interval": "1s"})
     if method == "forkserver":
         _preload_forkserver()
     return method
