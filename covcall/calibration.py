@@ -61,10 +61,17 @@ class Calibration:
 # -- inputs known at a snapshot -------------------------------------------------------------------------------
 def index_known_at(iv: pd.DataFrame | None, t: pd.Timestamp) -> float:
     """The IV index value known at t (the latest with ts <= t; daily closes count from the next midnight)."""
+    return index_known_since(iv, t)[0]
+
+
+def index_known_since(iv: pd.DataFrame | None, t: pd.Timestamp) -> tuple[float, pd.Timestamp | None]:
+    """`index_known_at` and since when that value was known (how stale the index a decision sees is)."""
     if iv is None or iv.empty:
-        return float("nan")
+        return float("nan"), None
     known = iv[pd.to_datetime(iv["ts"], utc=True) <= t]
-    return float(known["iv_ann"].iloc[-1]) if len(known) else float("nan")
+    if known.empty:
+        return float("nan"), None
+    return float(known["iv_ann"].iloc[-1]), pd.Timestamp(known["ts"].iloc[-1])
 
 
 def realised_known_at(candles: pd.DataFrame | None, t: pd.Timestamp, days: float) -> float:

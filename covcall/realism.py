@@ -19,7 +19,7 @@ from covcall.calibration import (
     best_candles,
     best_index,
     effective_chain,
-    index_known_at,
+    index_known_since,
     realised_known_at,
     resolve,
 )
@@ -142,7 +142,9 @@ def realism(store: Store, *, snapshot: str | None = None, calibration: str = "au
                                      "calibration": used,
                                      "events_within_7d": ev.listed(t.value, t.value + 7 * 86_400 * 10**9)
                                      if ev is not None else 0}
-            idx = index_known_at(index, t)
+            idx, since = index_known_since(index, t)
+            # a daily index seen at noon is 12 h old: most of the level error of a day's snapshots
+            entry["index_age_h"] = round((t - since) / pd.Timedelta(hours=1), 2) if since is not None else None
             short = realised_known_at(candles, t, params.term_state_days)
             rv30 = realised_known_at(candles, t, params.rv_window_days)
             for name, atm_input in (("index", idx), ("proxy", params.iv_rv_premium * rv30)):
@@ -191,7 +193,7 @@ def realism_table(result: dict[str, Any], source: str = "index") -> pd.DataFrame
         if not part:
             continue
         for bucket, s in part["by_tenor"].items():
-            rows.append({"snapshot_id": e["snapshot_id"], "tenor": bucket, **s,
+            rows.append({"snapshot_id": e["snapshot_id"], "tenor": bucket, "index_age_h": e.get("index_age_h"), **s,
                          "expiries_listed": part["expiries_listed_by_model"],
                          "strike_overlap": part["strike_overlap_within_10pct"]})
     return pd.DataFrame(rows)

@@ -41,6 +41,7 @@ def wide(result: dict, source: str) -> pd.DataFrame:
     mark = t.pivot_table(index="snapshot_id", columns="tenor", values="median_abs_mark_error_pct")
     out = p[["snapshot_id", "<7d", "7-30d", ">30d"]].copy()
     out.columns = ["snapshot", "IV <7d", "IV 7-30d", "IV >30d"]
+    out.insert(1, "index age h", out["snapshot"].map(t.groupby("snapshot_id")["index_age_h"].first()))
     for src, name in ((p90, "p90"), (mark, "mark %")):
         for b in ("<7d", "7-30d", ">30d"):
             out[f"{name} {b}"] = out["snapshot"].map(src[b]) if b in src else float("nan")

@@ -162,6 +162,13 @@ def test_cli_import_chain_and_show(ticker_file: Path, db: Path, capsys) -> None:
                                                                          "BTC-20230412T160000Z"]
     assert main(["realism", "--snapshot", "BTC-20230412T12000Z"]) == 2
     assert "did you mean 'BTC-20230412T120000Z'" in capsys.readouterr().err
+    # the daily index closed 2023-04-11 is known from midnight: 12 and 16 hours old at the two snapshots
+    Store(db).write_iv("csv", "BTC", pd.DataFrame({"ts": pd.to_datetime(["2023-04-12"], utc=True), "iv_ann": [0.6]}))
+    assert main(["realism", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["snapshots"]
+    assert [(e["snapshot_id"][-7:], e["index_age_h"], e["index"]["atm_input"]) for e in got] == [
+        ("120000Z", 12.0, 0.6), ("160000Z", 16.0, 0.6)]
+    assert main(["realism"]) == 0 and "index age h" in capsys.readouterr().out
 
 
 # -- the surface ----------------------------------------------------------------------------------------

@@ -105,6 +105,8 @@ def cmd_realism(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{source}: no snapshot has this input (import the IV index / candles)")
                 continue
             wide = t.pivot_table(index="snapshot_id", columns="tenor", values="median_abs_iv_error_pts")
+            if source == "index":  # how old the index value was: a daily close seen at noon is 12 h old
+                wide["index age h"] = t.groupby("snapshot_id")["index_age_h"].first()
             print(f"median |IV error| (vol points), ATM input = {source}:")
             print(wide.round(1).to_string())
         print("worst per tenor (index):", {k: round(v, 1) for k, v in
