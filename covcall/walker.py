@@ -268,7 +268,9 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
             # folds are independent: each is one unit; the driver saves what each brings back as it arrives
             done_folds: dict[int, FoldRun] = {}
             units = [(spec, k, rs, data, walk_id) for k, rs in enumerate(spec.folds, start=1)]
-            for i, out, _ in ex.map(fold_unit, units):
+            # biggest folds first (an expanding window's last fold trains on the most days)
+            cost = [sum(r.days for r in rs.train) + rs.test.days for rs in spec.folds]
+            for i, out, _ in ex.map(fold_unit, units, cost=cost):
                 if isinstance(out, UnitFailure):
                     raise CovcallError(f"fold {i + 1} failed: {out.error}")
                 fr, buffer = out
