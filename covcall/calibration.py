@@ -243,13 +243,14 @@ def iv_rv_premium(index: pd.DataFrame | None, daily_close: pd.DataFrame | None, 
     """Median of (IV index / trailing realised vol) over the index history: the proxy's premium (NaN if unknown)."""
     if index is None or daily_close is None or index.empty or daily_close.empty:
         return float("nan")
-    c = daily_close.assign(ts=pd.to_datetime(daily_close["ts"], utc=True)).sort_values("ts")
+    c = daily_close.assign(ts=pd.to_datetime(daily_close["ts"], utc=True).astype("datetime64[ns, UTC]"))
+    c = c.sort_values("ts")
     step = c["ts"].diff().median()
     per_day = pd.Timedelta(days=1) / step
     rv = realized_vol(c["close"].to_numpy(float), per_day * 365.0, int(round(window_days * per_day)))
     rv_known = pd.Series(rv, index=c["ts"] + step)  # known at each bar's close
-    iv = index.assign(ts=pd.to_datetime(index["ts"], utc=True)).set_index("ts")["iv_ann"]
-    iv = iv[iv.index == iv.index.normalize()]  # one value a day (the midnight close), hourly history or not
+    iv = index.assign(ts=pd.to_datetime(index["ts"], utc=True).astype("datetime64[ns, UTC]")).set_index("ts")["iv_ann"]
+    iv = iv.groupby(iv.index.normalize()).first()  # one value a day (the first known), hourly history or not
     both = pd.merge_asof(iv.rename("iv").reset_index(), rv_known.rename("rv").reset_index().rename(
         columns={"index": "ts"}), on="ts", direction="backward").dropna()
     both = both[both["rv"] > 0]

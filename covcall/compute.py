@@ -189,7 +189,8 @@ def start_early(compute: str | None, workers: int | None, scheduler: str | None)
     The CLI calls it before its own heavy imports; the cluster started later forks its workers from this server.
     Only the server gets the workers' environment (WORKER_ENV): this process keeps its own threads.
     """
-    if scheduler or compute == "serial" or workers == 1 or not (compute == "local" or (workers or 0) > 1):
+    # certain = local whatever the amount of work (plan with none goes local only when asked to)
+    if plan(compute, workers, scheduler, work_bars=0, warm=False).mode != "local":
         return False
     if _forkserver_warm or not _has_forkserver():
         return False

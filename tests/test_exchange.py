@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ccxt
+import numpy as np
 import pandas as pd
 import pytest
 from fakes.ccxt_fake import FakeExchange, recorded_dvol, recorded_ohlcv  # noqa: E402
@@ -171,3 +172,18 @@ def test_dvol_failure_and_empty(store: Store) -> None:
                    sleep=lambda s: None, max_retries=1)
     with pytest.raises(DataError, match="no DVOL for SOL"):
         fetch_dvol(store, "SOL", "2021-03-24", "2021-04-10", client=FakeExchange("deribit"), sleep=lambda s: None)
+
+
+def test_the_iv_rv_premium_counts_one_value_a_day_with_an_hourly_history_too() -> None:
+    from covcall.calibration import iv_rv_premium
+    from covcall.market.synthetic import synthetic_candles
+
+    daily = synthetic_candles("BTC", "1d", "2023-01-01", "2023-06-30")
+    days = pd.date_range("2023-02-01", "2023-06-30", freq="D", tz="UTC")
+    index = pd.DataFrame({"ts": days, "iv_ann": 0.5 + 0.1 * np.sin(np.arange(len(days)) / 9)})
+    # hourly values in between, far from the daily ones: they must not outweigh a day's single value
+    hours = pd.date_range("2023-02-01 01:00", "2023-06-29 23:00", freq="h", tz="UTC")
+    hourly = pd.DataFrame({"ts": hours[hours != hours.normalize()], "iv_ann": 2.0})
+    both = pd.concat([index, hourly]).sort_values("ts", ignore_index=True)
+    base = iv_rv_premium(index, daily)
+    assert 0.5 < base < 5 and iv_rv_premium(both, daily) == pytest.approx(base)
