@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 PORT ?= 8501
 
-.PHONY: run test lint bench venv dev browser clean lock
+.PHONY: run test lint bench venv dev browser bytecode clean lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -13,13 +13,16 @@ $(BIN)/python:
 
 # Installs come from the lock files: the exact versions the suite passed with. Upgrading is `make lock`
 # (re-resolves every dependency to the newest versions pyproject.toml allows), then `make test`.
-$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
-	$(UV) pip install --python $(BIN)/python --quiet -r requirements.lock
+# Installed with bytecode: uv does not compile by default, and where PYTHONDONTWRITEBYTECODE is set (as on this
+# project's machines) nothing is ever cached, so every process (each CLI command, each Dask worker, the
+# dashboard) compiled pandas, Dask and covcall from source again: about 2.5 s of CPU a start (docs/scale.md).
+$(VENV)/.installed: pyproject.toml requirements.lock Makefile | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet --compile-bytecode -r requirements.lock
 	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock | $(BIN)/python
-	$(UV) pip install --python $(BIN)/python --quiet -r requirements-dev.lock
+$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock Makefile | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet --compile-bytecode -r requirements-dev.lock
 	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $(VENV)/.installed $@
 
@@ -37,18 +40,23 @@ browser:
 	  { echo "installing Debian chromium"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	    echo "warning: could not install chromium; browser tests will be skipped"; }
 
-run: venv
+# covcall itself is an editable install (its source is here, not in site-packages): compiled on every run /
+# test / bench, a fraction of a second when nothing changed.
+bytecode:
+	$(BIN)/python -m compileall -q covcall
+
+run: venv bytecode
 	mkdir -p data
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address localhost
 
-test: dev browser
+test: dev browser bytecode
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: dev
 	$(BIN)/ruff check .
 
-bench: venv
+bench: venv bytecode
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_dataset.py
 	$(BIN)/python bench/bench_cli.py

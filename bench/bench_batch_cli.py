@@ -1,6 +1,6 @@
 """`covcall batch --spec F --workers 1` vs `--workers 2`, end to end through the CLI (issue 11's "Done when").
 
-    python bench/bench_batch_cli.py [REPEAT]      (default 2)
+    python bench/bench_batch_cli.py [REPEAT] [SPEC ...]      (default 2, every spec)
 
 Each command runs in a fresh process on a fresh database (what a user types), so the times include Python's
 start, covcall's imports, loading the data, starting the cluster and saving every run. Prints JSON per spec:
@@ -70,7 +70,11 @@ def main() -> int:
     out: dict[str, object] = {"cores": os.cpu_count(), "repeat": repeat}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for name, spec in SPECS.items():
+        chosen = sys.argv[2:] or list(SPECS)
+        unknown = sorted(set(chosen) - set(SPECS))
+        if unknown:
+            raise SystemExit(f"unknown spec {', '.join(unknown)}; choose from {', '.join(SPECS)}")
+        for name, spec in ((n, SPECS[n]) for n in chosen):
             path = folder / f"{name}.json"
             path.write_text(json.dumps(spec), encoding="utf-8")
             walls: dict[int, list[float]] = {1: [], 2: []}

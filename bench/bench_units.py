@@ -30,7 +30,7 @@ def main() -> int:
     from covcall.batch import BatchSpec
     from covcall.compute import ComputeSpec, Executor
 
-    workers = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    workers = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 2
     spec = BatchSpec.parse({
         "name": "units", "underlyings": ["BTC", "ETH"], "timeframes": ["1h"],
         "windows": [{"start": f"{y}-01-01", "end": f"{y}-12-31"} for y in (2021, 2022, 2023)],
@@ -46,7 +46,11 @@ def main() -> int:
     for mode in ("serial", "local"):
         t0 = time.perf_counter()
         with Executor(ComputeSpec(mode, workers)) as ex:
+            ex.distributed  # noqa: B018 - waits for a local cluster starting in the background
             t1 = time.perf_counter()
+            if ex.client is not None and "--gc-freeze" in sys.argv:
+                import gc
+                ex.client.run(gc.freeze)
             refs = {k: ex.scatter(v) for k, v in data.items()}
             t2 = time.perf_counter()
             own = [r for _, r, _ in ex.map(_timed, [(c, refs[(c.underlying, c.start)]) for c in configs])]

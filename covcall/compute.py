@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -133,7 +134,8 @@ def _warm() -> None:
 
 
 # What the fork server imports once, so every worker forked from it starts with the engine already loaded.
-FORKSERVER_PRELOAD = ("distributed", "numpy", "pandas", "covcall.backtest", "covcall.sensitivity", "covcall.walker")
+FORKSERVER_PRELOAD = ("distributed", "numpy", "pandas", "scipy.special", "covcall.backtest", "covcall.sensitivity",
+                      "covcall.walker")
 
 
 def _has_forkserver() -> bool:
@@ -237,12 +239,12 @@ class Executor:
         self._cluster: Any = None
         self._warming: list[Any] = []
         self._main: Any = None
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
 
     def __enter__(self) -> Executor:
         if self.spec.mode == "serial":
             return self
-        from distributed import Client, LocalCluster
-
         if self.spec.mode == "local":
             method = _configure_local()
             # A spawned worker (and the fork server) re-imports the parent's `__main__` file. Under Streamlit
@@ -250,18 +252,15 @@ class Executor:
             # after a crash never came up in the suite. So `__main__` is a bare module while the cluster lives;
             # units are covcall functions or closures cloudpickle sends by value, so nothing needs it.
             self._main = _bare_main()
-            try:
-                self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
-                                             host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
-                self.client = Client(self._cluster)
-            except BaseException:
-                self.__exit__(None, None, None)
-                raise
-            if method == "forkserver":
-                global _forkserver_warm
-                _forkserver_warm = True  # this process's next clusters start in a fraction of a second
-            self._warm_up()
+            # The cluster starts in the background: its workers come up while the caller loads market data
+            # (about 0.4 s of a 24-run batch); the first use (scatter, map, dashboard_link) waits for it. A local
+            # cluster has no address to be unreachable, so nothing is lost by learning of a failure there.
+            self._starting = threading.Thread(target=self._start_local, args=(method,), daemon=True,
+                                              name="covcall-local-cluster")
+            self._starting.start()
             return self
+        from distributed import Client
+
         try:
             self.client = Client(self.spec.address, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError) as err:
@@ -278,6 +277,31 @@ class Executor:
         self._warm_up()
         return self
 
+    def _start_local(self, method: str) -> None:
+        try:
+            from distributed import Client, LocalCluster
+
+            self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
+                                         host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
+            self.client = Client(self._cluster)
+            if method == "forkserver":
+                global _forkserver_warm
+                _forkserver_warm = True  # this process's next clusters start in a fraction of a second
+            self._warm_up()
+        except BaseException as err:  # re-raised in the caller's thread at first use
+            self._start_error = err
+
+    def _ready(self) -> None:
+        """Wait for a cluster starting in the background; raise what stopped it."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        if self._start_error is not None:
+            err, self._start_error = self._start_error, None
+            raise CovcallError(f"could not start a local Dask cluster of {self.spec.workers} workers: "
+                               f"{_line(err)}; run with --workers 1 (COMPUTE=serial) to stay in this process") \
+                from err
+
     def _warm_up(self) -> None:
         """One import task per worker, not waited for: it overlaps the driver's data loading."""
         workers = list(self.client.scheduler_info().get("workers", {}))
@@ -286,6 +310,9 @@ class Executor:
 
     def __exit__(self, *exc: Any) -> None:
         try:
+            if self._starting is not None:
+                self._starting.join()
+                self._starting = None
             if self.client is not None:
                 self.client.close()
             if self._cluster is not None:
@@ -296,7 +323,14 @@ class Executor:
                 self._main = None
 
     @property
+    def distributed(self) -> bool:
+        """Whether units run on Dask workers (waits for a local cluster still starting)."""
+        self._ready()
+        return self.client is not None
+
+    @property
     def dashboard_link(self) -> str | None:
+        self._ready()
         try:
             return str(self.client.dashboard_link) if self.client is not None else None
         except Exception:  # no dashboard (bokeh not installed): nothing to link to
@@ -304,6 +338,7 @@ class Executor:
 
     def scatter(self, value: Any) -> Any:
         """Send data to the workers once; units receive the future and Dask resolves it (serial: the value)."""
+        self._ready()
         if self.client is None:
             return value
         return self.client.scatter(value, broadcast=True, hash=False)
@@ -316,6 +351,7 @@ class Executor:
         does not end with one worker finishing a long unit while the others wait; results never depend on it.
         Closing the iterator early (an exception in the caller, Stop on a page, Ctrl-C) cancels what has not run.
         """
+        self._ready()
         if self.client is None:
             for i, args in enumerate(units):
                 try:

@@ -170,8 +170,15 @@ def _decoded(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _naive(series: pd.Series) -> pd.Series:
-    s = pd.to_datetime(series, utc=True)
-    return s.dt.tz_convert("UTC").dt.tz_localize(None)
+    """UTC wall times without a zone (DuckDB TIMESTAMP columns); naive input is taken as UTC already."""
+    s = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
+    return s.dt.tz_convert(None)
+
+
+def _naive_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with every zoned timestamp column made naive UTC (a copy only when there is one)."""
+    zoned = [c for c, t in df.dtypes.items() if isinstance(t, pd.DatetimeTZDtype)]
+    return df.assign(**{c: df[c].dt.tz_convert(None) for c in zoned}) if zoned else df
 
 
 def _ts(value: Any) -> pd.Timestamp | None:
@@ -605,17 +612,8 @@ class Store:
     # -- runs ------------------------------------------------------------------------------------
     def save_run(self, run: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
         """One run row plus its trades, examples, candidates and equity, all or nothing."""
-        prepared = {}
-        for name, df in tables.items():
-            df = df.copy()
-            for c in df.columns:
-                if isinstance(df[c].dtype, pd.DatetimeTZDtype):
-                    df[c] = _naive(df[c])
-            prepared[name] = df
-        row = pd.DataFrame([run])
-        for c in row.columns:
-            if isinstance(row[c].dtype, pd.DatetimeTZDtype):
-                row[c] = _naive(row[c])
+        prepared = {name: _naive_frame(df) for name, df in tables.items()}
+        row = _naive_frame(pd.DataFrame([run]))
         with self.transaction() as con:
             self._insert_df(con, "runs", row)
             for name, df in prepared.items():

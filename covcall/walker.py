@@ -264,7 +264,7 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
                                 store)
         data = ex.scatter(MarketInputs(candles, iv, fine, load_events(span_cfg, store)))
         sink = StoreSink(store, model_dir)
-        if len(spec.folds) > 1 and ex.client is not None:
+        if len(spec.folds) > 1 and ex.distributed:
             # folds are independent: each is one unit; the driver saves what each brings back as it arrives
             done_folds: dict[int, FoldRun] = {}
             units = [(spec, k, rs, data, walk_id) for k, rs in enumerate(spec.folds, start=1)]

@@ -273,6 +273,35 @@ def test_an_unreachable_scheduler_fails_fast_naming_it_and_stores_nothing(tmp_pa
     assert store.list_runs().empty and store.read_jobs().empty
 
 
+def test_a_local_cluster_starts_while_the_driver_loads_and_a_failed_start_is_one_clear_error(
+        tmp_path, monkeypatch) -> None:
+    import threading
+
+    import distributed
+
+    release = threading.Event()
+
+    class CannotStart:
+        def __init__(self, *args, **kwargs) -> None:
+            release.wait(10)  # still starting while the caller goes on
+            raise OSError("no free port")
+
+    monkeypatch.setattr(distributed, "LocalCluster", CannotStart)
+    with Executor(LOCAL2) as ex:  # returns before the cluster is up: the driver loads data meanwhile
+        assert not release.is_set()
+        release.set()
+        with pytest.raises(CovcallError, match=r"could not start a local Dask cluster of 2 workers: OSError: no "
+                                               r"free port; run with --workers 1 \(COMPUTE=serial\)"):
+            ex.scatter([1, 2])
+    # a batch learns of it at its first unit: the batch is recorded as failed with the reason, no run is stored
+    store = Store(tmp_path / "cc.duckdb")
+    with pytest.raises(CovcallError, match="could not start a local Dask cluster"):
+        run_batch(BATCH, store=store, compute=LOCAL2)
+    jobs = store.read_jobs()
+    assert list(jobs["status"]) == ["failed"] and "could not start a local Dask cluster" in jobs["error"].iloc[0]
+    assert store.list_runs().empty
+
+
 # -- the data side -------------------------------------------------------------------------------------
 def test_parquet_export_partitioned_by_underlying_and_timeframe(tmp_path, monkeypatch, capsys) -> None:
     import duckdb
