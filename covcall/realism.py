@@ -19,6 +19,7 @@ from covcall.calibration import (
     best_candles,
     best_index,
     effective_chain,
+    expiry_table,
     index_known_since,
     realised_known_at,
     resolve,
@@ -142,6 +143,10 @@ def realism(store: Store, *, snapshot: str | None = None, calibration: str = "au
                                      "calibration": used,
                                      "events_within_7d": ev.listed(t.value, t.value + 7 * 86_400 * 10**9)
                                      if ev is not None else 0}
+            # the forward: the basis the model prices with (one number per calibration) against the snapshot's own
+            # (its futures over the index, expiries of 7 days or more), so a user sees what that number costs
+            entry["basis_ann_model"] = float(params.basis_ann)
+            entry["basis_ann_real"] = real_basis(q)
             idx, since = index_known_since(index, t)
             # a daily index seen at noon is 12 h old: most of the level error of a day's snapshots
             entry["index_age_h"] = round((t - since) / pd.Timedelta(hours=1), 2) if since is not None else None
@@ -157,6 +162,16 @@ def realism(store: Store, *, snapshot: str | None = None, calibration: str = "au
             out.append(entry)
     return {"calibration": calibration, "holdout": holdout, "events": events, "snapshots": out,
             "targets": _targets(out)}
+
+
+def real_basis(quotes_: pd.DataFrame, min_dte_days: float = 7.0) -> float | None:
+    """A snapshot's own forward basis per year: median of ln(F / index) / T over expiries of `min_dte_days` or more
+    (as `covcall calibrate` fits it); None without such an expiry."""
+    exp = expiry_table(quotes_)
+    if exp.empty:
+        return None
+    long = exp[exp["dte_days"] >= min_dte_days]
+    return float(long["basis"].median()) if len(long) else None
 
 
 def _params_for(cal: Calibration | None, u: str, t: pd.Timestamp, all_quotes: pd.DataFrame | None,
@@ -193,7 +208,8 @@ def realism_table(result: dict[str, Any], source: str = "index") -> pd.DataFrame
         if not part:
             continue
         for bucket, s in part["by_tenor"].items():
-            rows.append({"snapshot_id": e["snapshot_id"], "tenor": bucket, "index_age_h": e.get("index_age_h"), **s,
+            rows.append({"snapshot_id": e["snapshot_id"], "tenor": bucket, "index_age_h": e.get("index_age_h"),
+                         "basis_ann_real": e.get("basis_ann_real"), "basis_ann_model": e.get("basis_ann_model"), **s,
                          "expiries_listed": part["expiries_listed_by_model"],
                          "strike_overlap": part["strike_overlap_within_10pct"]})
     return pd.DataFrame(rows)

@@ -42,6 +42,8 @@ def wide(result: dict, source: str) -> pd.DataFrame:
     out = p[["snapshot_id", "<7d", "7-30d", ">30d"]].copy()
     out.columns = ["snapshot", "IV <7d", "IV 7-30d", "IV >30d"]
     out.insert(1, "index age h", out["snapshot"].map(t.groupby("snapshot_id")["index_age_h"].first()))
+    for pos, (col, name) in enumerate((("basis_ann_real", "basis real %/yr"), ("basis_ann_model", "basis model %/yr"))):
+        out.insert(2 + pos, name, out["snapshot"].map(t.groupby("snapshot_id")[col].first().astype(float) * 100.0))
     for src, name in ((p90, "p90"), (mark, "mark %")):
         for b in ("<7d", "7-30d", ">30d"):
             out[f"{name} {b}"] = out["snapshot"].map(src[b]) if b in src else float("nan")

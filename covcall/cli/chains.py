@@ -107,6 +107,9 @@ def cmd_realism(args: argparse.Namespace, settings: Settings) -> int:
             wide = t.pivot_table(index="snapshot_id", columns="tenor", values="median_abs_iv_error_pts")
             if source == "index":  # how old the index value was: a daily close seen at noon is 12 h old
                 wide["index age h"] = t.groupby("snapshot_id")["index_age_h"].first()
+                # the forward: the one basis the model prices with vs the snapshot's own futures
+                for col, name in (("basis_ann_real", "basis real %/yr"), ("basis_ann_model", "basis model %/yr")):
+                    wide[name] = t.groupby("snapshot_id")[col].first().astype(float) * 100.0
             print(f"median |IV error| (vol points), ATM input = {source}:")
             print(wide.round(1).to_string())
         print("worst per tenor (index):", {k: round(v, 1) for k, v in
