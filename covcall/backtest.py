@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from covcall.basis import basis_known_at, load_basis
 from covcall.calibration import chain_for
 from covcall.chain import ChainParams
 from covcall.dataset import check_export_dir, export_run_files, persist_run, shape_examples
@@ -61,6 +62,10 @@ class BacktestConfig(BaseModel):
     settlement: Literal["auto", "proxy"] = Field("auto", description=(
         "Daily bars: 'auto' settles at the 08:00 UTC close of finer bars of the same series when they exist "
         "(stored 4h/1h, or the synthetic market's 1h), else open + 8/24 (close - open); 'proxy' always uses that."))
+    basis: Literal["auto", "calibrated"] = Field("auto", description=(
+        "The forward's basis: 'auto' prices each decision on real data (store, ccxt) with the stored basis history "
+        "known then (chain snapshots, futures, imported files; at most 7 days old), else the calibration's one "
+        "number; 'calibrated' always uses the calibration's number (chain.basis_ann)."))
     take_profit: float = Field(0.5, gt=0, lt=1, description="tp_and_roll: buy back when the mark is (1 - tp) x premium.")
     delta_min: float = Field(0.10, ge=0, le=1)
     delta_max: float = Field(0.30, ge=0, le=1)
@@ -155,6 +160,16 @@ class BacktestResult:
     data_hash: str
     exports: dict[str, str] = field(default_factory=dict)
     calibration_id: str | None = None
+    basis_history: bool = False  # a stored basis history moved the forward (covcall.basis)
+
+    def basis_used(self) -> dict[str, Any]:
+        """Which forward basis the run's calls were sold at: a stored history (covcall.basis) or the calibration's
+        number, and the range over its trades (per year)."""
+        b = self.trades["basis_ann"].astype(float) if "basis_ann" in self.trades and len(self.trades) else None
+        return {"setting": self.config.basis, "source": "history" if self.basis_history else "calibrated",
+                "calibrated_ann": float(self.config.chain.basis_ann),
+                "trade_min_ann": float(b.min()) if b is not None else None,
+                "trade_max_ann": float(b.max()) if b is not None else None}
 
     def summary(self) -> dict[str, Any]:
         """The JSON the CLI prints: run id, metrics, decision counts and export paths."""
@@ -167,7 +182,7 @@ class BacktestResult:
             "candidates": int(len(self.candidates)),
         }
         return {"run_id": self.run_id, "config_hash": self.config.config_hash(), "calibration": self.calibration_id,
-                "accounting": self.config.accounting,
+                "accounting": self.config.accounting, "basis": self.basis_used(),
                 "metrics": plain(self.metrics),
                 "counts": counts, "exports": self.exports,
                 "data_span": [self.data_span[0].isoformat(), self.data_span[1].isoformat()]}
@@ -234,11 +249,13 @@ def load_fine_closes(config: BacktestConfig, store: Store | None) -> pd.DataFram
 
 
 def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame | None,
-                 fine: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> tuple[Market, int]:
+                 fine: pd.DataFrame | None = None, events: pd.DataFrame | None = None,
+                 basis: pd.DataFrame | None = None) -> tuple[Market, int]:
     """Arrays for the engine (warm-up bars included) and the index of the first bar inside the window.
 
     `fine` (finer bars of the same series) lets daily-bar expiries settle at the real 08:00 UTC close; `events`
-    (a calendar, covcall.events) prices scheduled releases into the expiries after them.
+    (a calendar, covcall.events) prices scheduled releases into the expiries after them; `basis` (observations
+    ts, basis_ann; covcall.basis) gives each bar the forward basis known at its close (with basis 'auto').
     """
     ts = pd.DatetimeIndex(pd.to_datetime(candles["ts"], utc=True))
     start = pd.Timestamp(config.start, tz="UTC")
@@ -271,6 +288,11 @@ def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame
     market = Market(ts=ts, open=opn, close=close, atm_iv=atm, rv=np.asarray(rv, float),
                     ret_1d=past_return(1), ret_7d=past_return(7), ret_30d=past_return(30), bar_ns=bar_ns,
                     term_state=state, events=EventVariance.build(events, config.underlying, config.chain))
+    if basis is not None and len(basis) and config.basis == "auto":
+        known = basis_known_at(basis, market.close_ns, float(config.chain.basis_ann))
+        # only a history that reaches a bar moves anything; otherwise every bar keeps the calibration's number
+        if np.any(known != float(config.chain.basis_ann)):
+            market.basis = known
     if fine is not None and len(fine):
         fts = pd.DatetimeIndex(pd.to_datetime(fine["ts"], utc=True)).as_unit("ns")
         step = int(np.median(np.diff(fts.asi8))) if len(fts) > 1 else bar_ns
@@ -296,6 +318,7 @@ class MarketInputs:
     iv: pd.DataFrame | None
     fine: pd.DataFrame | None
     events: pd.DataFrame | None = None
+    basis: pd.DataFrame | None = None  # the stored basis history (covcall.basis), None: the calibration's number
 
 
 def backtest_unit(cfg: BacktestConfig, data: MarketInputs, policy: Policy | None = None,
@@ -303,7 +326,7 @@ def backtest_unit(cfg: BacktestConfig, data: MarketInputs, policy: Policy | None
     """One backtest as a unit of work (covcall.compute): a pure function of the config, the market data and an
     optional policy object (a model policy carries its model); it never opens the store."""
     return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, events=data.events, policy=policy,
-                        record_candidates=record_candidates)
+                        record_candidates=record_candidates, basis=data.basis)
 
 
 def load_events(config: BacktestConfig, store: Store | None = None) -> pd.DataFrame | None:
@@ -314,10 +337,19 @@ def load_events(config: BacktestConfig, store: Store | None = None) -> pd.DataFr
     return calendar_for(config.underlying, store)
 
 
+def load_basis_history(config: BacktestConfig, store: Store | None = None) -> pd.DataFrame | None:
+    """The stored basis history of a config's underlying for real data with basis 'auto'; None otherwise (the
+    synthetic market has no futures: it prices with the calibration's number)."""
+    if config.source == "synthetic" or config.basis != "auto":
+        return None
+    return load_basis(config.underlying, store)
+
+
 def load_market_inputs(config: BacktestConfig, store: Store | None = None, fine: bool = True) -> MarketInputs:
     """Everything `backtest_unit` needs for configs sharing this one's data (series, window and settlement)."""
     candles, iv = load_inputs(config, store)
-    return MarketInputs(candles, iv, load_fine_closes(config, store) if fine else None, load_events(config, store))
+    return MarketInputs(candles, iv, load_fine_closes(config, store) if fine else None, load_events(config, store),
+                        load_basis_history(config, store))
 
 
 def load_inputs(config: BacktestConfig, store: Store | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -337,10 +369,12 @@ def load_inputs(config: BacktestConfig, store: Store | None = None) -> tuple[pd.
     return candles, iv
 
 
-def data_hash(candles: pd.DataFrame, iv: pd.DataFrame | None) -> str:
+def data_hash(candles: pd.DataFrame, iv: pd.DataFrame | None, basis: pd.DataFrame | None = None) -> str:
     h = hashlib.sha256(pd.util.hash_pandas_object(candles[["ts", "close"]], index=False).values.tobytes())
     if iv is not None and len(iv):
         h.update(pd.util.hash_pandas_object(iv[["ts", "iv_ann"]], index=False).values.tobytes())
+    if basis is not None and len(basis):
+        h.update(pd.util.hash_pandas_object(basis[["ts", "basis_ann"]], index=False).values.tobytes())
     return h.hexdigest()[:16]
 
 
@@ -358,11 +392,13 @@ def run_backtest(
     defaults: dict[str, Any] | None = None,
     fine: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
+    basis: pd.DataFrame | None = None,
 ) -> BacktestResult:
     """Run one covered-call backtest; persist it when a store is given; export CSV + JSONL when export_dir is.
 
-    `candles`/`iv`/`events` override the config's data source (for tests and notebooks; events load with the
-    candles: given candles and no events, no scheduled events are priced); `policy` overrides the
+    `candles`/`iv`/`events`/`basis` override the config's data source (for tests and notebooks; events and the
+    basis history load with the candles: given candles and neither, no scheduled events are priced and the
+    forward keeps the calibration's basis); `policy` overrides the
     config's policy (the walker passes trained model policies this way). `defaults`
     (`covcall.run_defaults(covcall.load_settings())`) fill the fields a dict config leaves out.
 
@@ -387,9 +423,10 @@ def run_backtest(
         candles, loaded_iv = load_inputs(config, store)
         iv = iv if iv is not None else loaded_iv
         events = events if events is not None else load_events(config, store)
+        basis = basis if basis is not None else load_basis_history(config, store)
     if fine is None:
         fine = load_fine_closes(config, store)
-    market, first = build_market(config, candles, iv, fine, events)
+    market, first = build_market(config, candles, iv, fine, events, basis)
     if policy is None:
         loader = None
         if config.policy == "model":
@@ -421,7 +458,8 @@ def run_backtest(
     out.examples = examples
     span = (market.ts[first], market.ts[-1])
     result = BacktestResult(run_id, config, metrics, out.trades, out.examples, out.candidates, out.equity,
-                            span, data_hash(candles, iv), calibration_id=calibration_id)
+                            span, data_hash(candles, iv, basis if market.basis is not None else None),
+                            calibration_id=calibration_id, basis_history=market.basis is not None)
     # Saved first, exported second: an export never describes a run the database does not have, and a failed
     # export loses nothing (the run stays saved; `covcall export --run ID` writes its files later).
     if store is not None:

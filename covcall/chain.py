@@ -324,9 +324,11 @@ def _term_factor(t_years: np.ndarray, params: ChainParams, state: ArrayLike | No
     return np.clip(factor, params.term_min_ratio, params.term_max_ratio)
 
 
-def carry(params: ChainParams, rate: float = 0.0) -> float:
-    """Annual carry of the forward: F = S exp(carry T) (Deribit prices options off the expiry's future)."""
-    return float(params.basis_ann) + float(rate)
+def carry(params: ChainParams, rate: Any = 0.0) -> Any:
+    """Annual carry of the forward: F = S exp(carry T) (Deribit prices options off the expiry's future). `rate`
+    may be an array (a basis history moves the carry bar by bar, see covcall.engine.BSQuotes)."""
+    r = np.asarray(rate, dtype=float)
+    return float(params.basis_ann) + (float(r) if r.ndim == 0 else r)
 
 
 def without_events(iv: ArrayLike, event_var: ArrayLike, t_years: ArrayLike) -> np.ndarray:

@@ -203,8 +203,15 @@ def read_chain_file(path: Any, underlying: str | None = None) -> ChainFile:
 
 def import_chain(store: Store, path: Any, underlying: str | None = None) -> dict[str, Any]:
     """Read a chain file and store its snapshots; snapshots already stored are left as they are (idempotent)."""
+    from covcall.basis import snapshot_basis
+
     cf = read_chain_file(path, underlying)
     added = store.import_chain_quotes(cf.quotes, source=Path(cf.name).name)
+    # each snapshot's own futures over the index: the basis history backtests price with (covcall.basis);
+    # written again on every import, so importing a file again fills it for snapshots stored before
+    basis = snapshot_basis(cf.quotes)
+    if len(basis):
+        store.write_basis("chain", cf.underlying, basis)
     return {"file": cf.name, "kind": cf.kind, "underlying": cf.underlying, "snapshots": len(cf.snapshots),
             "new_snapshots": added, "quotes": int(len(cf.quotes)), "dropped": cf.dropped,
             "first": cf.quotes["ts"].min(), "last": cf.quotes["ts"].max()}

@@ -72,13 +72,15 @@ def chain_at(underlying: str, at: Any, *, source: str = "synthetic", timeframe: 
     chain, cal_id = chain_for(cfg.chain, cfg.calibration, u, store)
     cfg = cfg.model_copy(update={"chain": chain})
     data = load_market_inputs(cfg, store, fine=False)
-    market, _ = build_market(cfg, data.candles, data.iv, None, data.events)
+    market, _ = build_market(cfg, data.candles, data.iv, None, data.events, data.basis)
     i = int(np.searchsorted(market.close_ns, at.value, side="right")) - 1
     if i < 0:
         raise CovcallError(f"no {u} {timeframe} bar closed by {at:%Y-%m-%d %H:%M} UTC on source {source}")
     t = pd.Timestamp(int(market.close_ns[i]), tz="UTC")
     spot, atm, state = float(market.close[i]), float(market.atm_iv[i]), float(market.term_state[i])
-    c = build_chain(t, spot, atm, u, chain, cfg.rate, state=state, events=market.events)
+    # a basis history moves the forward's carry (as the engine's quote model does)
+    rate = cfg.rate if market.basis is None else cfg.rate + float(market.basis[i]) - float(chain.basis_ann)
+    c = build_chain(t, spot, atm, u, chain, rate, state=state, events=market.events)
     quotes = pd.DataFrame({k: c[k] for k in QUOTE_COLUMNS if k in c})
     quotes["mark_coin"] = c["mark_coin"]
     quotes["expiry"] = pd.to_datetime(quotes["expiry"]).dt.tz_localize("UTC")

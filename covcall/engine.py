@@ -20,13 +20,14 @@ EXIT_STYLES = values(ExitStyle)
 class QuoteModel(Protocol):
     """Where the engine gets its option chain and prices; the default is the Deribit-style BS model."""
 
+    # `events` / `basis` come only when the run has them (scheduled events; a basis history, covcall.basis)
     def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str,
-              state: float | None = None, events: Any = None) -> dict[str, np.ndarray]: ...
+              state: float | None = None, events: Any = None, basis: float | None = None) -> dict[str, np.ndarray]: ...
 
-    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None,
+    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None, basis: Any = None,
              **events: Any) -> np.ndarray: ...
 
-    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None,
+    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None, basis: Any = None,
             **events: Any) -> np.ndarray: ...
 
 
@@ -37,18 +38,25 @@ class BSQuotes:
     params: ChainParams
     rate: float = 0.0
 
+    def _rate(self, basis: Any) -> Any:
+        """The rate that makes the forward's carry (params.basis_ann + rate) the given basis + this rate."""
+        if basis is None:
+            return self.rate
+        b = np.asarray(basis, dtype=float)
+        return self.rate + (float(b) if b.ndim == 0 else b) - float(self.params.basis_ann)
+
     def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str,
-              state: float | None = None, events: Any = None) -> dict[str, np.ndarray]:
-        return build_chain(t, spot, atm_iv, underlying, self.params, self.rate, names=False, state=state,
+              state: float | None = None, events: Any = None, basis: float | None = None) -> dict[str, np.ndarray]:
+        return build_chain(t, spot, atm_iv, underlying, self.params, self._rate(basis), names=False, state=state,
                            events=events)
 
-    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None,
+    def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None, basis: Any = None,
              **events: Any) -> np.ndarray:
-        return mark_call_usd(spot, strike, t_years, atm_iv, self.params, self.rate, state, **events)
+        return mark_call_usd(spot, strike, t_years, atm_iv, self.params, self._rate(basis), state, **events)
 
-    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None,
+    def ask(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None, basis: Any = None,
             **events: Any) -> np.ndarray:
-        return ask_usd(spot, strike, t_years, atm_iv, self.params, self.rate, state, **events)
+        return ask_usd(spot, strike, t_years, atm_iv, self.params, self._rate(basis), state, **events)
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,8 @@ class Market:
     # Scheduled events (covcall.events.EventVariance) priced into the expiries after them; None on the synthetic
     # market, which has no scheduled events.
     events: Any = None
+    # The forward basis known at each close (covcall.basis); None: the chain's one calibrated number.
+    basis: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # pandas may hold microseconds; the engine's integer clock is nanoseconds.
@@ -111,6 +121,14 @@ class Market:
 
     def __len__(self) -> int:
         return len(self.close)
+
+    def basis_args(self, idx: Any, row: bool = False) -> dict[str, Any]:
+        """The quote model's `basis` keyword for bars `idx` (`row`: as a row, bars along the last axis); {} without a
+        basis history."""
+        if self.basis is None:
+            return {}
+        b = self.basis[idx]
+        return {"basis": b[None, :] if row else b}
 
     def event_args(self, now_ns: Any, expiry_ns: Any) -> dict[str, np.ndarray]:
         """The event keyword arguments of the quote model for options alive at `now_ns` ({} without events)."""
@@ -229,7 +247,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
     if open_end.any():
         tau = (expiry_ns[open_end] - market.close_ns[last]) / NS_PER_YEAR
         px = qm.ask(market.close[last], strike[open_end], tau, market.atm_iv[last], market.term_state[last],
-                    **market.event_args(market.close_ns[last], expiry_ns[open_end]))
+                    **market.basis_args(last), **market.event_args(market.close_ns[last], expiry_ns[open_end]))
         exit_price[open_end] = px
         exit_fee[open_end] = trade_fee_usd(px, np.full(px.shape, market.close[last]), p.fee_rate, p.fee_cap)
 
@@ -243,7 +261,8 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
             alive |= (bars[None, :] == exit_idx[:, None]) & open_end[:, None] & (tau > 0)
             spot = market.close[bars][None, :]
             mark = qm.mark(spot, strike[:, None], np.maximum(tau, 0.0), market.atm_iv[bars][None, :],
-                           market.term_state[bars][None, :], **market.event_args(c_ns[None, :], expiry_ns[:, None]))
+                           market.term_state[bars][None, :], **market.basis_args(bars, row=True),
+                           **market.event_args(c_ns[None, :], expiry_ns[:, None]))
             hit = alive & (mark <= (1.0 - p.take_profit) * premium[:, None])
             any_hit = hit.any(axis=1)
             if any_hit.any():
@@ -252,7 +271,7 @@ def label_candidates(market: Market, i: int, cands: Candidates, p: SimParams) ->
                 b = bars[first[rows]]
                 tau_b = (expiry_ns[rows] - market.close_ns[b]) / NS_PER_YEAR
                 px = qm.ask(market.close[b], strike[rows], tau_b, market.atm_iv[b], market.term_state[b],
-                            **market.event_args(market.close_ns[b], expiry_ns[rows]))
+                            **market.basis_args(b), **market.event_args(market.close_ns[b], expiry_ns[rows]))
                 exit_idx[rows] = b
                 exit_ns[rows] = market.close_ns[b]
                 reason[rows] = ExitReason.TAKE_PROFIT.value
@@ -273,7 +292,8 @@ def option_marks(market: Market, i: int, exit_idx: int, strike: float, expiry_ns
     bars = np.arange(i, exit_idx + 1)
     tau = (expiry_ns - market.close_ns[bars]) / NS_PER_YEAR
     marks = p.quote_model.mark(market.close[bars], strike, np.maximum(tau, 0.0), market.atm_iv[bars],
-                               market.term_state[bars], **market.event_args(market.close_ns[bars], expiry_ns))
+                               market.term_state[bars], **market.basis_args(bars),
+                               **market.event_args(market.close_ns[bars], expiry_ns))
     return np.where(tau > 0, marks, 0.0)
 
 
@@ -298,6 +318,8 @@ def _candidates_at(market: Market, i: int, policy: Policy, p: SimParams) -> Cand
     t = pd.Timestamp(market.close_ns[i], tz="UTC")
     spot = float(market.close[i])
     extra = {"events": market.events} if market.events is not None else {}  # custom quote models may not know them
+    if market.basis is not None:
+        extra["basis"] = float(market.basis[i])
     chain = dict(p.quote_model.chain(t, spot, float(market.atm_iv[i]), p.underlying, float(market.term_state[i]),
                                      **extra))
     chain["expiry_ns"] = to_ns(chain["expiry"])
@@ -425,6 +447,8 @@ def simulate(market: Market, policy: Policy, p: SimParams, first_decision: int =
             "max_drawdown_pct": max_drawdown_pct(path), "exit_reason": str(labels.exit_reason[k]),
             "settlement_source": labels.settlement_source[k], "premium_coin_total": q * premium / spot,
             "pnl_vs_hodl_coin": entry_coin + exit_coin,
+            # the forward's basis this call was sold at (a basis history's value, else the calibration's)
+            "basis_ann": float(market.basis[i]) if market.basis is not None else float(p.chain.basis_ann),
         }
         trades.append(trade)
         ex.update(action=Action.SELL_CALL.value, reward=trade["pnl"], reason=None, instrument=trade["instrument"],

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from covcall.backtest import BacktestConfig, MarketInputs, load_market_inputs, run_backtest
+from covcall.backtest import BacktestConfig, MarketInputs, build_market, load_market_inputs, run_backtest
 from covcall.calibration import chain_for
 from covcall.compute import ComputeSpec, Executor, UnitFailure
 from covcall.errors import CovcallError
@@ -36,17 +36,22 @@ class Scenario:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def scenarios(base_chain: dict[str, Any], daily: bool, events: bool = False) -> list[Scenario]:
-    """The assumption grid around a run (the base first); `events`: the run prices scheduled events."""
+def scenarios(base_chain: dict[str, Any], daily: bool, events: bool = False,
+              basis_history: bool = False) -> list[Scenario]:
+    """The assumption grid around a run (the base first); `events`: the run prices scheduled events;
+    `basis_history`: its forward follows a stored basis history (the basis scenarios then replace it)."""
     basis = float(base_chain.get("basis_ann", 0.0))
+    fixed = {"basis": "calibrated"}  # a basis scenario sets one number for every date
     grid = [Scenario("base"),
             Scenario("IV level -10 %", {"iv_scale": 0.9}), Scenario("IV level +10 %", {"iv_scale": 1.1}),
             Scenario("short end low (-0.10 at T->0)", {"short_end_shift": -0.10}),
             Scenario("short end high (+0.10 at T->0)", {"short_end_shift": 0.10}),
             Scenario("spread x0.5", {"spread_scale": 0.5}), Scenario("spread x2", {"spread_scale": 2.0}),
-            Scenario("basis 0", {"basis_ann": 0.0}),
+            Scenario("basis 0", {"basis_ann": 0.0}, fixed),
             Scenario(f"basis high ({max(HIGH_BASIS_ANN, 3 * basis):.0%}/yr)",
-                     {"basis_ann": max(HIGH_BASIS_ANN, 3 * basis)})]
+                     {"basis_ann": max(HIGH_BASIS_ANN, 3 * basis)}, fixed)]
+    if basis_history:
+        grid.append(Scenario(f"basis history off (calibrated {basis:.1%}/yr)", config=fixed))
     if events:
         grid += [Scenario("scheduled events off", {"event_scale": 0.0}),
                  Scenario("scheduled events x2", {"event_scale": 2.0})]
@@ -61,7 +66,7 @@ def run_scenario(config: BacktestConfig, scenario: Scenario, data: MarketInputs)
     cfg = config.model_copy(update={"chain": chain, **scenario.config})
     use_fine = None if cfg.settlement == "proxy" else data.fine
     res = run_backtest(cfg, candles=data.candles, iv=data.iv, fine=use_fine, events=data.events,
-                       record_candidates=False)
+                       basis=data.basis, record_candidates=False)
     m = res.metrics
     return {"scenario": scenario.name, "total_return": m.get("total_return"), "excess_return": m.get("excess_return"),
             "sharpe": m.get("sharpe"), "hodl_sharpe": m.get("hodl_sharpe"), "max_drawdown": m.get("max_drawdown"),
@@ -113,7 +118,8 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     config = config.model_copy(update={"chain": type(chain)(**chain.model_dump())})
     data = load_market_inputs(config, store)
     priced = EventVariance.build(data.events, config.underlying, config.chain) is not None
-    units = scenarios(config.chain.model_dump(), daily=config.timeframe == "1d", events=priced)
+    moved = build_market(config, data.candles, data.iv, None, None, data.basis)[0].basis is not None
+    units = scenarios(config.chain.model_dump(), daily=config.timeframe == "1d", events=priced, basis_history=moved)
     if mapper is not None:
         results = mapper(lambda s: run_scenario(config, s, data), units)
     else:

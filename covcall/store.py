@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 else:  # pandas costs most of the CLI's start-up; commands that only count rows never load it
     pd = lazy_module("pandas")
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Forward migrations: index i moves the schema from version i to i + 1.
 _MIGRATIONS: list[str] = [
@@ -125,6 +125,12 @@ _MIGRATIONS: list[str] = [
     CREATE TABLE IF NOT EXISTS events (
         ts TIMESTAMP, kind VARCHAR, underlying VARCHAR, move DOUBLE, label VARCHAR, source VARCHAR,
         imported_at TIMESTAMP, PRIMARY KEY (ts, kind, underlying));
+    """,
+    # 8: the forward basis by date (chain snapshots, futures, files) and the basis each trade was priced with.
+    """
+    CREATE TABLE IF NOT EXISTS basis_series (
+        source VARCHAR, underlying VARCHAR, ts TIMESTAMP, basis_ann DOUBLE, PRIMARY KEY (source, underlying, ts));
+    ALTER TABLE trades ADD COLUMN IF NOT EXISTS basis_ann DOUBLE;
     """,
 ]
 
@@ -534,6 +540,22 @@ class Store:
             params.append(source)
         sql += _span_sql(start, end, params)
         return self._frame(sql + " ORDER BY ts, source", params, ["ts"])
+
+    # -- the forward basis by date ---------------------------------------------------------------------
+    def write_basis(self, source: str, underlying: str, basis: pd.DataFrame) -> int:
+        """Upsert basis observations: columns ts (the time the value is known) and basis_ann (per year)."""
+        df = basis[["ts", "basis_ann"]].copy()
+        df["ts"] = _naive(df["ts"])
+        df.insert(0, "underlying", underlying.upper())
+        df.insert(0, "source", source)
+        with self.transaction() as con:
+            self._insert_df(con, "basis_series", df, replace=True)
+        return len(df)
+
+    def read_basis(self, underlying: str) -> pd.DataFrame:
+        """Every stored basis observation of an underlying (ts, basis_ann, source), sorted by ts."""
+        return self._frame("SELECT ts, basis_ann, source FROM basis_series WHERE underlying = ? ORDER BY ts, source",
+                           [underlying.upper()], ["ts"])
 
     # -- option chains and calibrations ------------------------------------------------------------------
     def import_chain_quotes(self, quotes: pd.DataFrame, source: str) -> int:
@@ -971,7 +993,9 @@ _SERIES_SQL = (
     "UNION ALL SELECT 'iv' AS kind, source, underlying, "
     "CASE WHEN bool_and(ts = date_trunc('day', ts)) THEN '1d' ELSE 'intraday' END AS timeframe, count(*), "
     "min(ts), max(ts) "
-    "FROM iv_series GROUP BY ALL ORDER BY kind, source, underlying, timeframe")
+    "FROM iv_series GROUP BY ALL "
+    "UNION ALL SELECT 'basis' AS kind, source, underlying, '' AS timeframe, count(*), min(ts), max(ts) "
+    "FROM basis_series GROUP BY ALL ORDER BY kind, source, underlying, timeframe")
 
 
 EXPORT_MEMORY_LIMIT = "1GB"

@@ -21,6 +21,7 @@ from covcall.backtest import (
     MarketInputs,
     backtest_unit,
     data_hash,
+    load_basis_history,
     load_events,
     load_fine_closes,
     load_inputs,
@@ -262,7 +263,8 @@ def walk(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None, 
         candles, iv = load_inputs(span_cfg, store)
         fine = load_fine_closes(span_cfg.model_copy(update={"settlement": spec.strategy.get("settlement", "auto")}),
                                 store)
-        data = ex.scatter(MarketInputs(candles, iv, fine, load_events(span_cfg, store)))
+        data = ex.scatter(MarketInputs(candles, iv, fine, load_events(span_cfg, store),
+                                        load_basis_history(span_cfg, store)))
         sink = StoreSink(store, model_dir)
         if len(spec.folds) > 1 and ex.distributed:
             # folds are independent: each is one unit; the driver saves what each brings back as it arrives
@@ -503,7 +505,7 @@ def train(spec: WalkSpec | dict[str, Any], progress: WalkProgress | None = None,
     out: list[dict[str, Any]] = []
     done = 0
     with Executor(compute or ComputeSpec("serial")) as ex:
-        data = ex.scatter(MarketInputs(candles, iv, None, load_events(cfg, store)))
+        data = ex.scatter(MarketInputs(candles, iv, None, load_events(cfg, store), load_basis_history(cfg, store)))
         opts = []
         for k, rs in enumerate(spec.folds, start=1):
             opts.append((k, optimize(spec, sink=StoreSink(store, model_dir), batch_id=new_id("train-"), progress=progress, total=total, rules=False,

@@ -50,6 +50,7 @@ ui.remember("backtest_decision_hour", 8)
 ui.remember("backtest_label", "")
 ui.remember("backtest_accounting", "usd")
 ui.remember("backtest_settlement", "auto")
+ui.remember("backtest_basis", "auto")
 ui.remember("backtest_calibration", "auto")
 ui.remember("backtest_view_run_id", None)
 ui.remember("backtest_batch_result", None)
@@ -93,6 +94,7 @@ def config_dict() -> dict[str, Any]:
         "seed": int(ss["backtest_seed"]), "exchange": settings.exchange_id,
         "label": ss["backtest_label"].strip() or None, "accounting": ss["backtest_accounting"],
         "settlement": ss["backtest_settlement"], "calibration": ss["backtest_calibration"],
+        "basis": ss["backtest_basis"],
     }
 
 
@@ -146,11 +148,15 @@ def settings_form() -> None:
                         **ui.kept("backtest_settlement_fee_rate"))
         f4.number_input("Quantity (coins)", 0.001, 1000.0, step=0.1, **ui.kept("backtest_quantity"))
         f5.number_input("Synthetic seed", 0, 10_000, step=1, **ui.kept("backtest_seed"))
-        g1, g2, g3, g4 = st.columns([1, 1, 1, 2])
+        g1, g2, g5, g3, g4 = st.columns([1, 1, 1, 1, 2])
         g1.selectbox("Accounting", ["usd", "coin"], key="backtest_accounting",
                      help="usd: premiums kept as USD cash; coin: booked in the coin, as Deribit does")
         g2.selectbox("Daily settlement", ["auto", "proxy"], key="backtest_settlement",
                      help="auto: the 08:00 UTC close of finer bars when there are any; proxy: open + 8/24 (close - open)")
+        g5.selectbox("Forward basis", ["auto", "calibrated"], key="backtest_basis",
+                     help="auto: on real data, each decision's forward uses the stored basis history known then "
+                          "(chain snapshots, Deribit futures, imported files; at most 7 days old), else the "
+                          "calibration's one number; calibrated: always that number")
         g3.text_input("Chain calibration", key="backtest_calibration",
                       help="auto (newest stored, else shipped), default, none, or a stored id")
         g4.text_input("Label (optional)", key="backtest_label", placeholder="shown in the run list")

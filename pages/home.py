@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from covcall.basis import fetch_basis, import_basis
 from covcall.config import run_defaults
 from covcall.demo import generate_demo_data
 from covcall.events import import_events
@@ -25,8 +26,9 @@ st.divider()
 st.subheader("Get market data")
 st.caption("Everything lands in the DuckDB cache: backtests use it with data source `store` (or `ccxt` for "
            "fetched series). A bad file is refused as a whole, with the lines at fault; nothing cached is lost.")
-tab_csv, tab_iv, tab_fetch, tab_events = st.tabs(["Import candles (CSV)", "Import an IV index (CSV)",
-                                                  "Fetch from an exchange", "Scheduled events (CSV)"])
+tab_csv, tab_iv, tab_fetch, tab_events, tab_basis = st.tabs(
+    ["Import candles (CSV)", "Import an IV index (CSV)", "Fetch from an exchange", "Scheduled events (CSV)",
+     "Forward basis"])
 
 
 def _report(done: dict) -> None:
@@ -115,6 +117,34 @@ with tab_events:
                          ["ts", "kind", "underlying", "move", "label"]], hide_index=True, width="stretch",
                      column_config={"ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm"),
                                     "move": st.column_config.NumberColumn("move %", format="%.1f")})
+
+with tab_basis:
+    st.caption("Deribit prices options off the expiry's future. Backtests on real data price each decision's forward "
+               "with the basis known then (at most 7 days old), else the calibration's one number. Every imported "
+               "chain snapshot adds its own; add a history here (CSV) or store today's from Deribit's futures (run "
+               "it on a schedule to build one).")
+    c1, c2, c3 = st.columns([3, 1, 2])
+    b_upload = c1.file_uploader("Basis history", type=["csv", "txt"], key="home_basis_file",
+                                help="Columns ts (UTC, when the value was known) and basis_ann (per year, 0.10 = "
+                                     "10 %/yr)")
+    c2.selectbox("Underlying", ["BTC", "ETH"], key="home_basis_underlying")
+    if c1.button("Import basis", key="home_basis_import", disabled=b_upload is None):
+        done = ui.attempt(lambda: import_basis(store, b_upload, st.session_state["home_basis_underlying"]))
+        if done is not None:
+            ui.invalidate()
+            st.success(f"{done['rows']} {done['underlying']} basis observations, median "
+                       f"{100 * done['median_basis_ann']:.1f} %/yr")
+    if c2.button("Fetch live basis (Deribit)", key="home_basis_fetch"):
+        done = ui.attempt(lambda: fetch_basis(store, st.session_state["home_basis_underlying"]))
+        if done is not None:
+            ui.invalidate()
+            st.success(f"{done['underlying']}: {100 * done['basis_ann']:.2f} %/yr from {done['futures']} futures")
+    held = ui.series(db)
+    held = held[held["kind"] == "basis"] if len(held) else held
+    if held.empty:
+        c3.info("No basis history stored yet.")
+    else:
+        c3.dataframe(held[["source", "underlying", "rows", "start", "end"]], hide_index=True, width="stretch")
 
 st.divider()
 st.subheader("Demo data")

@@ -123,3 +123,29 @@ def test_home_shows_the_packaged_and_stored_event_calendar(app_db, tmp_path):
     at = open_page()
     table = next(d.value for d in at.dataframe if "kind" in d.value.columns and "label" in d.value.columns)
     assert table.to_dict("records")[0]["label"] == "spot ETF decision" and table["move"].iloc[0] == 6.0
+
+
+def test_home_fetches_the_live_basis_from_deribit_futures_and_lists_the_history(app_db, monkeypatch):
+    import numpy as np
+
+    import covcall.market.exchange as exchange
+
+    class FakeDeribit:  # recorded shape of public/get_book_summary_by_currency, kind=future
+        rateLimit, timeout = 50, 5000
+
+        def public_get_get_book_summary_by_currency(self, params: dict) -> dict:
+            rows = [{"instrument_name": f"{params['currency']}-29MAR24", "mark_price": 40000 * np.exp(0.1 * 0.2215),
+                     "estimated_delivery_price": 40000.0, "creation_timestamp": 1704712781414}]
+            return {"jsonrpc": "2.0", "result": rows}
+
+    monkeypatch.setattr(exchange, "make_client", lambda exchange_id: FakeDeribit())
+    at = open_page()
+    assert any("No basis history stored yet." in i.value for i in at.info)
+    at.button(key="home_basis_fetch").click().run()
+    no_exception(at)
+    assert not errors(at)
+    assert any("BTC: 10.00 %/yr from 1 futures" in s.value for s in at.success)
+    table = next(d.value for d in at.dataframe if "source" in d.value.columns and "rows" in d.value.columns
+                 and "futures" in set(d.value["source"]))
+    assert table.to_dict("records")[0]["underlying"] == "BTC"
+    assert list(Store(app_db).read_basis("BTC")["source"]) == ["futures"]

@@ -128,6 +128,11 @@ def run_result(db: str, run_id: str, key: str) -> None:
                    f"{cfg.get('accounting', 'usd')} · calibration {row.get('calibration_id') or 'none'}")
     equity = view["equity"]
     trades = view["trades"]
+    if "basis_ann" in trades and trades["basis_ann"].notna().any():
+        b = trades["basis_ann"].astype(float) * 100
+        st.caption(f"Forward basis its calls were sold at: {b.min():.1f} .. {b.max():.1f} %/yr "
+                   f"(setting {cfg.get('basis', 'auto')}: a stored basis history where one is known, else the "
+                   "calibration's number)")
     if equity.empty:
         st.info("This run has no equity curve.")
     else:

@@ -39,6 +39,7 @@ _FLAGS: list[tuple[str, type, str]] = [
     ("calibration", str, "chain calibration: auto (default), default, none or a stored id"),
     ("accounting", str, "usd (premiums as USD cash, default) or coin (booked in the coin, as Deribit does)"),
     ("settlement", str, "daily bars: auto (08:00 close of finer bars when present) or proxy"),
+    ("basis", str, "forward basis: auto (the stored basis history on real data, default) or calibrated"),
     ("label", str, "name shown in run lists"),
 ]
 
@@ -154,6 +155,11 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         c = summary["counts"]
         print(f"run {res.run_id}: {cfg.underlying} {cfg.timeframe} {cfg.start}..{cfg.end} {cfg.exit_style}")
         print(f"  accounting {cfg.accounting}, calibration {summary.get('calibration') or 'none'}")
+        b = summary["basis"]
+        where = (f"stored history, {100 * b['trade_min_ann']:.1f}..{100 * b['trade_max_ann']:.1f} %/yr over its trades"
+                 if b["source"] == "history" and b["trade_min_ann"] is not None
+                 else f"calibrated {100 * b['calibrated_ann']:.1f} %/yr")
+        print(f"  forward basis {where}")
         for key in ("total_return", "cagr", "sharpe", "max_drawdown", "hodl_total_return", "excess_return",
                     "total_return_coin", "sharpe_coin", "option_pnl_coin"):
             v = m.get(key)

@@ -95,7 +95,24 @@ def _import_events(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _import_basis(args: argparse.Namespace, settings: Settings) -> int:
+    from covcall.basis import import_basis
+
+    result = plain(import_basis(open_store(settings), args.file, args.underlying))
+    emit(args, result, f"{result['rows']} {result['underlying']} basis observations from {result['first']} to "
+                       f"{result['last']} (median {100 * result['median_basis_ann']:.1f} %/yr); backtests on real "
+                       "data with basis 'auto' price the forward with them from the next run")
+    return 0
+
+
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.basis:
+        from covcall.basis import fetch_basis
+
+        result = plain(fetch_basis(open_store(settings), args.underlying))
+        emit(args, result, f"stored the live {result['underlying']} basis: {100 * result['basis_ann']:.2f} %/yr "
+                           f"from {result['futures']} Deribit futures")
+        return 0
     if args.chain:
         from covcall.chains import fetch_chain
 
@@ -231,6 +248,8 @@ def register(subparsers: Any) -> None:
                                                         "--timeframe 1d or 1h (hourly: fresher within each day)")
     p.add_argument("--chain", action="store_true", help="store one live snapshot of the Deribit option chain "
                                                          "(run it on a schedule to build a history)")
+    p.add_argument("--basis", action="store_true", help="store the live forward basis of Deribit's dated futures "
+                                                         "(run it on a schedule to build a basis history)")
     common(p)
     p.set_defaults(func=_fetch)
 
@@ -264,6 +283,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--file", required=True, metavar="FILE", help="the calendar CSV")
     common(p)
     p.set_defaults(func=_import_events)
+
+    p = sub.add_parser("import-basis", help="import a forward-basis history (futures over spot, per year)",
+                       description="Import a basis history CSV: ts (UTC, when the value was known) and basis_ann "
+                                   "(per year, 0.10 = 10 %%/yr), plus underlying unless --underlying is given. "
+                                   "Backtests on real data (basis 'auto') price each decision's forward with the "
+                                   "last value known then, at most 7 days old. A file with any bad row is refused "
+                                   "whole; importing it again changes nothing.")
+    p.add_argument("--file", required=True, metavar="FILE", help="the basis CSV")
+    p.add_argument("--underlying", default=None, help="BTC or ETH (else the file's underlying column)")
+    common(p)
+    p.set_defaults(func=_import_basis)
 
     p = sub.add_parser("show", help="list the cached series and chain snapshots",
                        description="One line per cached series, then the stored option-chain snapshots.")
