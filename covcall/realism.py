@@ -3,7 +3,8 @@
 For each snapshot the model gets exactly what a backtest would have at that moment: the spot (Deribit's index),
 the IV index value already known (or the realised-vol proxy), and the term state from the candles closed by then.
 Scheduled events (covcall.events) are priced as a backtest on real data prices them: the packaged and stored
-calendar, sized by the calibration. It is compared on the snapshot's own calls: implied vol (vol points), mark,
+calendar, sized by the calibration; so is the forward (covcall.basis: the basis history known then, else the
+calibration's number). It is compared on the snapshot's own calls: implied vol (vol points), mark,
 bid and spread, by tenor bucket and moneyness, plus how many listed expiries and strikes the model lists too.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from covcall.basis import basis_known_at, load_basis
 from covcall.calibration import (
     Calibration,
     best_candles,
@@ -113,12 +115,19 @@ def compare_snapshot(quotes_: pd.DataFrame, params: ChainParams, atm_input: floa
 
 
 def realism(store: Store, *, snapshot: str | None = None, calibration: str = "auto",
-            holdout: bool = False, events: bool = True) -> dict[str, Any]:
+            holdout: bool = False, events: bool = True, basis: str = "auto") -> dict[str, Any]:
     """Model vs every stored snapshot (or one), with the IV index as input and with the realised-vol proxy.
+
+    The forward's basis is what a backtest with the same `basis` setting would use: 'auto', the stored basis
+    history known at the snapshot (every imported snapshot adds its own futures' basis, quoted at that moment like
+    the index), else the calibration's number; 'calibrated', always the calibration's number (what a backtest
+    of a date without a basis history gets).
 
     `holdout=True` prices each snapshot with a calibration fitted on the other days of that underlying only
     (leave-one-day-out), so the figures are out of sample. `events=False` leaves scheduled events out.
     """
+    if basis not in ("auto", "calibrated"):
+        raise CovcallError(f"basis must be auto or calibrated; got {basis!r}")
     snaps = store.list_snapshots()
     if snaps.empty:
         raise CovcallError("no chain snapshots stored; import some with `covcall data import-chain --file F`")
@@ -130,6 +139,7 @@ def realism(store: Store, *, snapshot: str | None = None, calibration: str = "au
     out: list[dict[str, Any]] = []
     for u, group in snaps.groupby("underlying"):
         index, candles = best_index(store, u), best_candles(store, u)
+        basis_history = load_basis(u, store) if basis == "auto" else None
         cal = resolve(calibration, u, store)
         quotes_all = store.read_chain(list(group["snapshot_id"]))
         all_quotes = store.read_chain(list(store.list_snapshots(u)["snapshot_id"])) if holdout else None
@@ -138,14 +148,20 @@ def realism(store: Store, *, snapshot: str | None = None, calibration: str = "au
             t = pd.Timestamp(row.ts)
             q = quotes_all[quotes_all["snapshot_id"] == row.snapshot_id]
             params, used = _params_for(cal, u, t, all_quotes, index, candles, holdout, calendar)
+            # the forward as a backtest with basis 'auto' prices it: the stored basis known then (the snapshot's
+            # own futures count: they are quoted at that moment, like the index), else the calibration's
+            calibrated_basis = float(params.basis_ann)
+            params = params.model_copy(update={"basis_ann": float(
+                basis_known_at(basis_history, np.array([t.value]), calibrated_basis)[0])})
             ev = EventVariance.build(calendar, u, params)
             entry: dict[str, Any] = {"snapshot_id": row.snapshot_id, "underlying": u, "ts": t.isoformat(),
                                      "calibration": used,
                                      "events_within_7d": ev.listed(t.value, t.value + 7 * 86_400 * 10**9)
                                      if ev is not None else 0}
-            # the forward: the basis the model prices with (one number per calibration) against the snapshot's own
-            # (its futures over the index, expiries of 7 days or more), so a user sees what that number costs
+            # the forward: the basis the model priced with, the calibration's number, and the snapshot's own (its
+            # futures over the index, expiries of 7 days or more), so a user sees what a basis history is worth
             entry["basis_ann_model"] = float(params.basis_ann)
+            entry["basis_ann_calibrated"] = calibrated_basis
             entry["basis_ann_real"] = real_basis(q)
             idx, since = index_known_since(index, t)
             # a daily index seen at noon is 12 h old: most of the level error of a day's snapshots
@@ -160,7 +176,7 @@ def realism(store: Store, *, snapshot: str | None = None, calibration: str = "au
                 entry[name] = {"atm_input": float(atm_input), "state": float(state),
                                **compare_snapshot(q, params, float(atm_input), float(state), u, ev)}
             out.append(entry)
-    return {"calibration": calibration, "holdout": holdout, "events": events, "snapshots": out,
+    return {"calibration": calibration, "holdout": holdout, "events": events, "basis": basis, "snapshots": out,
             "targets": _targets(out)}
 
 
@@ -209,7 +225,8 @@ def realism_table(result: dict[str, Any], source: str = "index") -> pd.DataFrame
             continue
         for bucket, s in part["by_tenor"].items():
             rows.append({"snapshot_id": e["snapshot_id"], "tenor": bucket, "index_age_h": e.get("index_age_h"),
-                         "basis_ann_real": e.get("basis_ann_real"), "basis_ann_model": e.get("basis_ann_model"), **s,
+                         "basis_ann_real": e.get("basis_ann_real"), "basis_ann_model": e.get("basis_ann_model"),
+                         "basis_ann_calibrated": e.get("basis_ann_calibrated"), **s,
                          "expiries_listed": part["expiries_listed_by_model"],
                          "strike_overlap": part["strike_overlap_within_10pct"]})
     return pd.DataFrame(rows)

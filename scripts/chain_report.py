@@ -42,7 +42,8 @@ def wide(result: dict, source: str) -> pd.DataFrame:
     out = p[["snapshot_id", "<7d", "7-30d", ">30d"]].copy()
     out.columns = ["snapshot", "IV <7d", "IV 7-30d", "IV >30d"]
     out.insert(1, "index age h", out["snapshot"].map(t.groupby("snapshot_id")["index_age_h"].first()))
-    for pos, (col, name) in enumerate((("basis_ann_real", "basis real %/yr"), ("basis_ann_model", "basis model %/yr"))):
+    for pos, (col, name) in enumerate((("basis_ann_real", "basis real %/yr"),
+                                       ("basis_ann_calibrated", "calibrated %/yr"))):
         out.insert(2 + pos, name, out["snapshot"].map(t.groupby("snapshot_id")[col].first().astype(float) * 100.0))
     for src, name in ((p90, "p90"), (mark, "mark %")):
         for b in ("<7d", "7-30d", ">30d"):
@@ -88,6 +89,15 @@ def main() -> None:
                  "<7d without": b.loc[sid, "IV <7d"], "7-30d with": a.loc[sid, "IV 7-30d"],
                  "7-30d without": b.loc[sid, "IV 7-30d"]} for sid, n in near.items() if n and sid in a.index]
         print(md(pd.DataFrame(rows)))
+        print("\n### The forward: the basis history (each snapshot's own futures, as backtests with basis 'auto' "
+              "price it) vs the calibration's one number (`covcall realism --basis calibrated`), in sample, ATM "
+              "input = index\n")
+        fixed = realism(store, calibration="auto", basis="calibrated")
+        h, c = summary(with_ev, "index"), summary(fixed, "index")
+        both = h.merge(c, on=["group", "tenor"], suffixes=(" history", " calibrated"))
+        print(md(both[["group", "tenor", "median of snapshots history", "median of snapshots calibrated",
+                       "worst snapshot history", "worst snapshot calibrated", "median mark error % history",
+                       "median mark error % calibrated"]]))
         print("\nEvent sizes fitted from realised 4h moves (8 hours after each release, minus the same hours on "
               "event-free days within 60 days):\n")
         print(md(pd.DataFrame([{"underlying": u, "kind": k, "events": v["events"], "one-sigma move %": 100 * v["move"],

@@ -168,14 +168,21 @@ def test_cli_import_chain_and_show(ticker_file: Path, db: Path, capsys) -> None:
     got = json.loads(capsys.readouterr().out)["snapshots"]
     assert [(e["snapshot_id"][-7:], e["index_age_h"], e["index"]["atm_input"]) for e in got] == [
         ("120000Z", 12.0, 0.6), ("160000Z", 16.0, 0.6)]
-    # the forward: the fixture's futures sit exactly 4 %/yr over the index; the model prices with its one number
+    # the forward: the fixture's futures sit exactly 4 %/yr over the index; each imported snapshot stored that
+    # as the basis known at its time, so the model prices with it (as a backtest with basis 'auto' would);
+    # --basis calibrated prices with the calibration's one number
     from covcall.calibration import resolve
 
-    assert [e["basis_ann_real"] for e in got] == [pytest.approx(0.04, abs=1e-9)] * 2
     shipped = resolve("auto", "BTC", Store(db)).params["basis_ann"]
-    assert [e["basis_ann_model"] for e in got] == [pytest.approx(shipped)] * 2
+    assert [(e["basis_ann_real"], e["basis_ann_model"], e["basis_ann_calibrated"]) for e in got] == [
+        (pytest.approx(0.04, abs=1e-9), pytest.approx(0.04, abs=1e-9), pytest.approx(shipped))] * 2
+    assert main(["realism", "--basis", "calibrated", "--json"]) == 0
+    fixed = json.loads(capsys.readouterr().out)
+    assert fixed["basis"] == "calibrated"
+    assert [e["basis_ann_model"] for e in fixed["snapshots"]] == [pytest.approx(shipped)] * 2
     human = (main(["realism"]), capsys.readouterr().out)
     assert human[0] == 0 and "index age h" in human[1] and "basis real %/yr" in human[1]
+    assert "basis used %/yr" in human[1]
 
 
 # -- the surface ----------------------------------------------------------------------------------------

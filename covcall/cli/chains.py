@@ -35,6 +35,9 @@ def register(sub: Any) -> None:
     r.add_argument("--holdout", action="store_true", help="price each day with a calibration fitted on the "
                                                           "other days only (out of sample)")
     r.add_argument("--no-events", action="store_true", help="leave scheduled events (CPI, FOMC) out")
+    r.add_argument("--basis", choices=("auto", "calibrated"), default="auto",
+                   help="the forward's basis: auto (the stored basis history known then, as backtests price it; "
+                        "default) or calibrated (the calibration's one number)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_realism)
 
@@ -96,7 +99,7 @@ def cmd_realism(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.realism import realism, realism_table
 
     out = realism(open_store(settings), snapshot=args.snapshot, calibration=args.calibration,
-                  holdout=args.holdout, events=not args.no_events)
+                  holdout=args.holdout, events=not args.no_events, basis=args.basis)
 
     def human() -> None:
         for source in ("index", "proxy"):
@@ -108,7 +111,7 @@ def cmd_realism(args: argparse.Namespace, settings: Settings) -> int:
             if source == "index":  # how old the index value was: a daily close seen at noon is 12 h old
                 wide["index age h"] = t.groupby("snapshot_id")["index_age_h"].first()
                 # the forward: the one basis the model prices with vs the snapshot's own futures
-                for col, name in (("basis_ann_real", "basis real %/yr"), ("basis_ann_model", "basis model %/yr")):
+                for col, name in (("basis_ann_real", "basis real %/yr"), ("basis_ann_model", "basis used %/yr")):
                     wide[name] = t.groupby("snapshot_id")[col].first().astype(float) * 100.0
             print(f"median |IV error| (vol points), ATM input = {source}:")
             print(wide.round(1).to_string())
