@@ -122,6 +122,13 @@ def test_ctrl_c_during_export_is_one_line_and_exit_130(tmp_path: Path) -> None:
     env = _env(tmp_path)
     subprocess.run([EXE, "backtest", "--timeframe", "4h", "--start", "2022-01-01", "--end", "2023-06-30"],
                    env={**env, "SAVE_TRAINING_DATA": "false"}, cwd=tmp_path, capture_output=True, check=True)
+    # a thousand candidate rows export in milliseconds, faster than the poll below under a loaded suite: copies
+    # of them make an export that runs for about a second, so the interrupt lands while it writes
+    con = duckdb.connect(env["DUCKDB_PATH"])
+    try:
+        con.execute("INSERT INTO candidates SELECT c.* FROM candidates c, range(300)")
+    finally:
+        con.close()
     out = tmp_path / "exports" / "cands.csv"
     for _attempt in range(3):  # on a loaded machine the export can finish between the poll and the signal
         proc = subprocess.Popen([EXE, "export", "--table", "candidates", "--out", str(out)], env=env,
