@@ -53,6 +53,11 @@ def naive_chain(t_ns: int, spot: float, atm: float, underlying: str, params: Cha
     return rows
 
 
+def _rate(market: Market, j: int, p: SimParams) -> float:
+    """The rate that puts bar j's forward on the basis known then (a basis history), else p.rate."""
+    return p.rate if market.basis is None else p.rate + float(market.basis[j]) - float(p.chain.basis_ann)
+
+
 def _fee(price: float, spot: float, p: SimParams) -> float:
     return min(p.fee_rate * spot, p.fee_cap * price)
 
@@ -77,17 +82,17 @@ def naive_label(market: Market, i: int, c: dict, p: SimParams) -> dict:
         if p.exit_style == "tp_and_roll":
             ev = market.event_args(c_ns, e_ns)
             mark = _f(mark_call_usd(float(market.close[j]), c["strike"], tau, float(market.atm_iv[j]), p.chain,
-                                    p.rate, float(market.term_state[j]), **ev))
+                                    _rate(market, j, p), float(market.term_state[j]), **ev))
             if mark <= (1.0 - p.take_profit) * premium:
-                px = _f(ask_usd(float(market.close[j]), c["strike"], tau, float(market.atm_iv[j]), p.chain, p.rate,
-                                float(market.term_state[j]), **ev))
+                px = _f(ask_usd(float(market.close[j]), c["strike"], tau, float(market.atm_iv[j]), p.chain,
+                                _rate(market, j, p), float(market.term_state[j]), **ev))
                 return _done(j, c_ns, "take_profit", px, float(market.close[j]),
                              entry_fee + _fee(px, float(market.close[j]), p), premium, spot0, p)
     last = n - 1
     c_ns = int(market.open_ns[last]) + market.bar_ns
     tau = (e_ns - c_ns) / NS_PER_YEAR
-    px = _f(ask_usd(float(market.close[last]), c["strike"], tau, float(market.atm_iv[last]), p.chain, p.rate,
-                    float(market.term_state[last]), **market.event_args(c_ns, e_ns)))
+    px = _f(ask_usd(float(market.close[last]), c["strike"], tau, float(market.atm_iv[last]), p.chain,
+                    _rate(market, last, p), float(market.term_state[last]), **market.event_args(c_ns, e_ns)))
     return _done(last, c_ns, "window_end", px, float(market.close[last]),
                  entry_fee + _fee(px, float(market.close[last]), p), premium, spot0, p)
 
@@ -114,7 +119,7 @@ def naive_simulate(market: Market, policy, p: SimParams, first_decision: int = 0
         force = False
         spot = float(market.close[i])
         t_ns = int(market.open_ns[i]) + market.bar_ns
-        rows = naive_chain(t_ns, spot, float(market.atm_iv[i]), p.underlying, p.chain, p.rate,
+        rows = naive_chain(t_ns, spot, float(market.atm_iv[i]), p.underlying, p.chain, _rate(market, i, p),
                            float(market.term_state[i]), market.events)
         chain = {k: np.array([r[k] for r in rows]) for k in rows[0]} if rows else {}
         cands = []

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -20,18 +21,26 @@ SURFACE = {"basis_ann": 0.06, "atm_index_ratio": 0.94, "term_state_coef": 0.08, 
            "skew_tenor_exp": -0.2, "curv_tenor_exp": -0.3}
 
 
-@pytest.mark.parametrize("timeframe,exit_style,start,end,chain", [
-    ("1h", "tp_and_roll", "2023-03-01", "2023-03-20", {}),
-    ("4h", "hold_to_expiry", "2022-05-01", "2022-06-15", {}),
-    ("1d", "tp_and_roll", "2021-01-01", "2021-03-31", {}),
-    ("4h", "tp_and_roll", "2022-09-01", "2022-10-15", SURFACE),
+# a forward basis history that moves every day (covcall.basis): -5 .. +35 %/yr
+BASIS = pd.DataFrame({"ts": pd.date_range("2022-06-01", "2023-04-30", freq="D", tz="UTC")})
+BASIS["basis_ann"] = 0.15 + 0.2 * np.sin(np.arange(len(BASIS)) / 5.0)
+
+
+@pytest.mark.parametrize("timeframe,exit_style,start,end,chain,basis", [
+    ("1h", "tp_and_roll", "2023-03-01", "2023-03-20", {}, None),
+    ("4h", "hold_to_expiry", "2022-05-01", "2022-06-15", {}, None),
+    ("1d", "tp_and_roll", "2021-01-01", "2021-03-31", {}, None),
+    ("4h", "tp_and_roll", "2022-09-01", "2022-10-15", SURFACE, None),
+    ("4h", "tp_and_roll", "2022-09-01", "2022-10-15", SURFACE, BASIS),
+    ("1h", "tp_and_roll", "2023-03-01", "2023-03-20", {}, BASIS),
 ])
 def test_vectorised_engine_equals_the_naive_loop(timeframe: str, exit_style: str, start: str, end: str,
-                                                 chain: dict) -> None:
+                                                 chain: dict, basis: pd.DataFrame | None) -> None:
     cfg = BacktestConfig(underlying="BTC", timeframe=timeframe, start=start, end=end, exit_style=exit_style,
                          chain=chain)
     candles, iv = load_inputs(cfg)
-    market, first = build_market(cfg, candles, iv)
+    market, first = build_market(cfg, candles, iv, basis=basis)
+    assert (market.basis is not None) == (basis is not None)
     policy, params = make_policy(cfg), sim_params(cfg)
     fast = simulate(market, policy, params, first_decision=first).trades
     naive, evaluations = naive_simulate(market, policy, params, first_decision=first)
