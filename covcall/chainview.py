@@ -50,11 +50,14 @@ class ChainView:
     events: pd.DataFrame  # scheduled events in the next 30 days that the prices carry
     snapshot_id: str | None = None
     real: pd.DataFrame = field(default_factory=pd.DataFrame)  # the snapshot's calls: expiry, strike, mark_iv, ...
+    basis_ann: float = 0.0  # the forward's basis at t (a stored basis history, else the calibration's)
+    basis_source: str = "calibrated"  # the snapshot's calls: expiry, strike, mark_iv, ...
 
     def to_dict(self) -> dict[str, Any]:
         return {"underlying": self.underlying, "at": self.at.isoformat(), "t": self.t.isoformat(),
                 "source": self.source, "spot": self.spot, "atm_input": self.atm_input, "state": self.state,
                 "calibration_id": self.calibration_id, "snapshot_id": self.snapshot_id,
+                "basis_ann": self.basis_ann, "basis_source": self.basis_source,
                 "events": self.events.assign(ts=self.events["ts"].map(pd.Timestamp.isoformat)).to_dict("records"),
                 "term": self.term.to_dict("records"), "quotes": self.quotes.to_dict("records"),
                 "real": self.real.to_dict("records")}
@@ -92,7 +95,9 @@ def chain_at(underlying: str, at: Any, *, source: str = "synthetic", timeframe: 
         e = data.events
         within = (e["ts"] > t) & (e["ts"] <= t + pd.Timedelta(days=30))
         upcoming = e.loc[within, ["ts", "kind", "label"]].reset_index(drop=True)
-    view = ChainView(u, at, t, source, spot, atm, state, cal_id, quotes, exp, upcoming)
+    view = ChainView(u, at, t, source, spot, atm, state, cal_id, quotes, exp, upcoming,
+                     basis_ann=float(chain.basis_ann) if market.basis is None else float(market.basis[i]),
+                     basis_source="calibrated" if market.basis is None else "history")
     if store is not None:
         _attach_snapshot(view, store)
     return view

@@ -69,11 +69,13 @@ with tab_moment:
     if view is not None:
         st.markdown(f"**Chain built at {view.t:%Y-%m-%d %H:%M} UTC** (the close of the last "
                     f"{ss['chain_timeframe']} bar by then) · calibration `{view.calibration_id or 'none'}`")
-        m = st.columns(3)
+        m = st.columns(4)
         m[0].metric("Spot", f"${view.spot:,.2f}")
         m[1].metric("30-day IV input", f"{view.atm_input:.1%}")
         m[2].metric("Term state", f"{view.state:.2f}", help="Short realised vol / the IV input: below 1 calm, "
                                                             "above 1 stress (moves the short end)")
+        m[3].metric("Forward basis", f"{view.basis_ann:.1%}/yr", help="F = S exp(basis x T): the stored basis "
+                    f"history known then, else the calibration's number (here: {view.basis_source})")
         if len(view.events):
             st.info("Scheduled releases ahead (their variance is in every expiry after them): " + ", ".join(
                 f"{r.label or r.kind} {r.ts:%Y-%m-%d %H:%M}" for r in view.events.itertuples()))

@@ -55,6 +55,7 @@ def test_cli_chain(db, capsys) -> None:
                  "--expiry", "2024-03-08", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["t"] == "2024-03-01T08:00:00+00:00" and out["source"] == "synthetic"
+    assert out["basis_source"] == "calibrated"  # the synthetic market has no futures
     assert {q["expiry"][:10] for q in out["quotes"]} == {"2024-03-08"}
     assert main(["chain", "--at", "2024-03-01T08:00", "--expiry", "2024-03-09"]) == 2
     err = capsys.readouterr().err
@@ -87,6 +88,8 @@ def test_chain_page_at_a_moment_with_a_real_snapshot_overlaid(app_db, tmp_path) 
     assert not errors(at), errors(at)
     assert "**Chain built at 2023-04-12 12:00 UTC**" in texts(at)
     assert metric_value(at, "Spot") == "$30,110.00"  # the close of the 1h bar opened at 11:00, not later
+    # the snapshot's own futures (4 %/yr over the index) are the basis history known at 12:00
+    assert metric_value(at, "Forward basis") == "4.0%/yr"
     assert any("BTC-20230412T120000Z" in s.value for s in at.success)
     assert any("US CPI release 2023-04-12 12:30" in i.value for i in at.info)  # the release ahead is priced
     assert len(at.get("plotly_chart")) == 2

@@ -155,7 +155,8 @@ def cmd_chain(args: argparse.Namespace, settings: Settings) -> int:
     def human() -> None:
         print(f"{view.underlying} chain at {view.t:%Y-%m-%d %H:%M} UTC ({view.source}): spot {view.spot:,.2f}, "
               f"30-day IV input {view.atm_input:.1%}, term state {view.state:.2f}, calibration "
-              f"{view.calibration_id or 'none'}" + (f", real snapshot {view.snapshot_id}" if view.snapshot_id else ""))
+              f"{view.calibration_id or 'none'}, forward basis {view.basis_ann:.1%}/yr ({view.basis_source})"
+              + (f", real snapshot {view.snapshot_id}" if view.snapshot_id else ""))
         if len(view.events):
             print("scheduled events ahead: " + ", ".join(f"{r.kind} {r.ts:%Y-%m-%d %H:%M}"
                                                          for r in view.events.itertuples()))
