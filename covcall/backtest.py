@@ -289,10 +289,10 @@ def build_market(config: BacktestConfig, candles: pd.DataFrame, iv: pd.DataFrame
                     ret_1d=past_return(1), ret_7d=past_return(7), ret_30d=past_return(30), bar_ns=bar_ns,
                     term_state=state, events=EventVariance.build(events, config.underlying, config.chain))
     if basis is not None and len(basis) and config.basis == "auto":
-        known = basis_known_at(basis, market.close_ns, float(config.chain.basis_ann))
-        # only a history that reaches a bar moves anything; otherwise every bar keeps the calibration's number
-        if np.any(known != float(config.chain.basis_ann)):
-            market.basis = known
+        known = basis_known_at(basis, market.close_ns, float("nan"))
+        # a history that reaches no bar leaves the run on the calibration's number (and says so)
+        if np.isfinite(known).any():
+            market.basis = np.where(np.isfinite(known), known, float(config.chain.basis_ann))
     if fine is not None and len(fine):
         fts = pd.DatetimeIndex(pd.to_datetime(fine["ts"], utc=True)).as_unit("ns")
         step = int(np.median(np.diff(fts.asi8))) if len(fts) > 1 else bar_ns

@@ -47,6 +47,9 @@ def test_a_constant_history_prices_exactly_like_that_calibrated_number() -> None
     np.testing.assert_allclose(hist.trades["basis_ann"], 0.12)
     assert hist.summary()["basis"] == {"setting": "auto", "source": "history", "calibrated_ann": 0.0,
                                        "trade_min_ann": 0.12, "trade_max_ann": 0.12}
+    # a history equal to the calibrated number is still the history the run followed
+    same = run_backtest({**CFG, "chain": {"basis_ann": 0.12}}, basis=daily("2022-09-01", "2023-07-31", 0.12))
+    assert same.basis_history and same.summary()["basis"]["source"] == "history"
 
 
 def test_the_history_moves_only_the_calls_sold_while_it_was_known() -> None:
