@@ -168,3 +168,29 @@ def test_the_robustness_band_panel(app_db):
     assert verdict and verdict[0].split(" ")[1] in ("beats", "loses", "depends")
     table = next(d.value for d in at.dataframe if "scenario" in d.value.columns)
     assert len(table) == 10 and table["scenario"].iloc[0] == "base"
+
+
+def test_the_forward_basis_field_follows_the_stored_history_or_the_calibrated_number(app_db):
+    from covcall.market import load_candles
+
+    store = Store(app_db)  # real-data source: a stored series (the synthetic path, as if imported)
+    bars = load_candles("BTC", "1d", date(2023, 6, 1), date(2024, 3, 31), source="synthetic", seed=7)
+    store.import_candles("csv", "BTC", "1d", bars)
+    store.write_basis("file", "BTC", pd.DataFrame({"ts": pd.date_range("2024-01-01", "2024-03-31", tz="UTC"),
+                                                   "basis_ann": 0.15}))
+    at = open_page(PAGE)
+    short_window(at)
+    at.selectbox(key="backtest_source").set_value("store").run()
+    at.text_input(key="backtest_calibration").set_value("none").run()
+    at.button(key="backtest_run").click().run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    assert any("Forward basis its calls were sold at: 15.0 .. 15.0 %/yr (setting auto" in c.value
+               for c in at.caption)
+    at.selectbox(key="backtest_basis").set_value("calibrated").run()
+    at.button(key="backtest_run").click().run()
+    assert not errors(at), errors(at)
+    runs = Store(app_db).list_runs()
+    assert sorted(Store(app_db).get_run(r)["config"]["basis"] for r in runs["run_id"]) == ["auto", "calibrated"]
+    assert any("Forward basis its calls were sold at: 0.0 .. 0.0 %/yr (setting calibrated" in c.value
+               for c in at.caption)
