@@ -135,6 +135,11 @@ def read_basis_file(path: Any, underlying: str | None = None) -> pd.DataFrame:
                         f"missing {', '.join(missing)}")
     if df.empty:
         raise DataError(f"{name} holds no rows; nothing stored")
+    if underlying is not None and "underlying" in df.columns:
+        coins = sorted({c.strip().upper() for c in df["underlying"]} - {""})
+        if coins and coins != [underlying.strip().upper()]:
+            raise DataError(f"{name} holds {', '.join(coins)} rows, not {underlying.strip().upper()}; import it "
+                            f"with --underlying {coins[0]} (or fix the file); nothing stored")
     if underlying is None:
         if "underlying" not in df.columns:
             raise DataError(f"{name} has no underlying column; pass --underlying BTC (or ETH)")

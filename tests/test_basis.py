@@ -165,6 +165,7 @@ def test_import_basis_file_and_again_changes_nothing(tmp_path: Path, store: Stor
     ("ts,basis_ann\n2024-01-01,0.1\n", None, "has no underlying column; pass --underlying BTC"),
     ("ts,basis_ann,underlying\n2024-01-01,0.1,BTC\n2024-01-02,0.1,ETH\n", None, "mixes underlyings (BTC, ETH)"),
     ("ts,basis_ann\n", "BTC", "holds no rows"),
+    ("ts,basis_ann,underlying\n2024-01-01,0.1,ETH\n", "BTC", "holds ETH rows, not BTC; import it with --underlying ETH"),
 ])
 def test_bad_basis_files_are_one_error_line_and_nothing_stored_is_lost(db: Path, tmp_path: Path, capsys,
                                                                         content: str, flag: str | None,
