@@ -123,18 +123,10 @@ def _future_expiry(name: str) -> pd.Timestamp | None:
 def read_basis_file(path: Any, underlying: str | None = None) -> pd.DataFrame:
     """Parse a basis history CSV: `ts` (UTC, ISO: when the value was known), `basis_ann` (per year, 0.10 = 10 %)
     and, unless `underlying` is given, an `underlying` column. A file with any bad row is refused whole."""
-    name = str(getattr(path, "name", path))
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise DataError(f"cannot read basis file {name}: {err}") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    missing = [c for c in ("ts", "basis_ann") if c not in df.columns]
-    if missing:
-        raise DataError(f"{name} is not a basis history: it needs columns ts and basis_ann (per year, 0.10 = 10 %); "
-                        f"missing {', '.join(missing)}")
-    if df.empty:
-        raise DataError(f"{name} holds no rows; nothing stored")
+    from covcall.events import read_text_csv
+
+    name, df = read_text_csv(path, "a basis history", ("ts", "basis_ann"),
+                             "ts, basis_ann (per year, 0.10 = 10 %), underlying")
     if underlying is not None and "underlying" in df.columns:
         coins = sorted({c.strip().upper() for c in df["underlying"]} - {""})
         if coins and coins != [underlying.strip().upper()]:
@@ -175,14 +167,10 @@ def import_basis(store: Store, path: Any, underlying: str | None = None) -> dict
 def fetch_basis(store: Store, underlying: str, *, client: Any = None) -> dict[str, Any]:
     """Store one live basis observation from Deribit's dated futures (public get_book_summary_by_currency,
     kind=future); run it on a schedule to build a history."""
-    from covcall.market.exchange import _call, make_client
+    from covcall.market.exchange import deribit_book_summary
 
     u = underlying.strip().upper()
-    if client is None:
-        client = make_client("deribit")
-    reply = _call(lambda: client.public_get_get_book_summary_by_currency({"currency": u, "kind": "future"}),
-                  "deribit", lambda s: None, 3)
-    rows = (reply or {}).get("result") or []
+    rows = deribit_book_summary(u, "future", client)
     if not rows:
         raise DataError(f"Deribit returned no {u} futures; it lists futures on BTC and ETH")
     obs = futures_basis(rows, u)

@@ -219,14 +219,10 @@ def import_chain(store: Store, path: Any, underlying: str | None = None) -> dict
 
 def fetch_chain(store: Store, underlying: str, *, client: Any = None) -> dict[str, Any]:
     """Store one live snapshot of the Deribit chain (public endpoint get_book_summary_by_currency, options)."""
-    from covcall.market.exchange import _call, make_client
+    from covcall.market.exchange import deribit_book_summary
 
     u = underlying.strip().upper()
-    if client is None:
-        client = make_client("deribit")
-    reply = _call(lambda: client.public_get_get_book_summary_by_currency({"currency": u, "kind": "option"}),
-                  "deribit", lambda s: None, 3)
-    rows = (reply or {}).get("result") or []
+    rows = deribit_book_summary(u, "option", client)
     if not rows:
         raise DataError(f"Deribit returned no {u} options; it lists options on BTC, ETH and a few others")
     buf = io.BytesIO(pd.DataFrame(rows).to_csv(index=False).encode())

@@ -51,22 +51,28 @@ def packaged_calendar() -> pd.DataFrame:
     return df[EVENT_COLUMNS]
 
 
-def read_events_file(path: Any) -> pd.DataFrame:
-    """Parse a user's event calendar CSV: `ts` (UTC, ISO), `kind` (cpi / fomc / other), optional `underlying`
-    (a coin or * for all), `move_pct` (the one-event standard deviation in percent; empty = the fitted size of
-    its kind) and `label`. A file with any bad row is refused whole, naming the row and the fix."""
+def read_text_csv(path: Any, what: str, required: tuple[str, ...], columns: str) -> tuple[str, pd.DataFrame]:
+    """A user's small CSV (events, a basis history) as text with lower-case headers, and its name; refused whole
+    when unreadable, without the `required` columns (`columns` describes them) or without rows."""
     name = str(getattr(path, "name", path))
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise DataError(f"cannot read event calendar {name}: {str(err).splitlines()[0]}") from None
+        raise DataError(f"cannot read {what} {name}: {str(err).splitlines()[0]}") from None
     df.columns = [str(c).strip().lower() for c in df.columns]
-    missing = [c for c in ("ts", "kind") if c not in df.columns]
+    missing = [c for c in required if c not in df.columns]
     if missing:
-        raise DataError(f"{name} is not an event calendar: it lacks {', '.join(missing)} (columns: ts, kind, "
-                        "underlying, move_pct, label)")
+        raise DataError(f"{name} is not {what}: it lacks {', '.join(missing)} (columns: {columns})")
     if df.empty:
-        raise DataError(f"{name} has a header but no events")
+        raise DataError(f"{name} has a header but no rows; nothing stored")
+    return name, df
+
+
+def read_events_file(path: Any) -> pd.DataFrame:
+    """Parse a user's event calendar CSV: `ts` (UTC, ISO), `kind` (cpi / fomc / other), optional `underlying`
+    (a coin or * for all), `move_pct` (the one-event standard deviation in percent; empty = the fitted size of
+    its kind) and `label`. A file with any bad row is refused whole, naming the row and the fix."""
+    name, df = read_text_csv(path, "an event calendar", ("ts", "kind"), "ts, kind, underlying, move_pct, label")
     ts = pd.to_datetime(df["ts"].str.strip(), utc=True, errors="coerce", format="ISO8601")
     if ts.isna().any():
         i = int(np.flatnonzero(ts.isna())[0])

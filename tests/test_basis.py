@@ -67,9 +67,9 @@ def test_the_history_moves_only_the_calls_sold_while_it_was_known() -> None:
     # a higher forward lifts a call's price
     pd.testing.assert_frame_equal(moved.trades.loc[: first - 1].drop(columns=["run_id"]),
                                   base.trades.loc[: first - 1].drop(columns=["run_id"]))
-    same = base.trades["entry_time"] == moved.trades.loc[first, "entry_time"]
-    if same.any() and base.trades.loc[same, "strike"].iloc[0] == moved.trades.loc[first, "strike"]:
-        assert moved.trades.loc[first, "premium_usd"] > base.trades.loc[same, "premium_usd"].iloc[0]
+    same = base.trades[base.trades["entry_time"] == moved.trades.loc[first, "entry_time"]].iloc[0]
+    assert same["instrument"] == moved.trades.loc[first, "instrument"] == "BTC-10MAR23-7500-C"
+    assert moved.trades.loc[first, "premium_usd"] > same["premium_usd"] * 1.05  # 396.6 vs 373.9 USD
     # a history that never reaches the window changes nothing
     old = pd.DataFrame({"ts": [pd.Timestamp("2020-01-01", tz="UTC")], "basis_ann": [0.5]})
     assert not run_backtest({**CFG, "chain": {"basis_ann": 0.0}}, basis=old).basis_history
@@ -156,7 +156,7 @@ def test_import_basis_file_and_again_changes_nothing(tmp_path: Path, store: Stor
 
 
 @pytest.mark.parametrize("content,flag,message", [
-    ("time,value\n2024-01-01,0.1\n", "BTC", "is not a basis history: it needs columns ts and basis_ann"),
+    ("time,value\n2024-01-01,0.1\n", "BTC", "is not a basis history: it lacks ts, basis_ann"),
     ("ts,basis_ann\n2024-01-01,0.1\n2024-01-02,nan\n", "BTC", "row 3: ts '2024-01-02', basis_ann 'nan'"),
     ("ts,basis_ann\n2024-01-01,inf\n", "BTC", "need an ISO time and a finite basis per year in [-1, 2]"),
     ("ts,basis_ann\n2024-01-01,12\n", "BTC", "row 2: ts '2024-01-01', basis_ann '12'"),
@@ -164,7 +164,7 @@ def test_import_basis_file_and_again_changes_nothing(tmp_path: Path, store: Stor
     ("ts,basis_ann\n2024-01-01,0.1\n2024-01-01,0.2\n", "BTC", "two rows at 2024-01-01T00:00:00+00:00"),
     ("ts,basis_ann\n2024-01-01,0.1\n", None, "has no underlying column; pass --underlying BTC"),
     ("ts,basis_ann,underlying\n2024-01-01,0.1,BTC\n2024-01-02,0.1,ETH\n", None, "mixes underlyings (BTC, ETH)"),
-    ("ts,basis_ann\n", "BTC", "holds no rows"),
+    ("ts,basis_ann\n", "BTC", "has a header but no rows; nothing stored"),
     ("ts,basis_ann,underlying\n2024-01-01,0.1,ETH\n", "BTC", "holds ETH rows, not BTC; import it with --underlying ETH"),
 ])
 def test_bad_basis_files_are_one_error_line_and_nothing_stored_is_lost(db: Path, tmp_path: Path, capsys,

@@ -139,7 +139,7 @@ def test_import_is_idempotent_and_stored_events_join_the_calendar(store: Store, 
 
 @pytest.mark.parametrize("content,message", [
     ("when,kind\n2024-01-10,cpi\n", "not an event calendar: it lacks ts"),
-    ("ts,kind\n", "header but no events"),
+    ("ts,kind\n", "has a header but no rows"),
     ("ts,kind\n2024-13-40T00:00:00Z,cpi\n", "row 2: ts '2024-13-40T00:00:00Z' is not a UTC date-time"),
     ("ts,kind\n2024-01-10T21:00:00Z,cpl\n", "did you mean 'cpi'"),
     ("ts,kind,move_pct\n2024-01-10T21:00:00Z,other,80\n", "move_pct '80' must be a percentage in (0, 50]"),

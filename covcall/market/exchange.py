@@ -154,6 +154,14 @@ def fetch_candles(store: Store, underlying: str, timeframe: str, start: Any, end
     }
 
 
+def deribit_book_summary(underlying: str, kind: str, client: Any = None) -> list[dict[str, Any]]:
+    """Deribit's public get_book_summary_by_currency rows of one coin and instrument kind (option, future)."""
+    client = client if client is not None else make_client("deribit")
+    reply = _call(lambda: client.public_get_get_book_summary_by_currency({"currency": underlying, "kind": kind}),
+                  "deribit", lambda s: None, 3)
+    return (reply or {}).get("result") or []
+
+
 def fetch_dvol(store: Store, underlying: str, start: Any, end: Any, *, client: Any = None,
                sleep: Callable[[float], None] = time.sleep, max_retries: int = 4, timeframe: str = "1d") -> dict:
     """Deribit's DVOL for BTC/ETH into the store (source 'ccxt:deribit', iv_ann = close/100), daily or hourly.
