@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from covcall.chain import ChainParams, _term_factor, quotes, without_events
+from covcall.chain import ChainParams, _term_factor, quotes, smile_shape, without_events
 from covcall.chains import chain_call_quotes
 from covcall.errors import CovcallError, DataError, did_you_mean
 from covcall.events import EventVariance, calendar_for, fit_event_moves
@@ -33,9 +33,10 @@ MIN_SNAPSHOTS = 1
 MIN_EXPIRIES = 4
 MIN_QUOTES = 40
 # Fields a calibration sets; everything else in ChainParams keeps its default (listing calendar, strike grid...).
-FITTED = ("atm_index_ratio", "term_slope", "term_state_coef", "skew_slope", "smile_curvature", "skew_tenor_exp",
-          "curv_tenor_exp", "smile_min_days", "spread_vol_30d", "spread_tenor_exp", "spread_delta_exp", "spread_itm_frac",
-          "basis_ann", "iv_rv_premium", "term_state_min", "term_state_max", "event_move_cpi", "event_move_fomc")
+FITTED = ("atm_index_ratio", "term_slope", "term_slope_long", "term_state_coef", "skew_slope", "smile_curvature",
+          "skew_tenor_exp", "curv_tenor_exp", "smile_min_days", "smile_wing", "spread_vol_30d", "spread_tenor_exp",
+          "spread_delta_exp", "spread_itm_frac", "basis_ann", "iv_rv_premium", "term_state_min", "term_state_max",
+          "event_move_cpi", "event_move_fomc")
 _DEFAULTS_FILE = "calibration_defaults.json"
 
 
@@ -139,8 +140,10 @@ def atm30(exp: pd.DataFrame, tenor_days: float = 30.0) -> float:
 
 
 # -- fitting -------------------------------------------------------------------------------------------------
-def _fit_smile(q: pd.DataFrame, atm_by: dict[tuple[str, Any], float], tenor_days: float) -> dict[str, float]:
-    """Skew and curvature (and their tenor exponents) of the calls a covered-call seller trades (K >= 0.8 F)."""
+def _fit_smile(q: pd.DataFrame, atm_by: dict[tuple[str, Any], float], tenor_days: float,
+               wing: bool = True) -> dict[str, float]:
+    """Skew, curvature, their tenor exponents and the wing of the calls a covered-call seller trades (K >= 0.8 F);
+    `wing=False` fits the plain quadratic smile (smile_wing 0), kept for comparison (scripts/smile_check.py)."""
     from scipy.optimize import least_squares
 
     q = q[(q["moneyness"] >= 0.8) & (q["mark_coin"] >= 0.0005) & q["mark_iv"].notna() & (q["dte_days"] >= 0.5)]
@@ -156,12 +159,15 @@ def _fit_smile(q: pd.DataFrame, atm_by: dict[tuple[str, Any], float], tenor_days
 
     def resid(p: np.ndarray) -> np.ndarray:
         x = lm / (atm * np.sqrt(np.maximum(t, p[4] / 365.0)))
-        return 1 + p[0] * tt ** p[2] * x + p[1] * tt ** p[3] * x * x - y
+        return 1 + p[0] * tt ** p[2] * x + p[1] * tt ** p[3] * smile_shape(x, p[5] if wing else 0.0) - y
 
-    fit = least_squares(resid, np.array([-0.02, 0.04, 0.0, 0.0, 0.5]),
-                        bounds=([-1, 0, -1.5, -1.5, 0.0], [1, 1, 1.5, 1.5, 5.0]))
+    # the wing's bounds: below 0.25 the smile is a V at the money, which no quote shows; at 20 it is quadratic
+    # over every strike listed (|x| < 4)
+    fit = least_squares(resid, np.array([-0.02, 0.04, 0.0, 0.0, 0.5, 1.5]),
+                        bounds=([-1, 0, -1.5, -1.5, 0.0, 0.25], [1, 1, 1.5, 1.5, 5.0, 20.0]))
     return {"skew_slope": float(fit.x[0]), "smile_curvature": float(fit.x[1]), "skew_tenor_exp": float(fit.x[2]),
             "curv_tenor_exp": float(fit.x[3]), "smile_min_days": float(fit.x[4]),
+            "smile_wing": float(fit.x[5]) if wing else 0.0,
             "smile_rmse_ratio": float(np.sqrt(np.mean(resid(fit.x) ** 2))), "smile_points": int(len(y))}
 
 
@@ -181,23 +187,49 @@ def _without_events(exp: pd.DataFrame, events: pd.DataFrame | None, underlying: 
                       atm30=without_events(exp["atm30"], args["event_var_ref"], tenor_days / 365.0))
 
 
-def _fit_term(exp: pd.DataFrame, tenor_days: float) -> dict[str, float]:
-    """ln(ATM(T)/ATM(30d)) = (slope + coef ln(state)) ln(T/30d), least squares over every snapshot's expiries."""
+def _fit_term(exp: pd.DataFrame, tenor_days: float) -> dict[str, Any]:
+    """ln(ATM(T)/ATM(30d)) = (slope + coef ln(state)) ln(T/30d) up to 30 days and slope_long ln(T/30d) beyond,
+    least squares over every snapshot's expiries of 1-180 days.
+
+    The state keeps its coefficient only if it predicts days it was not fitted on: the fit with and without it is
+    scored leave-one-day-out, and the state stays only if it lowers the squared error by more than one standard
+    error of the per-day differences (the usual one-standard-error rule: the simpler model unless the data say
+    otherwise; fewer than two days cannot say). On the reference data it stays for BTC and goes for ETH.
+    """
     e = exp[(exp["dte_days"] >= 1.0) & (exp["dte_days"] <= 180.0) & exp["atm30"].notna()]
     lt = np.log(e["t_years"].to_numpy() / (tenor_days / 365.0))
     y = np.log(e["atm_iv"].to_numpy() / e["atm30"].to_numpy())
     z = np.log(e["state"].to_numpy(float))
-    has_state = np.isfinite(z).all() and np.ptp(z) > 0.05
-    if has_state:
-        a = np.c_[lt, lt * z]
-        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-        slope, state_coef = float(coef[0]), float(coef[1])
-    else:
-        slope, state_coef = float(np.sum(lt * y) / np.sum(lt * lt)), 0.0
-    pred = lt * (slope + state_coef * np.nan_to_num(z))
-    return {"term_slope": slope, "term_state_coef": state_coef,
-            "term_rmse_log": float(np.sqrt(np.mean((y - pred) ** 2))), "term_points": int(len(y)),
-            "term_state_identified": bool(has_state)}
+    short = lt < 0
+    base = np.c_[lt * short, lt * ~short]
+    has_state = bool(np.isfinite(z).all() and np.ptp(z) > 0.05)
+
+    def fit(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        used = a[rows].any(axis=0)  # no expiries on one side: that side's slope stays 0
+        coef = np.zeros(a.shape[1])
+        coef[used], *_ = np.linalg.lstsq(a[rows][:, used], y[rows], rcond=None)
+        return coef
+
+    report: dict[str, Any] = {"term_state_identified": has_state, "term_state_kept": False}
+    a = base
+    days = pd.to_datetime(e["ts"], utc=True).dt.normalize().to_numpy()
+    if has_state and len(np.unique(days)) >= 2:
+        with_state = np.c_[base, lt * z * short]
+        gain = []  # per left-out day: mean squared error without the state minus with it
+        for d in np.unique(days):
+            out = days == d
+            gain.append(float(np.mean((y[out] - base[out] @ fit(base, ~out)) ** 2)
+                              - np.mean((y[out] - with_state[out] @ fit(with_state, ~out)) ** 2)))
+        se = float(np.std(gain, ddof=1) / np.sqrt(len(gain)))
+        report["term_state_lodo"] = {"days": len(gain), "mean_gain": float(np.mean(gain)), "standard_error": se}
+        if np.mean(gain) > se:
+            report["term_state_kept"] = True
+            a = with_state
+    coef = fit(a, np.ones(len(y), dtype=bool))
+    pred = a @ coef
+    return {"term_slope": float(coef[0]), "term_slope_long": float(coef[1]),
+            "term_state_coef": float(coef[2]) if a.shape[1] == 3 else 0.0,
+            "term_rmse_log": float(np.sqrt(np.mean((y - pred) ** 2))), "term_points": int(len(y)), **report}
 
 
 def _fit_spreads(q: pd.DataFrame, base: ChainParams, tenor_days: float) -> dict[str, float]:
@@ -296,7 +328,8 @@ def fit_calibration(quotes_: pd.DataFrame, index: pd.DataFrame | None, candles: 
             params[f"event_move_{kind}"] = moves[kind]["move"]
     report["event_moves"] = moves
     term = _fit_term(_without_events(exp, events, underlying, params, tenor_days), tenor_days)
-    params.update(term_slope=term.pop("term_slope"), term_state_coef=term.pop("term_state_coef"))
+    params.update(term_slope=term.pop("term_slope"), term_slope_long=term.pop("term_slope_long"),
+                  term_state_coef=term.pop("term_state_coef"))
     if params["term_state_coef"]:  # a fit holds only over the states it saw: never extrapolate it
         seen = snaps["state"].dropna()
         params.update(term_state_min=float(seen.min()), term_state_max=float(seen.max()))

@@ -70,7 +70,7 @@ class ChainParams(BaseModel):
     )
     atm_tenor_days: float = Field(30.0, gt=0, description="Tenor the input ATM IV refers to (DVOL is 30-day).")
 
-    # Smile and term structure: iv = atm(T) * clip(1 + skew_slope*x + smile_curvature*x^2),
+    # Smile and term structure: iv = atm(T) * clip(1 + skew_slope*x + smile_curvature*smile_shape(x, smile_wing)),
     # x = ln(K/S) / (atm(T) * sqrt(T)), atm(T) = atm_iv * (max(T, term_min_days)/atm_tenor) ** term_slope.
     skew_slope: float = Field(-0.015, description="Linear smile coefficient in standardised moneyness x.")
     smile_curvature: float = Field(0.0445, ge=0, description="Quadratic smile coefficient in x.")
@@ -80,6 +80,10 @@ class ChainParams(BaseModel):
     # decision), and a one-day fit would make short tenors look systematically rich in every backtest.
     term_slope: float = Field(0.0, description="ATM IV term-structure exponent in tenor / atm_tenor_days "
                                                "(snapshot fit: -0.043).")
+    term_slope_long: float | None = Field(
+        None, description="Exponent of the term structure beyond atm_tenor_days, where the state does not tilt it "
+                          "(a week of realised vol says little about a quarter); None: term_slope and the state "
+                          "apply to every tenor.")
     term_min_days: float = Field(1.0, gt=0, description="Tenor floor of the term-structure factor, days.")
     term_state_coef: float = Field(
         0.0, description="Term slope added per unit of ln(state); state = short-horizon realised vol / the IV index "
@@ -96,6 +100,8 @@ class ChainParams(BaseModel):
                                                                    "expiries hours away keep a day-like smile.")
     skew_tenor_exp: float = Field(0.0, description="skew_slope scales with (T / atm_tenor) ** this.")
     curv_tenor_exp: float = Field(0.0, description="smile_curvature scales with (T / atm_tenor) ** this.")
+    smile_wing: float = Field(0.0, ge=0, description="Where the smile turns from quadratic to linear in x: the "
+                                                     "x^2 term becomes 2w(sqrt(x^2 + w^2) - w) (0: quadratic).")
 
     # Level and forward (per underlying; see covcall.calibration).
     atm_index_ratio: float = Field(
@@ -318,6 +324,8 @@ def _term_factor(t_years: np.ndarray, params: ChainParams, state: ArrayLike | No
         z = np.clip(np.where(np.isfinite(z) & (z > 0), z, 1.0), max(params.term_state_min, 1e-6),
                     params.term_state_max)
         slope = slope + params.term_state_coef * np.log(z)
+    if params.term_slope_long is not None:  # beyond the reference tenor: its own slope, untouched by the state
+        slope = np.where(tt > 1.0, params.term_slope_long, slope)
     factor = tt**slope
     if params.short_end_shift:
         factor = factor + params.short_end_shift * np.clip(1.0 - tt, 0.0, 1.0)
@@ -370,7 +378,8 @@ def smile_iv(atm_iv: ArrayLike, spot: ArrayLike, strike: ArrayLike, t_years: Arr
              state: ArrayLike | None = None, rate: float = 0.0, event_var: ArrayLike | None = None,
              event_var_ref: ArrayLike | None = None) -> np.ndarray:
     """Implied vol per strike and tenor from the 30-day ATM input: level, term structure (state-dependent) and a
-    quadratic smile in standardised forward moneyness x = ln(K / F) / (ATM(T) sqrt(T)), broadcasting.
+    smile in standardised forward moneyness x = ln(K / F) / (ATM(T) sqrt(T)) (quadratic, or with linear wings:
+    `smile_shape`), broadcasting.
 
     >>> float(smile_iv(0.6, 100.0, 100.0, 30 / 365, ChainParams()))  # ATM at the reference tenor is the input
     0.6
@@ -384,8 +393,25 @@ def smile_iv(atm_iv: ArrayLike, spot: ArrayLike, strike: ArrayLike, t_years: Arr
     tt = np.maximum(t, params.term_min_days / 365.0) / (params.atm_tenor_days / 365.0)
     skew = params.skew_slope * tt**params.skew_tenor_exp
     curv = params.smile_curvature * tt**params.curv_tenor_exp
-    ratio = np.clip(1.0 + skew * x + curv * x * x, params.smile_min_ratio, params.smile_max_ratio)
+    ratio = np.clip(1.0 + skew * x + curv * smile_shape(x, params.smile_wing), params.smile_min_ratio,
+                    params.smile_max_ratio)
     return atm_t * ratio
+
+
+def smile_shape(x: ArrayLike, wing: float) -> np.ndarray:
+    """The even part of the smile in standardised moneyness: x^2 near the money, linear in |x| beyond about
+    `wing` (real crypto smiles are; a pure quadratic is too low near the money and too high far out); 0 keeps
+    the quadratic.
+
+    >>> float(smile_shape(2.0, 0.0))  # the quadratic
+    4.0
+    >>> [round(float(v), 2) for v in smile_shape([0.25, 2.0, 20.0], 1.5)]  # ~x^2 near the money, then ~3|x|
+    [0.06, 3.0, 55.67]
+    """
+    x = np.asarray(x, dtype=float)
+    if wing <= 0:
+        return x * x
+    return 2.0 * wing * (np.sqrt(x * x + wing * wing) - wing)
 
 
 def round_coin_premium(price_coin: ArrayLike, direction: str = "nearest") -> np.ndarray:
