@@ -37,6 +37,9 @@ FITTED = ("atm_index_ratio", "term_slope", "term_slope_long", "term_state_coef",
           "skew_tenor_exp", "curv_tenor_exp", "smile_min_days", "smile_wing", "spread_vol_30d", "spread_tenor_exp",
           "spread_delta_exp", "spread_itm_frac", "basis_ann", "iv_rv_premium", "term_state_min", "term_state_max",
           "event_move_cpi", "event_move_fomc")
+# Fields the surface gained later. A chain pinned before they existed (the surface an older walk stored) is still
+# pinned: their defaults (a quadratic smile, one term slope) price it exactly as it was priced then.
+ADDED_LATER = ("smile_wing", "term_slope_long")
 _DEFAULTS_FILE = "calibration_defaults.json"
 
 
@@ -454,7 +457,7 @@ def chain_for(chain: ChainParams, name: str | None, underlying: str, store: Stor
     """
     if name in (None, "none"):
         return chain, None
-    if set(FITTED) <= chain.model_fields_set:
+    if set(FITTED) - set(ADDED_LATER) <= chain.model_fields_set:
         return chain, name
     key = (name, underlying.upper())
     if resolved is not None and key in resolved:

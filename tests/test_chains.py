@@ -306,6 +306,12 @@ def test_runs_record_the_calibration_they_priced_with(ticker_file: Path, store: 
     assert plain.calibration_id is None and plain.config.chain.basis_ann == 0.0
     chain, used = chain_for(ChainParams(basis_ann=0.2), "auto", "BTC", store)  # explicit fields win
     assert used == "BTC-v1" and chain.basis_ann == 0.2
+    # a surface pinned before the smile's wing and the long slope existed (an older walk's spec) stays as it was
+    from covcall.calibration import ADDED_LATER, FITTED
+
+    old = ChainParams(**{k: cal.params.get(k, getattr(ChainParams(), k)) for k in FITTED if k not in ADDED_LATER})
+    chain, used = chain_for(old, "auto", "BTC", store)
+    assert chain is old and chain.smile_wing == 0.0 and chain.term_slope_long is None
 
 
 # -- the reference data (skipped without ../shared/data) ------------------------------------------------------
