@@ -22,7 +22,7 @@ from covcall.backtest import (
     persist_run,
 )
 from covcall.compute import ComputeSpec, Executor, UnitFailure
-from covcall.dataset import check_export_dir, export_run_files
+from covcall.dataset import ExportPieces, check_export_dir
 from covcall.dates import parse_date
 from covcall.enums import ExitStyle
 from covcall.errors import CovcallError, SpecError
@@ -166,7 +166,7 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
     compute = compute or ComputeSpec("serial")
     batch_id = new_id("b")
     result = BatchResult(batch_id, compute=compute.describe())
-    frames: dict[int, pd.DataFrame] = {}
+    exports = ExportPieces()  # each run's examples formatted as it arrives: the end only writes them out
     total = len(configs)
     # the executor first: an unreachable scheduler fails before anything is recorded; workers warm up while
     # the driver loads data
@@ -195,6 +195,7 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
             units.append((pinned, key))
             index.append(n)
         done = failed = len(rows)  # so far only runs whose data could not load: all failed
+        n_examples = 0
         result.dashboard = ex.dashboard_link
         refs = {key: ex.scatter(value) for key, value in loaded.items() if not isinstance(value, str)}
         for i, out, where in ex.map(backtest_unit, [(cfg, refs[key]) for cfg, key in units],
@@ -208,7 +209,9 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
                 out.calibration_id = units[i][0].calibration if units[i][0].calibration != "none" else None
                 if store is not None:
                     persist_run(store, out, batch_id=batch_id, code_version=code_version())
-                frames[n] = out.examples
+                if export_dir is not None:
+                    exports.add(n, out.examples)
+                n_examples += len(out.examples)
                 summary = out.summary()
                 rows[n] = {"run_id": out.run_id, "label": cfg.label, "status": "ok", "error": None,
                            **summary["counts"], "metrics": summary["metrics"], "worker": where}
@@ -219,10 +222,9 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
         result.runs = [rows[k] for k in sorted(rows)]
         if progress:
             progress(total, total, "done")
-        combined = pd.concat([frames[k] for k in sorted(frames)], ignore_index=True) if frames else pd.DataFrame()
-        result.examples = int(len(combined))
-        if export_dir is not None and len(combined):
-            result.exports = export_run_files(combined, Path(export_dir), batch_id)
+        result.examples = n_examples
+        if export_dir is not None:
+            result.exports = exports.write(Path(export_dir), batch_id)
         info.update(done=len(result.runs), failed=len(result.failed), examples=result.examples)
     return result
 

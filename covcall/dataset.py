@@ -8,7 +8,7 @@ import math
 import os
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -299,10 +299,51 @@ def write_examples(examples: pd.DataFrame, path: Path, fmt: str) -> Path:
 
 def export_run_files(examples: pd.DataFrame, out_dir: Path, dataset_id: str) -> dict[str, str]:
     """`training_dataset_<id>_<UTC timestamp>.csv` and `.jsonl` in out_dir, both or neither; returns their paths."""
+    return write_pair({fmt: (path, _examples_writer(examples, fmt))
+                       for fmt, path in _run_file_paths(out_dir, dataset_id).items()})
+
+
+def _run_file_paths(out_dir: Path, dataset_id: str) -> dict[str, Path]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = Path(out_dir) / f"training_dataset_{dataset_id}_{stamp}"
-    return write_pair({fmt: (base.with_suffix(f".{fmt}"), _examples_writer(examples, fmt))
-                       for fmt in ("csv", "jsonl")})
+    return {fmt: base.with_suffix(f".{fmt}") for fmt in ("csv", "jsonl")}
+
+
+class ExportPieces:
+    """A sweep's CSV + JSONL export built piece by piece: each run's examples are formatted when the run arrives
+    (while later runs still compute), and `write` puts the pieces in key order, so the files are the ones
+    `export_run_files` writes for all the examples at once, whatever order the runs finished in."""
+
+    def __init__(self) -> None:
+        self._csv: dict[Any, str] = {}
+        self._jsonl: dict[Any, str] = {}
+        self._header = ""
+        self.rows = 0
+
+    def add(self, key: Any, examples: pd.DataFrame) -> None:
+        if examples.empty:
+            return
+        frame = _csv_frame(examples)
+        self._header = self._header or frame.iloc[:0].to_csv(index=False)
+        self._csv[key] = frame.to_csv(index=False, header=False)
+        self._jsonl[key] = "".join(json.dumps(rec, allow_nan=False) + "\n" for rec in jsonl_records(examples))
+        self.rows += len(examples)
+
+    def write(self, out_dir: Path, dataset_id: str) -> dict[str, str]:
+        """Both files or neither (`write_pair`); nothing is written without a row."""
+        if not self.rows:
+            return {}
+        keys = sorted(self._csv)
+
+        def text(fmt: str) -> Callable[[Path], None]:
+            parts = [self._header, *(self._csv[k] for k in keys)] if fmt == "csv" else [self._jsonl[k] for k in keys]
+
+            def w(p: Path) -> None:
+                with open(p, "w", encoding="utf-8", newline="") as fh:
+                    fh.writelines(parts)
+            return w
+
+        return write_pair({fmt: (path, text(fmt)) for fmt, path in _run_file_paths(out_dir, dataset_id).items()})
 
 
 def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_version: str = "") -> None:

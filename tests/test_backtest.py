@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -117,6 +118,23 @@ def test_persisted_rows_match_result_and_exports(tmp_path):
             assert rec["extra"]["instrument"] == row["instrument"]
             assert rec["extra"]["dte"] == row["dte"]
     assert not list((tmp_path / "out").glob(".*tmp"))  # no temp files left behind
+
+
+def test_a_sweeps_export_built_piece_by_piece_is_the_export_of_all_its_examples(tmp_path):
+    from covcall import dataset
+
+    runs = [run_backtest({**SHORT, "exit_style": style, "label": style}) for style in ("hold_to_expiry",
+                                                                                         "tp_and_roll")]
+    pieces = dataset.ExportPieces()
+    for key in (1, 0):  # in the order the runs finished, not the order of the grid
+        pieces.add(key, runs[key].examples)
+    pieces.add(2, runs[0].examples.iloc[:0])  # a run without examples adds nothing
+    built = pieces.write(tmp_path / "pieces", "b")
+    whole = dataset.export_run_files(pd.concat([r.examples for r in runs], ignore_index=True), tmp_path / "all", "b")
+    assert pieces.rows == sum(len(r.examples) for r in runs) > 0
+    for fmt in ("csv", "jsonl"):
+        assert Path(built[fmt]).read_bytes() == Path(whole[fmt]).read_bytes()
+    assert dataset.ExportPieces().write(tmp_path / "none", "e") == {}  # no rows: no files
 
 
 def test_interrupted_export_leaves_no_partial_file(tmp_path, monkeypatch):
