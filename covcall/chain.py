@@ -71,9 +71,11 @@ class ChainParams(BaseModel):
     atm_tenor_days: float = Field(30.0, gt=0, description="Tenor the input ATM IV refers to (DVOL is 30-day).")
 
     # Smile and term structure: iv = atm(T) * clip(1 + skew_slope*x + smile_curvature*smile_shape(x, smile_wing)),
-    # x = ln(K/S) / (atm(T) * sqrt(T)), atm(T) = atm_iv * (max(T, term_min_days)/atm_tenor) ** term_slope.
+    # x = ln(K/F) / (atm(T) * sqrt(T)), atm(T) = atm_iv * (max(T, term_min_days)/atm_tenor) ** term_slope
+    # (** term_slope_long beyond atm_tenor when set).
     skew_slope: float = Field(-0.015, description="Linear smile coefficient in standardised moneyness x.")
-    smile_curvature: float = Field(0.0445, ge=0, description="Quadratic smile coefficient in x.")
+    smile_curvature: float = Field(0.0445, ge=0, description="Coefficient of the even smile term smile_shape(x) "
+                                                             "(x^2 near the money).")
     smile_min_ratio: float = Field(0.5, gt=0, description="Lower clip of iv / atm(T).")
     smile_max_ratio: float = Field(2.5, gt=0, description="Upper clip of iv / atm(T).")
     # Flat by default: the one snapshot's inverted term (-0.043) comes from an event week (the spot-ETH ETF
