@@ -168,7 +168,15 @@ def test_cli_import_chain_and_show(ticker_file: Path, db: Path, capsys) -> None:
     # the daily index closed 2023-04-11 is known from midnight: 12 and 16 hours old at the two snapshots
     Store(db).write_iv("csv", "BTC", pd.DataFrame({"ts": pd.to_datetime(["2023-04-12"], utc=True), "iv_ann": [0.6]}))
     assert main(["realism", "--json"]) == 0
-    got = json.loads(capsys.readouterr().out)["snapshots"]
+    full = json.loads(capsys.readouterr().out)
+    got = full["snapshots"]
+    # against the target: per tenor bucket, the snapshots whose median |IV error| is over 3 vol points
+    targets = full["targets"]
+    assert targets["target_pts"] == 3.0 and set(targets["snapshots_by_tenor"].values()) == {2}
+    for bucket, over in targets["over_target_by_tenor"].items():
+        errs = {e["snapshot_id"]: e["index"]["by_tenor"][bucket]["median_abs_iv_error_pts"] for e in got}
+        assert over == [k for k, v in errs.items() if v > 3.0]
+        assert targets["worst_median_abs_iv_error_pts_by_tenor"][bucket] == max(errs.values())
     assert [(e["snapshot_id"][-7:], e["index_age_h"], e["index"]["atm_input"]) for e in got] == [
         ("120000Z", 12.0, 0.6), ("160000Z", 16.0, 0.6)]
     # the forward: the fixture's futures sit exactly 4 %/yr over the index; each imported snapshot stored that
@@ -185,7 +193,7 @@ def test_cli_import_chain_and_show(ticker_file: Path, db: Path, capsys) -> None:
     assert [e["basis_ann_model"] for e in fixed["snapshots"]] == [pytest.approx(shipped)] * 2
     human = (main(["realism"]), capsys.readouterr().out)
     assert human[0] == 0 and "index age h" in human[1] and "basis real %/yr" in human[1]
-    assert "basis used %/yr" in human[1]
+    assert "basis used %/yr" in human[1] and "snapshots over 3 vol points (index):" in human[1]
 
 
 # -- the surface ----------------------------------------------------------------------------------------

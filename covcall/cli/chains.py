@@ -115,8 +115,11 @@ def cmd_realism(args: argparse.Namespace, settings: Settings) -> int:
                     wide[name] = t.groupby("snapshot_id")[col].first().astype(float) * 100.0
             print(f"median |IV error| (vol points), ATM input = {source}:")
             print(wide.round(1).to_string())
+        targets = out["targets"]
         print("worst per tenor (index):", {k: round(v, 1) for k, v in
-                                           out["targets"]["worst_median_abs_iv_error_pts_by_tenor"].items()})
+                                           targets["worst_median_abs_iv_error_pts_by_tenor"].items()})
+        print(f"snapshots over {targets['target_pts']:g} vol points (index):",
+              {k: f"{len(v)}/{targets['snapshots_by_tenor'][k]}" for k, v in targets["over_target_by_tenor"].items()})
 
     emit(args, out, human)
     return 0
