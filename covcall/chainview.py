@@ -51,7 +51,7 @@ class ChainView:
     snapshot_id: str | None = None
     real: pd.DataFrame = field(default_factory=pd.DataFrame)  # the snapshot's calls: expiry, strike, mark_iv, ...
     basis_ann: float = 0.0  # the forward's basis at t (a stored basis history, else the calibration's)
-    basis_source: str = "calibrated"  # the snapshot's calls: expiry, strike, mark_iv, ...
+    basis_source: str = "calibrated"  # or "history": where basis_ann came from
 
     def to_dict(self) -> dict[str, Any]:
         return {"underlying": self.underlying, "at": self.at.isoformat(), "t": self.t.isoformat(),
@@ -81,9 +81,10 @@ def chain_at(underlying: str, at: Any, *, source: str = "synthetic", timeframe: 
         raise CovcallError(f"no {u} {timeframe} bar closed by {at:%Y-%m-%d %H:%M} UTC on source {source}")
     t = pd.Timestamp(int(market.close_ns[i]), tz="UTC")
     spot, atm, state = float(market.close[i]), float(market.atm_iv[i]), float(market.term_state[i])
-    # a basis history moves the forward's carry (as the engine's quote model does)
-    rate = cfg.rate if market.basis is None else cfg.rate + float(market.basis[i]) - float(chain.basis_ann)
-    c = build_chain(t, spot, atm, u, chain, rate, state=state, events=market.events)
+    # the forward's basis known at t: a stored history's value moves it, as in the engine
+    if market.basis is not None:
+        chain = chain.model_copy(update={"basis_ann": float(market.basis[i])})
+    c = build_chain(t, spot, atm, u, chain, cfg.rate, state=state, events=market.events)
     quotes = pd.DataFrame({k: c[k] for k in QUOTE_COLUMNS if k in c})
     quotes["mark_coin"] = c["mark_coin"]
     quotes["expiry"] = pd.to_datetime(quotes["expiry"]).dt.tz_localize("UTC")
@@ -96,8 +97,7 @@ def chain_at(underlying: str, at: Any, *, source: str = "synthetic", timeframe: 
         within = (e["ts"] > t) & (e["ts"] <= t + pd.Timedelta(days=30))
         upcoming = e.loc[within, ["ts", "kind", "label"]].reset_index(drop=True)
     view = ChainView(u, at, t, source, spot, atm, state, cal_id, quotes, exp, upcoming,
-                     basis_ann=float(chain.basis_ann) if market.basis is None else float(market.basis[i]),
-                     basis_source="calibrated" if market.basis is None else "history")
+                     basis_ann=float(chain.basis_ann), basis_source="calibrated" if market.basis is None else "history")
     if store is not None:
         _attach_snapshot(view, store)
     return view

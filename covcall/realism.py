@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from covcall.basis import basis_known_at, load_basis
+from covcall.basis import basis_known_at, load_basis, snapshot_basis
 from covcall.calibration import (
     Calibration,
     best_candles,
     best_index,
     effective_chain,
-    expiry_table,
     index_known_since,
     realised_known_at,
     resolve,
@@ -182,14 +181,11 @@ def realism(store: Store, *, snapshot: str | None = None, calibration: str = "au
             "targets": _targets(out)}
 
 
-def real_basis(quotes_: pd.DataFrame, min_dte_days: float = 7.0) -> float | None:
-    """A snapshot's own forward basis per year: median of ln(F / index) / T over expiries of `min_dte_days` or more
-    (as `covcall calibrate` fits it); None without such an expiry."""
-    exp = expiry_table(quotes_)
-    if exp.empty:
-        return None
-    long = exp[exp["dte_days"] >= min_dte_days]
-    return float(long["basis"].median()) if len(long) else None
+def real_basis(quotes_: pd.DataFrame) -> float | None:
+    """One snapshot's own forward basis per year (covcall.basis.snapshot_basis); None without an expiry of 7 days
+    or more."""
+    b = snapshot_basis(quotes_)
+    return float(b["basis_ann"].iloc[0]) if len(b) else None
 
 
 def _params_for(cal: Calibration | None, u: str, t: pd.Timestamp, all_quotes: pd.DataFrame | None,

@@ -93,6 +93,28 @@ def test_the_robustness_band_replaces_the_history_in_its_basis_scenarios(db: Pat
     assert by["base"] != by["basis 0"]
 
 
+def test_the_chain_view_prices_with_the_basis_it_reports(store: Store) -> None:
+    from covcall.chainview import chain_at
+    from covcall.market import load_candles
+
+    bars = load_candles("BTC", "1d", pd.Timestamp("2022-06-01").date(), pd.Timestamp("2023-06-30").date(),
+                        source="synthetic", seed=7)
+    store.import_candles("csv", "BTC", "1d", bars)
+    before = chain_at("BTC", "2023-03-02", source="store", timeframe="1d", calibration="none", store=store)
+    store.write_basis("file", "BTC", pd.DataFrame({"ts": [pd.Timestamp("2023-03-01", tz="UTC")], "basis_ann": [0.3]}))
+    after = chain_at("BTC", "2023-03-02", source="store", timeframe="1d", calibration="none", store=store)
+    assert (before.basis_source, before.basis_ann) == ("calibrated", 0.0)
+    assert (after.basis_source, after.basis_ann) == ("history", 0.3)
+    # every call is priced off F = S exp(0.30 T): the same calls; up to 1.2 x spot each dearer (far out a higher
+    # forward also moves the call nearer the money on the smile, which can cheapen it a hair), and the more so the
+    # longer the expiry (the forward moves with T)
+    a, b = after.quotes.set_index(["expiry", "strike"]), before.quotes.set_index(["expiry", "strike"])
+    near = a.index.get_level_values("strike") <= 1.2 * after.spot
+    assert a.index.equals(b.index) and (a["mark_coin"][near] > b["mark_coin"][near]).all()
+    gain = (a["mark_coin"] - b["mark_coin"])[near].groupby(level="expiry").median()
+    assert gain.iloc[-1] > 10 * gain.iloc[0] > 0 and gain.is_monotonic_increasing
+
+
 # -- observations ----------------------------------------------------------------------------------------------
 def test_every_imported_chain_snapshot_adds_its_own_basis(tmp_path: Path, store: Store) -> None:
     import gzip
