@@ -16,7 +16,7 @@ import time
 
 
 def main() -> int:
-    from covcall.batch import BatchSpec, run_batch, work_bars
+    from covcall.batch import BatchSpec, run_batch, work_seconds
     from covcall.compute import ComputeSpec
 
     workers = int(sys.argv[1]) if len(sys.argv) > 1 else (os.cpu_count() or 1)
@@ -45,7 +45,7 @@ def main() -> int:
     same = [json.dumps(a["metrics"], sort_keys=True) for a in serial.runs] == \
         [json.dumps(b["metrics"], sort_keys=True) for b in local.runs] == \
         [json.dumps(c["metrics"], sort_keys=True) for c in again.runs]
-    print(json.dumps({"runs": len(serial.runs), "timeframe": timeframe, "bars": work_bars(spec.configs()),
+    print(json.dumps({"runs": len(serial.runs), "timeframe": timeframe, "work_s": round(work_seconds(spec.configs()), 1),
                       "workers": workers, "cores": os.cpu_count(), "serial_s": round(t_serial, 2),
                       "local_s": round(t_local, 2), "speedup": round(t_serial / t_local, 2),
                       "local_again_s": round(t_warm, 2), "speedup_again": round(t_serial / t_warm, 2),

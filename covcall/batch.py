@@ -135,17 +135,34 @@ def pin(cfg: BacktestConfig, store: Store | None,
     return cfg.model_copy(update={"chain": ChainParams(**chain.model_dump()), "calibration": cal_id or "none"}), cal_id
 
 
-def work_bars(configs: list[BacktestConfig]) -> int:
-    """Bars the configs simulate in total (how much work a sweep is, to choose where it runs)."""
+# Seconds a run takes on one core, per exit style: a fixed part, each day (a run decides about once per call
+# sold, whatever the bar: the chain is built and scored there, most of the time) and each bar (marking and
+# settling; a rolling style marks its open call at every bar). Fitted by bench/bench_cost.py on this project's 2-core machine (synthetic market, default rule
+# policy); only the relative sizes matter (biggest units first, and whether a sweep pays for a cluster).
+RUN_COST: dict[str, dict[str, float]] = {
+    "hold_to_expiry": {"per_run": 0.027, "per_day": 3.1e-4, "per_bar": 9e-7},
+    "tp_and_roll": {"per_run": 0.071, "per_day": 6.0e-4, "per_bar": 9.7e-6},
+}
+
+
+def run_seconds(cfg: BacktestConfig) -> float:
+    """Estimated seconds one run takes on one core (RUN_COST).
+
+    >>> hourly = BacktestConfig(timeframe="1h", start="2022-01-01", end="2022-12-31")
+    >>> daily = hourly.model_copy(update={"timeframe": "1d", "exit_style": "tp_and_roll"})
+    >>> run_seconds(daily) > run_seconds(hourly)  # decisions, not bars, take most of the time
+    True
+    """
     from covcall.timeframes import BAR_LENGTH
 
-    day = pd.Timedelta(days=1)
-    return int(sum(((c.end - c.start).days + 1) * (day / BAR_LENGTH[c.timeframe]) for c in configs))
+    c = RUN_COST.get(str(cfg.exit_style), RUN_COST["tp_and_roll"])
+    days = (cfg.end - cfg.start).days + 1
+    return c["per_run"] + c["per_day"] * days + c["per_bar"] * days * (pd.Timedelta(days=1) / BAR_LENGTH[cfg.timeframe])
 
 
-def _unit_cost(cfg: BacktestConfig) -> float:
-    """How long a run takes, roughly: its bars, a rolling exit style about twice a hold (bench/bench_units.py)."""
-    return work_bars([cfg]) * (2.0 if cfg.exit_style != "hold_to_expiry" else 1.0)
+def work_seconds(configs: list[BacktestConfig]) -> float:
+    """Estimated seconds the configs take on one core (to choose where a sweep runs, covcall.compute.plan)."""
+    return float(sum(run_seconds(c) for c in configs))
 
 
 def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, export_dir: str | Path | None = None,
@@ -199,7 +216,7 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
         result.dashboard = ex.dashboard_link
         refs = {key: ex.scatter(value) for key, value in loaded.items() if not isinstance(value, str)}
         for i, out, where in ex.map(backtest_unit, [(cfg, refs[key]) for cfg, key in units],
-                                    cost=[_unit_cost(cfg) for cfg, _ in units]):
+                                    cost=[run_seconds(cfg) for cfg, _ in units]):
             n = index[i]
             cfg = configs[n]
             done += 1

@@ -20,13 +20,14 @@ from covcall.errors import ConfigError, CovcallError
 
 Mode = Literal["serial", "local", "remote"]
 CONNECT_TIMEOUT_S = 5.0
-# Starting a local cluster and warming its workers costs about 1.5 s (installed with bytecode); the engine
-# simulates roughly 19k bars/s per core. Measured break-even on 2 cores, cold: about 60k bars (35k: serial 1.95 s,
-# local 2.2 s; 105k: 4.0 s vs 3.4 s). Below this much work (bars summed over the units) the default stays serial.
-LOCAL_MIN_BARS = 80_000
+# Starting a local cluster and warming its workers costs about 1.5 s (installed with bytecode). Measured break-even
+# on 2 cores, cold, in estimated seconds of work (covcall.batch.run_seconds): about 2.4 s (1h runs: 1.2 s of work
+# serial 2.2 s / local 2.6 s, 2.4 s: 3.35 / 3.17, 4.1 s: 5.0 / 4.3; eight 1d runs, 2.35 s: 2.66 / 2.62). Below this
+# much work the default stays serial.
+LOCAL_MIN_WORK_S = 2.5
 # Once this process has started a local cluster its fork server is warm and the next cluster starts in ~0.1 s:
-# then a few seconds of work already pay for it.
-LOCAL_MIN_BARS_WARM = 30_000
+# then a second of work already pays for it.
+LOCAL_MIN_WORK_S_WARM = 1.0
 _forkserver_warm = False
 
 
@@ -70,19 +71,18 @@ def check_address(address: str | None) -> str | None:
 
 
 def plan(compute: str | None = None, workers: int | None = None, scheduler: str | None = None, *,
-         n_units: int = 2, cores: int | None = None, work_bars: int | None = None,
+         n_units: int = 2, cores: int | None = None, work_s: float | None = None,
          warm: bool | None = None) -> ComputeSpec:
     """Choose the mode: a scheduler address wins; `serial` or one worker is serial; `local` or a worker count
     above 1 is a local cluster; left to itself, a local cluster when there is more than one unit, more than
-    one core and enough work (`work_bars`, bars summed over the units, at least LOCAL_MIN_BARS, or
-    LOCAL_MIN_BARS_WARM once this process's fork server is warm; `warm` overrides that) to pay for starting it.
+    one core and enough work (`work_s`, the units' estimated seconds on one core, at least LOCAL_MIN_WORK_S, or
+    LOCAL_MIN_WORK_S_WARM once this process's fork server is warm; `warm` overrides that) to pay for starting it.
 
     >>> plan(n_units=1, cores=8).mode, plan("serial", n_units=9, cores=8).mode, plan(n_units=9, cores=2).workers
     ('serial', 'serial', 2)
     >>> plan(workers=1, n_units=9, cores=8).mode, plan(scheduler="10.0.0.5:8786").address
     ('serial', 'tcp://10.0.0.5:8786')
-    >>> plan(n_units=9, cores=2, work_bars=50_000, warm=False).mode, plan(n_units=9, cores=2, work_bars=50_000,
-    ...                                                                    warm=True).mode
+    >>> plan(n_units=9, cores=2, work_s=2.0, warm=False).mode, plan(n_units=9, cores=2, work_s=2.0, warm=True).mode
     ('serial', 'local')
     """
     workers = check_workers(workers)
@@ -97,8 +97,8 @@ def plan(compute: str | None = None, workers: int | None = None, scheduler: str 
     n = workers or cores
     if compute == "local" or workers is not None:
         return ComputeSpec("local", n)
-    floor = LOCAL_MIN_BARS_WARM if (_forkserver_warm if warm is None else warm) else LOCAL_MIN_BARS
-    if n_units > 1 and n > 1 and (work_bars is None or work_bars >= floor):
+    floor = LOCAL_MIN_WORK_S_WARM if (_forkserver_warm if warm is None else warm) else LOCAL_MIN_WORK_S
+    if n_units > 1 and n > 1 and (work_s is None or work_s >= floor):
         return ComputeSpec("local", min(n, n_units))
     return ComputeSpec("serial", 1)
 
@@ -193,7 +193,7 @@ def start_early(compute: str | None, workers: int | None, scheduler: str | None)
     Only the server gets the workers' environment (WORKER_ENV): this process keeps its own threads.
     """
     # certain = local whatever the amount of work (plan with none goes local only when asked to)
-    if plan(compute, workers, scheduler, work_bars=0, warm=False).mode != "local":
+    if plan(compute, workers, scheduler, work_s=0, warm=False).mode != "local":
         return False
     if _forkserver_warm or not _has_forkserver():
         return False
@@ -348,7 +348,7 @@ class Executor:
             cost: Sequence[float] | None = None) -> Iterator[tuple[int, Any, str]]:
         """Run `fn(*unit)` for every unit; yield (index, result or UnitFailure, where it ran) as they finish.
 
-        `cost` (an estimate per unit, e.g. its bars) sends the biggest units first on a cluster, so the sweep
+        `cost` (an estimate per unit, e.g. its seconds) sends the biggest units first on a cluster, so the sweep
         does not end with one worker finishing a long unit while the others wait; results never depend on it.
         Closing the iterator early (an exception in the caller, Stop on a page, Ctrl-C) cancels what has not run.
         """

@@ -73,12 +73,13 @@ def run_defaults(settings: Settings) -> dict[str, Any]:
 
 
 def compute_plan(settings: Settings, n_units: int, workers: int | None = None, scheduler: str | None = None,
-                 work_bars: int | None = None) -> Any:
-    """Where a sweep of `n_units` runs: the CLI's --workers/--scheduler over the settings (covcall.compute.plan)."""
+                 work_s: float | None = None) -> Any:
+    """Where a sweep of `n_units` runs (`work_s`: its estimated seconds on one core): the CLI's
+    --workers/--scheduler over the settings (covcall.compute.plan)."""
     from covcall.compute import plan
 
     return plan(settings.compute, workers if workers is not None else settings.workers,
-                scheduler or settings.dask_scheduler_address, n_units=n_units, work_bars=work_bars)
+                scheduler or settings.dask_scheduler_address, n_units=n_units, work_s=work_s)
 
 
 def load_settings(**overrides: object) -> Settings:

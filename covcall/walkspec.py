@@ -192,16 +192,18 @@ class WalkSpec(BaseModel):
                                 f"the shortest range has {bars} {self.timeframe} bars: use pbo_splits "
                                 f"{max(2, bars // 4 * 2)} or longer ranges")
 
-    def work(self) -> tuple[int, int]:
-        """(units, bars): tuner trials and test runs of every fold, and the bars they simulate (to choose where
-        the walk runs, covcall.compute.plan)."""
-        units = bars = 0
+    def work(self) -> tuple[int, float]:
+        """(units, seconds): tuner trials and test runs of every fold, and their estimated seconds on one core
+        (covcall.batch.run_seconds; to choose where the walk runs, covcall.compute.plan)."""
+        from covcall.batch import run_seconds
+
+        units, seconds = 0, 0.0
         n_test = len(self.baselines) + 2
         for f in self.folds:
             units += self.n_tuner_trials * len(f.train) + n_test * len(f.train)
-            bars += sum(self.n_tuner_trials * self.range_bars(r) for r in f.train)
-            bars += n_test * len(f.train) * self.range_bars(f.test)
-        return units, bars
+            seconds += sum(self.n_tuner_trials * run_seconds(self.base_config(r)) for r in f.train)
+            seconds += n_test * len(f.train) * run_seconds(self.base_config(f.test))
+        return units, seconds
 
     def range_bars(self, r: Range) -> int:
         return int(r.days * pd.Timedelta(days=1) / BAR_LENGTH[self.timeframe])

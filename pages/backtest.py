@@ -8,7 +8,7 @@ import streamlit as st
 
 import ui
 from covcall.backtest import BacktestConfig, run_backtest
-from covcall.batch import BatchSpec, run_batch, work_bars
+from covcall.batch import BatchSpec, run_batch, work_seconds
 from covcall.config import run_defaults
 from covcall.dataset import delete_runs
 from covcall.errors import CovcallError
@@ -209,7 +209,7 @@ def batch_tab() -> None:
                 "exit_styles": ss["backtest_batch_exit_styles"], "base": base}
         parsed = ui.attempt(lambda: BatchSpec.parse(spec, run_defaults(settings)))
         if parsed is not None:
-            compute = ui.sweep_start("backtest_batch", settings, n, work_bars(parsed.configs()))
+            compute = ui.sweep_start("backtest_batch", settings, n, work_seconds(parsed.configs()))
             bar = st.progress(0.0, text="starting")
             export_dir = settings.training_data_dir if settings.save_training_data else None
             result = ui.attempt(lambda: run_batch(parsed, store=store, export_dir=export_dir,

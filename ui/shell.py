@@ -144,7 +144,7 @@ def count_progress(bar: Any, what: str = "processed") -> Callable[[int, int, str
     return say
 
 
-def sweep_start(key: str, settings: Settings, n_units: int, work_bars: int | None = None) -> Any:
+def sweep_start(key: str, settings: Settings, n_units: int, work_s: float | None = None) -> Any:
     """Where a sweep is about to run (COMPUTE / WORKERS / DASK_SCHEDULER_ADDRESS) and a Stop button.
 
     Stop makes Streamlit rerun the page, which stops the script inside the sweep's progress callback; the
@@ -153,7 +153,7 @@ def sweep_start(key: str, settings: Settings, n_units: int, work_bars: int | Non
     """
     from covcall.config import compute_plan
 
-    spec = compute_plan(settings, n_units, work_bars=work_bars)
+    spec = compute_plan(settings, n_units, work_s=work_s)
     holder = st.empty()  # cleared by sweep_done: no Stop button next to a finished sweep
     with holder.container():
         c1, c2 = st.columns([5, 1])

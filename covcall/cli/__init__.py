@@ -132,11 +132,11 @@ def start_workers_early(args: argparse.Namespace, settings: Settings) -> None:
                 getattr(args, "scheduler", None) or settings.dask_scheduler_address)
 
 
-def compute_for(args: argparse.Namespace, settings: Settings, n_units: int, work_bars: int | None = None) -> Any:
+def compute_for(args: argparse.Namespace, settings: Settings, n_units: int, work_s: float | None = None) -> Any:
     from covcall.config import compute_plan
 
     return compute_plan(settings, n_units, getattr(args, "workers", None), getattr(args, "scheduler", None),
-                        work_bars)
+                        work_s)
 
 
 def progress_printer(stream: Any = None) -> Callable[[int, int, str], None]:

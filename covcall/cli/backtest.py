@@ -141,12 +141,12 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     summary = res.summary()
     band = None
     if args.sensitivity:
-        from covcall.batch import work_bars
+        from covcall.batch import run_seconds
         from covcall.cli import compute_for
         from covcall.sensitivity import run_sensitivity, scenarios
 
         n = len(scenarios(cfg.chain.model_dump(), daily=cfg.timeframe == "1d"))
-        compute = compute_for(args, settings, n, n * work_bars([cfg]))
+        compute = compute_for(args, settings, n, n * run_seconds(cfg))
         band = run_sensitivity(cfg, store=open_store(settings), compute=compute)
         summary["sensitivity"] = band.to_dict()
 
@@ -181,14 +181,14 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import compute_for, emit, progress_printer, start_workers_early
 
     start_workers_early(args, settings)
-    from covcall.batch import BatchSpec, run_batch, work_bars
+    from covcall.batch import BatchSpec, run_batch, work_seconds
     from covcall.config import run_defaults
     from covcall.spec import read_spec_file
 
     spec = BatchSpec.parse(read_spec_file(args.spec), run_defaults(settings))
     export_dir = settings.training_data_dir if settings.save_training_data else None
     configs = spec.configs()
-    compute = compute_for(args, settings, len(configs), work_bars(configs))
+    compute = compute_for(args, settings, len(configs), work_seconds(configs))
     res = run_batch(spec, store=open_store(settings), export_dir=export_dir, progress=progress_printer(),
                     compute=compute)
     out = res.to_dict()
