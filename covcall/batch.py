@@ -140,8 +140,8 @@ def pin(cfg: BacktestConfig, store: Store | None,
 # settling; a rolling style marks its open call at every bar). Fitted by bench/bench_cost.py on this project's 2-core machine (synthetic market, default rule
 # policy); only the relative sizes matter (biggest units first, and whether a sweep pays for a cluster).
 RUN_COST: dict[str, dict[str, float]] = {
-    "hold_to_expiry": {"per_run": 0.027, "per_day": 3.1e-4, "per_bar": 9e-7},
-    "tp_and_roll": {"per_run": 0.071, "per_day": 6.0e-4, "per_bar": 9.7e-6},
+    "hold_to_expiry": {"per_run": 0.026, "per_day": 1.95e-4, "per_bar": 7e-7},
+    "tp_and_roll": {"per_run": 0.023, "per_day": 4.4e-4, "per_bar": 8.8e-6},
 }
 
 

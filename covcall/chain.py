@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,6 +38,7 @@ SECONDS_PER_YEAR = 365.0 * 86400.0  # ACT/365, as Deribit's own time-to-expiry
 TICK_SMALL = 0.0001  # coin tick below TICK_SWITCH
 TICK_LARGE = 0.0005
 TICK_SWITCH = 0.005
+_NS_PER_DAY = 86_400 * 10**9
 _MONTHS = np.array(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])
 KINDS = ("daily", "weekly", "monthly", "quarterly")
 # The diffusive vol left after taking the 30-day input's events out never falls below this share of the input.
@@ -173,13 +175,19 @@ def list_expiries(t: pd.Timestamp, params: ChainParams | None = None) -> pd.Date
     ['09Jan24', '10Jan24', '11Jan24', '12Jan24', '19Jan24', '26Jan24', '23Feb24', '29Mar24', '28Jun24', '27Sep24', '27Dec24']
     """
     params = params or ChainParams()
-    t = _utc(t)
-    hour = pd.Timedelta(hours=params.expiry_hour_utc)
+    return _listed(_utc(t).value, params.expiry_hour_utc, params.daily_expiries, params.weekly_expiries,
+                   params.monthly_expiries, params.quarterly_expiries)
+
+
+@functools.lru_cache(maxsize=4096)  # the runs of a sweep decide at the same bar closes
+def _listed(t_ns: int, expiry_hour: int, daily: int, weekly: int, monthly: int, quarterly: int) -> pd.DatetimeIndex:
+    t = pd.Timestamp(t_ns, tz="UTC")
+    hour = pd.Timedelta(hours=expiry_hour)
     day0 = t.normalize()
     first = day0 + hour if day0 + hour > t else day0 + pd.Timedelta(days=1) + hour
-    out: list[pd.Timestamp] = [first + pd.Timedelta(days=i) for i in range(params.daily_expiries)]
+    out: list[pd.Timestamp] = [first + pd.Timedelta(days=i) for i in range(daily)]
     first_friday = first + pd.Timedelta(days=(4 - first.weekday()) % 7)
-    out += [first_friday + pd.Timedelta(weeks=i) for i in range(params.weekly_expiries)]
+    out += [first_friday + pd.Timedelta(weeks=i) for i in range(weekly)]
 
     def month_ends(months: Iterable[int], count: int) -> list[pd.Timestamp]:
         found: list[pd.Timestamp] = []
@@ -193,14 +201,45 @@ def list_expiries(t: pd.Timestamp, params: ChainParams | None = None) -> pd.Date
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         return found
 
-    out += month_ends(range(1, 13), params.monthly_expiries)
-    out += month_ends((3, 6, 9, 12), params.quarterly_expiries)
+    out += month_ends(range(1, 13), monthly)
+    out += month_ends((3, 6, 9, 12), quarterly)
     return pd.DatetimeIndex(sorted(set(out)), tz="UTC", name="expiry")
+
+
+def clear_caches() -> None:
+    """Forget the listings and strike steps kept between chains (for benchmarks that time a cold run)."""
+    _listed.cache_clear()
+    _nice.cache_clear()
 
 
 def _as_index(expiries: object) -> pd.DatetimeIndex:
     idx = pd.DatetimeIndex(np.atleast_1d(pd.to_datetime(expiries, utc=True)))
     return idx
+
+
+def _utc_ns(expiries: object) -> np.ndarray:
+    """UTC instants as int64 nanoseconds (naive means UTC); numpy datetimes and DatetimeIndexes without pandas'
+    parsing, which took a third of a decision's chain when every call went through it."""
+    if isinstance(expiries, np.ndarray) and expiries.dtype.kind == "M":
+        return np.atleast_1d(expiries.astype("datetime64[ns]").view("int64"))
+    if isinstance(expiries, pd.DatetimeIndex):
+        return expiries.as_unit("ns").asi8
+    return _as_index(expiries).as_unit("ns").asi8
+
+
+def _civil(ns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(year, month, day, weekday with Monday 0, days in the month) of UTC nanosecond instants.
+
+    >>> [a.tolist() for a in _civil(_utc_ns(pd.DatetimeIndex(["2024-02-29 08:00", "1969-12-31 23:00"])))]
+    [[2024, 1969], [2, 12], [29, 31], [3, 2], [29, 31]]
+    """
+    d = ns.astype("datetime64[ns]").astype("datetime64[D]")  # numpy floors to whole days
+    m = d.astype("datetime64[M]")
+    y = m.astype("datetime64[Y]")
+    weekday = (d.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+    days_in_month = ((m + 1).astype("datetime64[D]") - m.astype("datetime64[D]")).astype(np.int64)
+    return (y.astype(np.int64) + 1970, (m - y).astype(np.int64) + 1, (d - m).astype(np.int64) + 1, weekday,
+            days_in_month)
 
 
 def expiry_kind(expiries: object) -> np.ndarray:
@@ -209,10 +248,10 @@ def expiry_kind(expiries: object) -> np.ndarray:
     >>> expiry_kind(pd.DatetimeIndex(["2024-01-09 08:00", "2024-01-12 08:00", "2024-01-26 08:00", "2024-03-29 08:00"]))
     array(['daily', 'weekly', 'monthly', 'quarterly'], dtype='<U9')
     """
-    idx = _as_index(expiries)
-    friday = np.asarray(idx.day_of_week == 4)
-    last_friday = friday & np.asarray(idx.day + 7 > idx.days_in_month)
-    quarter_end = np.isin(np.asarray(idx.month), (3, 6, 9, 12))
+    _, month, day, weekday, days_in_month = _civil(_utc_ns(expiries))
+    friday = weekday == 4
+    last_friday = friday & (day + 7 > days_in_month)
+    quarter_end = np.isin(month, (3, 6, 9, 12))
     return np.select(
         [last_friday & quarter_end, last_friday, friday], ["quarterly", "monthly", "weekly"], default="daily"
     ).astype("<U9")
@@ -221,6 +260,7 @@ def expiry_kind(expiries: object) -> np.ndarray:
 # ---------------------------------------------------------------- strikes and names
 
 
+@functools.lru_cache(maxsize=1024)  # a chain asks the same three steps for each of its expiries
 def _nice(x: float, mantissas: tuple[float, ...]) -> float:
     """Closest (in log) number of the form m * 10^n."""
     exp = np.floor(np.log10(x))
@@ -302,10 +342,8 @@ def instrument_name(underlying: str, expiry: object, strike: ArrayLike, option_t
     array(['BTC-5JAN24-45000-C', 'BTC-5JAN24-46000-C'], dtype='<U18')
     """
     scalar = np.ndim(strike) == 0 and (isinstance(expiry, str | dt.datetime | np.datetime64) or np.ndim(expiry) == 0)
-    idx = _as_index(expiry)
-    codes = np.array(
-        [f"{d}{_MONTHS[m - 1]}{y % 100:02d}" for d, m, y in zip(idx.day, idx.month, idx.year, strict=True)]
-    )
+    year, month, day, _, _ = _civil(_utc_ns(expiry))
+    codes = np.array([f"{d}{_MONTHS[m - 1]}{y % 100:02d}" for d, m, y in zip(day, month, year, strict=True)])
     codes, strikes = np.broadcast_arrays(codes, np.atleast_1d(np.asarray(strike, dtype=float)))
     names = np.array(
         [f"{underlying}-{c}-{_strike_text(k)}-{option_type}" for c, k in zip(codes.ravel(), strikes.ravel(), strict=True)]
@@ -541,15 +579,15 @@ def build_chain(
     if not np.isfinite(atm) or atm <= 0:
         raise SpecError(f"atm_iv must be a positive annual vol fraction (0.6 = 60 %); got {atm_iv!r}")
     t = _utc(t)
-    exps = list_expiries(t, params)
-    dte_all = np.asarray((exps - t) / pd.Timedelta(days=1), dtype=float)
+    exp_ns = list_expiries(t, params).asi8
+    dte_all = (exp_ns - t.value) / _NS_PER_DAY
     keep = dte_all >= params.min_dte_days
-    exps, dte_all = exps[keep], dte_all[keep]
-    kinds_all = expiry_kind(exps)
+    exp_ns, dte_all = exp_ns[keep], dte_all[keep]
+    kinds_all = expiry_kind(exp_ns.view("datetime64[ns]"))
     grids = [strike_grid(underlying, spot, d / 365.0, params) for d in dte_all]
     sizes = np.array([g.size for g in grids], dtype=int)
     strike = np.concatenate(grids) if grids else np.empty(0)
-    expiry = np.repeat(exps.tz_localize(None).values.astype("datetime64[ns]"), sizes)
+    expiry = np.repeat(exp_ns.view("datetime64[ns]"), sizes)
     dte = np.repeat(dte_all, sizes)
     t_years = dte / 365.0
     ev = events.pricing_args(t.value, expiry.astype(np.int64)) if events is not None else {}
