@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -215,27 +216,31 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
         n_examples = 0
         result.dashboard = ex.dashboard_link
         refs = {key: ex.scatter(value) for key, value in loaded.items() if not isinstance(value, str)}
-        for i, out, where in ex.map(backtest_unit, [(cfg, refs[key]) for cfg, key in units],
-                                    cost=[run_seconds(cfg) for cfg, _ in units]):
-            n = index[i]
-            cfg = configs[n]
-            done += 1
-            if isinstance(out, UnitFailure):
-                rows[n] = {**_failed(store, cfg, batch_id, out.error), "worker": where}
-            else:
-                out.calibration_id = units[i][0].calibration if units[i][0].calibration != "none" else None
-                if store is not None:
-                    persist_run(store, out, batch_id=batch_id, code_version=code_version())
-                if export_dir is not None:
-                    exports.add(n, out.examples)
-                n_examples += len(out.examples)
-                summary = out.summary()
-                rows[n] = {"run_id": out.run_id, "label": cfg.label, "status": "ok", "error": None,
-                           **summary["counts"], "metrics": summary["metrics"], "worker": where}
-            failed += isinstance(out, UnitFailure)
-            info.update(done=done, failed=failed)
-            if progress:
-                progress(done, total, cfg.label or "")
+        for group in ex.map_groups(backtest_unit, [(cfg, refs[key]) for cfg, key in units],
+                                   cost=[run_seconds(cfg) for cfg, _ in units]):
+            # runs that finished while the last ones were being saved are saved through one connection, each in
+            # its own transaction: one open and one checkpoint for the group (a busy writer catches up)
+            with store.writes() if store is not None and len(group) > 1 else contextlib.nullcontext():
+                for i, out, where in group:
+                    n = index[i]
+                    cfg = configs[n]
+                    done += 1
+                    if isinstance(out, UnitFailure):
+                        rows[n] = {**_failed(store, cfg, batch_id, out.error), "worker": where}
+                    else:
+                        out.calibration_id = units[i][0].calibration if units[i][0].calibration != "none" else None
+                        if store is not None:
+                            persist_run(store, out, batch_id=batch_id, code_version=code_version())
+                        if export_dir is not None:
+                            exports.add(n, out.examples)
+                        n_examples += len(out.examples)
+                        summary = out.summary()
+                        rows[n] = {"run_id": out.run_id, "label": cfg.label, "status": "ok", "error": None,
+                                   **summary["counts"], "metrics": summary["metrics"], "worker": where}
+                    failed += isinstance(out, UnitFailure)
+                    info.update(done=done, failed=failed)
+                    if progress:
+                        progress(done, total, cfg.label or "")
         result.runs = [rows[k] for k in sorted(rows)]
         if progress:
             progress(total, total, "done")

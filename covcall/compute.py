@@ -352,15 +352,26 @@ class Executor:
         does not end with one worker finishing a long unit while the others wait; results never depend on it.
         Closing the iterator early (an exception in the caller, Stop on a page, Ctrl-C) cancels what has not run.
         """
+        groups = self.map_groups(fn, units, cost)
+        try:
+            for group in groups:
+                yield from group
+        finally:
+            groups.close()  # now, not when collected: cancels the units not yet run
+
+    def map_groups(self, fn: Callable[..., Any], units: Sequence[tuple[Any, ...]],
+                   cost: Sequence[float] | None = None) -> Iterator[list[tuple[int, Any, str]]]:
+        """`map`, but each time everything that has finished since the last group (serially: one unit), so a
+        driver that saves results can save the ones that arrived while it was busy together (Store.writes)."""
         self._ready()
         if self.client is None:
             for i, args in enumerate(units):
                 try:
-                    yield i, fn(*args), _where()
+                    yield [(i, fn(*args), _where())]
                 except (KeyboardInterrupt, SystemExit):
                     raise
                 except Exception as err:  # isolated: the sweep goes on
-                    yield i, UnitFailure(_line(err), traceback.format_exc()), _where()
+                    yield [(i, UnitFailure(_line(err), traceback.format_exc()), _where())]
             return
         from distributed import as_completed
 
@@ -372,16 +383,19 @@ class Executor:
         try:
             # results travel with the completion: a worker that dies right after finishing a unit cannot take
             # the result with it (fetching it afterwards would wait for a recomputation)
-            for fut, out in as_completed(futures, with_results=True, raise_errors=False):
-                i = index[fut.key]
-                if fut.status == "error":  # out is (type, exception, traceback)
-                    err = out[1] if isinstance(out, tuple) and len(out) == 3 else out
-                    if isinstance(err, KeyboardInterrupt | SystemExit):
-                        raise err
-                    yield i, UnitFailure(_line(err), "".join(traceback.format_exception(err))), "?"
-                    continue
-                result, where = out
-                yield i, result, where
+            for batch in as_completed(futures, with_results=True, raise_errors=False).batches():
+                group = []
+                for fut, out in batch:
+                    i = index[fut.key]
+                    if fut.status == "error":  # out is (type, exception, traceback)
+                        err = out[1] if isinstance(out, tuple) and len(out) == 3 else out
+                        if isinstance(err, KeyboardInterrupt | SystemExit):
+                            raise err
+                        group.append((i, UnitFailure(_line(err), "".join(traceback.format_exception(err))), "?"))
+                        continue
+                    result, where = out
+                    group.append((i, result, where))
+                yield group
         finally:
             pending = [f for f in futures if not f.done()]
             if pending:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -134,7 +135,8 @@ _MIGRATIONS: list[str] = [
     """,
 ]
 
-_LOCK_WORDS = ("lock", "Conflicting", "being used by another process")
+# the last: this process holds the file read-write (a sweep saving) and another thread asks for it read-only
+_LOCK_WORDS = ("lock", "Conflicting", "being used by another process", "different configuration")
 
 
 def _is_lock_error(err: Exception) -> bool:
@@ -281,6 +283,7 @@ class Store:
         self.path = Path(path)
         self.timeout_s = timeout_s
         self._migrated = False
+        self._held: dict[int, duckdb.DuckDBPyConnection] = {}  # per thread, while a `writes()` block runs
 
     # -- connections ---------------------------------------------------------------------------
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -323,7 +326,12 @@ class Store:
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection. Reads open the file read-only, so they work on a read-only file and beside
         other readers; the first use of a Store (or a file with an older schema) migrates it with write access.
+        Inside a `writes()` block this thread gets the block's connection.
         """
+        held = self._held.get(threading.get_ident())
+        if held is not None:
+            yield held
+            return
         if not self._migrated:
             if read_only and self.path.is_file():
                 con = self._open(read_only=True)
@@ -340,6 +348,24 @@ class Store:
             yield con
         finally:
             con.close()
+
+    @contextmanager
+    def writes(self) -> Iterator[None]:
+        """One connection for everything this thread does with the store in the block; each write is still its own
+        transaction. A sweep saves the runs that finished together this way: the file is opened once and
+        checkpointed once (DuckDB checkpoints when the connection closes: a third of saving a run) instead of once
+        per run. Other processes wait for the file (they retry on its lock) only as long as the block.
+        """
+        me = threading.get_ident()
+        if me in self._held:  # nested: the outer block's connection
+            yield
+            return
+        with self.connect() as con:
+            self._held[me] = con
+            try:
+                yield
+            finally:
+                del self._held[me]
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

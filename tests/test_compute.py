@@ -130,6 +130,19 @@ def test_the_biggest_units_go_first_and_results_do_not_depend_on_it() -> None:
     assert {i: r for i, r, _ in got} == {i: i * 10 for i in range(5)}
 
 
+def test_units_that_finish_while_the_driver_is_busy_arrive_as_one_group() -> None:
+    """What lets a batch save the runs that arrived together with one open of the database (Store.writes)."""
+    with Executor(ComputeSpec("serial")) as ex:
+        assert [len(g) for g in ex.map_groups(lambda x: x, [(x,) for x in range(3)])] == [1, 1, 1]
+    groups = []
+    with Executor(LOCAL2) as ex:
+        for g in ex.map_groups(lambda x: x * 10, [(x,) for x in range(6)]):
+            groups.append({i: r for i, r, _ in g})
+            time.sleep(1.0)  # the driver saving: every other unit finishes meanwhile
+    assert {i: r for g in groups for i, r in g.items()} == {i: i * 10 for i in range(6)}
+    assert sum(len(g) for g in groups) == 6 and len(groups) <= 2
+
+
 def test_a_batch_reads_each_calibration_once(tmp_path, monkeypatch) -> None:
     store = Store(tmp_path / "cc.duckdb")
     reads: list[str | None] = []

@@ -34,6 +34,41 @@ def test_a_failed_transaction_writes_nothing(tmp_path):
     assert len(s.read_candles("csv", "BTC", "1d")) == 3  # earlier data untouched
 
 
+def test_runs_saved_together_are_still_one_transaction_each(tmp_path):
+    """A sweep saves the runs that arrived together through one connection (Store.writes): a run that fails
+    leaves the ones before it saved and writes nothing of its own."""
+    s = Store(tmp_path / "w.duckdb")
+    trades = pd.DataFrame({"run_id": ["r1"], "trade_no": [1]})
+    with s.writes():
+        s.save_run({"run_id": "r1", "status": "ok"}, {"trades": trades})
+        with pytest.raises(Exception):  # noqa: B017 - any database error; the point is what is left behind
+            s.save_run({"run_id": "r2", "status": "ok"}, {"trades": pd.DataFrame({"no_such_column": [1]})})
+        s.save_run({"run_id": "r3", "status": "ok"}, {})
+        assert s.counts()["runs"] == 2  # reads in the block see the block's writes
+    assert sorted(s.list_runs()["run_id"]) == ["r1", "r3"]
+    assert len(s.read_run_table("trades", ["r1", "r2"])) == 1
+
+
+def test_a_reader_in_another_thread_waits_for_the_writes_block(tmp_path):
+    """Same process, another thread (a second dashboard session): DuckDB refuses a read-only connection while
+    this process holds the file read-write; the reader retries like it does on another process's lock."""
+    import threading
+    import time
+
+    path = tmp_path / "t.duckdb"
+    writer, reader = Store(path), Store(path)
+    writer.counts()
+    seen: list[int] = []
+    with writer.writes():
+        writer.save_run({"run_id": "r1", "status": "ok"}, {})
+        t = threading.Thread(target=lambda: seen.append(reader.counts()["runs"]))
+        t.start()
+        time.sleep(0.3)
+        assert not seen  # still waiting: the block holds the file
+    t.join(timeout=10)
+    assert seen == [1]
+
+
 def test_lock_held_past_the_timeout_gives_one_clear_message(tmp_path):
     path = tmp_path / "busy.duckdb"
     Store(path).counts()  # create the file
