@@ -137,9 +137,10 @@ def pin(cfg: BacktestConfig, store: Store | None,
 
 
 # Seconds a run takes on one core, per exit style: a fixed part, each day (a run decides about once per call
-# sold, whatever the bar: the chain is built and scored there, most of the time) and each bar (marking and
-# settling; a rolling style marks its open call at every bar). Fitted by bench/bench_cost.py on this project's 2-core machine (synthetic market, default rule
-# policy); only the relative sizes matter (biggest units first, and whether a sweep pays for a cluster).
+# sold, whatever the bar: the chain is listed and scored there, most of the time) and each bar (marking and
+# settling; a rolling style marks its open call at every bar). Fitted by bench/bench_cost.py on this project's
+# 2-core machine (synthetic market, default rule policy, each run the first of its dates); what matters is the
+# relative sizes (biggest units first) and the order of magnitude (whether a sweep pays for a cluster).
 RUN_COST: dict[str, dict[str, float]] = {
     "hold_to_expiry": {"per_run": 0.026, "per_day": 1.95e-4, "per_bar": 7e-7},
     "tp_and_roll": {"per_run": 0.023, "per_day": 4.4e-4, "per_bar": 8.8e-6},
@@ -158,7 +159,8 @@ def run_seconds(cfg: BacktestConfig) -> float:
 
     c = RUN_COST.get(str(cfg.exit_style), RUN_COST["tp_and_roll"])
     days = (cfg.end - cfg.start).days + 1
-    return c["per_run"] + c["per_day"] * days + c["per_bar"] * days * (pd.Timedelta(days=1) / BAR_LENGTH[cfg.timeframe])
+    bars = days * (pd.Timedelta(days=1) / BAR_LENGTH[cfg.timeframe])
+    return c["per_run"] + c["per_day"] * days + c["per_bar"] * bars
 
 
 def work_seconds(configs: list[BacktestConfig]) -> float:

@@ -165,7 +165,8 @@ def _last_friday(year: int, month: int) -> dt.date:
 
 
 def list_expiries(t: pd.Timestamp, params: ChainParams | None = None) -> pd.DatetimeIndex:
-    """All listed expiries strictly after `t` (naive means UTC), unique, sorted, tz UTC.
+    """All listed expiries strictly after `t` (naive means UTC), unique, sorted, tz UTC (kept per bar close and
+    shared: do not rename the index).
 
     Dailies: next `daily_expiries` 08:00; weeklies: next `weekly_expiries` Fridays; monthlies: last Friday
     of the next `monthly_expiries` months (current month included while ahead); quarterlies: last Friday of
