@@ -36,10 +36,13 @@ MIN_QUOTES = 40
 FITTED = ("atm_index_ratio", "term_slope", "term_slope_long", "term_state_coef", "skew_slope", "smile_curvature",
           "skew_tenor_exp", "curv_tenor_exp", "smile_min_days", "smile_wing", "spread_vol_30d", "spread_tenor_exp",
           "spread_delta_exp", "spread_itm_frac", "basis_ann", "iv_rv_premium", "term_state_min", "term_state_max",
-          "event_move_cpi", "event_move_fomc")
+          "event_move_cpi", "event_move_fomc", "short_end_band")
+# The short-end scenarios of the robustness band are never narrower or wider than this, whatever the data: a
+# few days of snapshots can widen the band's +-0.10 but are too few to narrow it (BTC's 4 days: 0.08).
+SHORT_END_BAND_MIN, SHORT_END_BAND_MAX = 0.10, 0.5
 # Fields the surface gained later. A chain pinned before they existed (the surface an older walk stored) is still
 # pinned: their defaults (a quadratic smile, one term slope) price it exactly as it was priced then.
-ADDED_LATER = ("smile_wing", "term_slope_long")
+ADDED_LATER = ("smile_wing", "term_slope_long", "short_end_band")
 _DEFAULTS_FILE = "calibration_defaults.json"
 
 
@@ -230,9 +233,25 @@ def _fit_term(exp: pd.DataFrame, tenor_days: float) -> dict[str, Any]:
             a = with_state
     coef = fit(a, np.ones(len(y), dtype=bool))
     pred = a @ coef
-    return {"term_slope": float(coef[0]), "term_slope_long": float(coef[1]),
-            "term_state_coef": float(coef[2]) if a.shape[1] == 3 else 0.0,
-            "term_rmse_log": float(np.sqrt(np.mean((y - pred) ** 2))), "term_points": int(len(y)), **report}
+    out = {"term_slope": float(coef[0]), "term_slope_long": float(coef[1]),
+           "term_state_coef": float(coef[2]) if a.shape[1] == 3 else 0.0,
+           "term_rmse_log": float(np.sqrt(np.mean((y - pred) ** 2))), "term_points": int(len(y)), **report}
+    # How far the short end strays from the fit on days the fit did not see: the robustness band's short-end
+    # scenarios are this wide. Per expiry of 1-7 days, the shift at T -> 0 (ChainParams.short_end_shift) that
+    # would have priced its ATM right, leave-one-day-out; the band is their 90th percentile.
+    short_rows = e["dte_days"].to_numpy() <= 7.0
+    if len(np.unique(days)) >= 2 and short_rows.any():
+        lodo = np.empty(len(y))
+        for d in np.unique(days):
+            left = days == d
+            lodo[left] = a[left] @ fit(a, ~left)
+        fade = 1.0 - e["dte_days"].to_numpy()[short_rows] / tenor_days
+        need = np.exp(lodo[short_rows]) * np.expm1(y[short_rows] - lodo[short_rows]) / fade
+        p90 = float(np.quantile(np.abs(need), 0.9))
+        out["short_end_band"] = float(np.clip(p90, SHORT_END_BAND_MIN, SHORT_END_BAND_MAX))
+        out["short_end_lodo"] = {"points": int(short_rows.sum()), "p90": p90,
+                                 "median": float(np.median(np.abs(need))), "bias": float(np.median(need))}
+    return out
 
 
 def _fit_spreads(q: pd.DataFrame, base: ChainParams, tenor_days: float) -> dict[str, float]:
@@ -333,6 +352,8 @@ def fit_calibration(quotes_: pd.DataFrame, index: pd.DataFrame | None, candles: 
     term = _fit_term(_without_events(exp, events, underlying, params, tenor_days), tenor_days)
     params.update(term_slope=term.pop("term_slope"), term_slope_long=term.pop("term_slope_long"),
                   term_state_coef=term.pop("term_state_coef"))
+    if "short_end_band" in term:
+        params["short_end_band"] = term.pop("short_end_band")
     if params["term_state_coef"]:  # a fit holds only over the states it saw: never extrapolate it
         seen = snaps["state"].dropna()
         params.update(term_state_min=float(seen.min()), term_state_max=float(seen.max()))

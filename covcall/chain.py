@@ -96,6 +96,10 @@ class ChainParams(BaseModel):
     term_max_ratio: float = Field(2.0, gt=0, description="Highest ATM(T) / ATM(30d) the term structure may give.")
     short_end_shift: float = Field(0.0, gt=-0.9, lt=2.0, description="Added to ATM(T)/ATM(30d) at T -> 0, fading "
                                                                     "linearly to 0 at 30 days (robustness band).")
+    short_end_band: float = Field(0.10, ge=0.05, le=0.5, description=(
+        "How far the robustness band moves the short end (short_end_shift -/+ this). Calibrated: the 90th "
+        "percentile of the shift each 1-7 day expiry of the stored snapshots needed, leave-one-day-out, "
+        "never below 0.10."))
     term_state_days: float = Field(7.0, gt=0, description="Horizon of the short realised vol in the term state.")
     term_state_min: float = Field(0.0, ge=0, description="The state is held within [min, max]: a calibration sets "
                                                           "the range it saw, so the fit is never extrapolated.")

@@ -41,11 +41,13 @@ def scenarios(base_chain: dict[str, Any], daily: bool, events: bool = False,
     """The assumption grid around a run (the base first); `events`: the run prices scheduled events;
     `basis_history`: its forward follows a stored basis history (the basis scenarios then replace it)."""
     basis = float(base_chain.get("basis_ann", 0.0))
+    # as wide as the calibration's short end missed days it did not see (ChainParams.short_end_band)
+    band = round(float(base_chain.get("short_end_band", 0.10)), 2)
     fixed = {"basis": "calibrated"}  # a basis scenario sets one number for every date
     grid = [Scenario("base"),
             Scenario("IV level -10 %", {"iv_scale": 0.9}), Scenario("IV level +10 %", {"iv_scale": 1.1}),
-            Scenario("short end low (-0.10 at T->0)", {"short_end_shift": -0.10}),
-            Scenario("short end high (+0.10 at T->0)", {"short_end_shift": 0.10}),
+            Scenario(f"short end low (-{band:.2f} at T->0)", {"short_end_shift": -band}),
+            Scenario(f"short end high (+{band:.2f} at T->0)", {"short_end_shift": band}),
             Scenario("spread x0.5", {"spread_scale": 0.5}), Scenario("spread x2", {"spread_scale": 2.0}),
             Scenario("basis 0", {"basis_ann": 0.0}, fixed),
             Scenario(f"basis high ({max(HIGH_BASIS_ANN, 3 * basis):.0%}/yr)",

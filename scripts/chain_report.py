@@ -20,7 +20,7 @@ from covcall.realism import realism, realism_table
 PARAMS = ("atm_index_ratio", "basis_ann", "term_slope", "term_slope_long", "term_state_coef", "term_state_min",
           "term_state_max", "skew_slope", "skew_tenor_exp", "smile_curvature", "curv_tenor_exp", "smile_min_days",
           "smile_wing", "spread_vol_30d", "spread_tenor_exp", "spread_delta_exp", "spread_itm_frac", "iv_rv_premium",
-          "event_move_cpi", "event_move_fomc")
+          "event_move_cpi", "event_move_fomc", "short_end_band")
 
 
 def md(df: pd.DataFrame) -> str:

@@ -263,6 +263,28 @@ def test_the_term_state_stays_only_if_it_predicts_days_left_out() -> None:
     assert not one_day["term_state_kept"] and one_day["term_state_coef"] == 0.0  # one day cannot say
 
 
+def test_the_band_moves_the_short_end_as_far_as_it_strayed_on_days_left_out() -> None:
+    """ChainParams.short_end_band: the robustness band's short-end scenarios are as wide as the fitted short end
+    missed days it was not fitted on (90th percentile of the shift at T -> 0 each 1-7 day expiry needed)."""
+    from covcall.calibration import _fit_term
+
+    states = {"2023-04-10": 0.5, "2023-04-11": 0.7, "2023-04-12": 0.9, "2023-04-13": 1.1, "2023-04-14": 1.3}
+    shift = {0.5: 0.2, 0.7: -0.2, 0.9: 0.2, 1.1: -0.2, 1.3: 0.0}  # each day's short end, added at T -> 0
+    wild = _fit_term(_term_points(states, lambda z, d: 1.0 + shift[z] * (1 - d / 30)), 30.0)
+    assert wild["short_end_band"] == pytest.approx(0.22, abs=0.05)
+    assert wild["short_end_lodo"]["points"] == 5 * 4 * 4  # 5 days x 4 snapshots x expiries of 1, 2, 3, 7 days
+    steady = _fit_term(_term_points(states, lambda z, d: (d / 30) ** 0.05), 30.0)
+    assert steady["short_end_band"] == 0.10  # the floor: a steady short end never narrows the band
+    one_day = _fit_term(_term_points({"2023-04-10": 0.5}, lambda z, d: 1.0), 30.0)
+    assert "short_end_band" not in one_day  # nothing left out to learn from: the default 0.10 stays
+    from covcall.chain import ChainParams
+    from covcall.sensitivity import scenarios
+
+    names = [s.name for s in scenarios(ChainParams(short_end_band=wild["short_end_band"]).model_dump(), False)]
+    assert f"short end low (-{wild['short_end_band']:.2f} at T->0)" in names
+    assert "short end high (+0.10 at T->0)" in [s.name for s in scenarios(ChainParams().model_dump(), False)]
+
+
 def test_calibration_recovers_a_known_surface(ticker_file: Path, store: Store) -> None:
     import_chain(store, ticker_file)
     index = pd.DataFrame({"ts": pd.date_range("2023-03-01", "2023-04-12", freq="D", tz="UTC"), "iv_ann": 0.58})
@@ -333,6 +355,19 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Store:
 def test_reference_files_import_with_the_documented_counts(reference: Store) -> None:
     snaps = reference.list_snapshots()
     assert snaps.groupby("underlying").size().to_dict() == {"BTC": 17, "ETH": 17}  # 16 April + 2024-01-08
+
+
+def test_the_shipped_band_is_wider_where_the_short_end_strayed_more(reference: Store) -> None:
+    """Measured on the reference snapshots: ETH's short end strayed about twice as far as BTC's on days the fit did
+    not see, so an ETH run's robustness band moves its short end about twice as far."""
+    from covcall.calibration import packaged_defaults
+
+    cal = {u: calibrate(reference, u, now=pd.Timestamp("2000-01-01", tz="UTC")) for u in ("BTC", "ETH")}
+    assert cal["BTC"].params["short_end_band"] == 0.10  # its own 0.08 is floored
+    assert cal["BTC"].errors["short_end_lodo"]["p90"] == pytest.approx(0.08, abs=0.02)
+    assert cal["ETH"].params["short_end_band"] == pytest.approx(0.23, abs=0.03)
+    for u in ("BTC", "ETH"):  # what ships is what these files give
+        assert packaged_defaults()[u]["params"]["short_end_band"] == pytest.approx(cal[u].params["short_end_band"])
 
 
 def test_realism_on_the_reference_snapshots(reference: Store) -> None:
