@@ -168,6 +168,9 @@ def test_the_robustness_band_panel(app_db):
     assert verdict and verdict[0].split(" ")[1] in ("beats", "loses", "depends")
     table = next(d.value for d in at.dataframe if "scenario" in d.value.columns)
     assert len(table) == 10 and table["scenario"].iloc[0] == "base"
+    # BTC's shipped calibration: its short end strayed less than the floor, so the band moves it 0.10
+    assert "short end low (-0.10 at T->0)" in set(table["scenario"])
+    assert any("as far as the calibrated term structure missed" in c.value for c in at.caption)
 
 
 def test_the_forward_basis_field_follows_the_stored_history_or_the_calibrated_number(app_db):
