@@ -40,8 +40,11 @@ class BufferSink:
         return str(model.model_id)  # the id is the model's data hash: the same wherever it is saved
 
     def replay(self, sink: StoreSink) -> None:
-        for kind, obj, batch_id in self.items:
-            if kind == "run":
-                sink.run(obj, batch_id)
-            else:
-                sink.model(obj)
+        # a fold's runs and models through one connection (each still its own transaction): one open and one
+        # checkpoint of the database for the fold instead of one per run
+        with sink.store.writes():
+            for kind, obj, batch_id in self.items:
+                if kind == "run":
+                    sink.run(obj, batch_id)
+                else:
+                    sink.model(obj)
