@@ -84,9 +84,23 @@ def _summary(frame: pd.DataFrame) -> dict[str, Any]:
             "median_bid_error_pct": q(bid_err, 50), "median_spread_ratio": q(spread_ratio, 50)}
 
 
+def _by_expiry(sold: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per expiry: the real and the model ATM (the call nearest the forward) and the median IV error, so the term
+    structure shows where a bucket's error comes from (the level of the short end, or the smile)."""
+    out = []
+    for expiry, g in sold.groupby("expiry", sort=True):
+        atm = g.iloc[int(np.argmin(np.abs(np.log(g["strike"].to_numpy(float) / g["forward"].to_numpy(float)))))]
+        err = (g["model_iv"] - g["mark_iv"]) * 100.0
+        out.append({"expiry": pd.Timestamp(expiry).isoformat(), "dte_days": float(g["dte_days"].iloc[0]),
+                    "calls": int(len(g)), "atm_strike": float(atm["strike"]),
+                    "real_atm_iv": float(atm["mark_iv"]), "model_atm_iv": float(atm["model_iv"]),
+                    "median_iv_error_pts": float(err.median()), "median_abs_iv_error_pts": float(err.abs().median())})
+    return out
+
+
 def compare_snapshot(quotes_: pd.DataFrame, params: ChainParams, atm_input: float, state: float,
                      underlying: str, events: EventVariance | None = None) -> dict[str, Any]:
-    """Model vs one snapshot: errors by tenor bucket and by moneyness, and listing overlap."""
+    """Model vs one snapshot: errors by tenor bucket, by expiry and by moneyness, and listing overlap."""
     calls = chain_call_quotes(quotes_)
     calls = calls[calls["mark_iv"].gt(0) & (calls["t_years"] > 0)]
     priced = model_quotes(calls, params, atm_input, state, events)
@@ -106,6 +120,7 @@ def compare_snapshot(quotes_: pd.DataFrame, params: ChainParams, atm_input: floa
     return {
         "by_tenor": {name: _summary(sold[sold["tenor"] == name]) for _, _, name in TENOR_BUCKETS
                      if (sold["tenor"] == name).any()},
+        "by_expiry": _by_expiry(sold),
         "by_moneyness": {name: _summary(sold[sold["moneyness_bucket"] == name]) for _, _, name in MONEYNESS_BUCKETS
                          if (sold["moneyness_bucket"] == name).any()},
         "all": _summary(sold),

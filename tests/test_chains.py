@@ -194,6 +194,18 @@ def test_cli_import_chain_and_show(ticker_file: Path, db: Path, capsys) -> None:
     human = (main(["realism"]), capsys.readouterr().out)
     assert human[0] == 0 and "index age h" in human[1] and "basis real %/yr" in human[1]
     assert "basis used %/yr" in human[1] and "snapshots over 3 vol points (index):" in human[1]
+    # expiry by expiry: the real ATM (0.55 in the fixture: the call nearest the forward, x ~ 0) next to the model's
+    first = got[0]["index"]
+    by_expiry = first["by_expiry"]
+    assert [e["expiry"][:10] for e in by_expiry] == ["2023-04-14", "2023-04-21", "2023-04-28", "2023-05-26",
+                                                     "2023-06-30"]
+    assert [round(e["dte_days"], 2) for e in by_expiry] == [1.83, 8.83, 15.83, 43.83, 78.83]
+    assert all(e["atm_strike"] == 30000.0 for e in by_expiry)
+    assert [e["real_atm_iv"] for e in by_expiry] == pytest.approx([0.55] * 5, abs=0.005)
+    assert sum(e["calls"] for e in by_expiry) == sum(b["calls"] for b in first["by_tenor"].values())
+    assert main(["realism", "--snapshot", "BTC-20230412T120000Z"]) == 0
+    one = capsys.readouterr().out
+    assert "by expiry, ATM input = index" in one and "2023-06-30" in one
 
 
 # -- the surface ----------------------------------------------------------------------------------------

@@ -95,6 +95,8 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_realism(args: argparse.Namespace, settings: Settings) -> int:
+    import pandas as pd
+
     from covcall.cli import emit
     from covcall.realism import realism, realism_table
 
@@ -115,6 +117,15 @@ def cmd_realism(args: argparse.Namespace, settings: Settings) -> int:
                     wide[name] = t.groupby("snapshot_id")[col].first().astype(float) * 100.0
             print(f"median |IV error| (vol points), ATM input = {source}:")
             print(wide.round(1).to_string())
+        if args.snapshot:  # one snapshot: its term structure, expiry by expiry
+            entry = out["snapshots"][0]
+            if entry.get("index"):
+                rows = pd.DataFrame(entry["index"]["by_expiry"])
+                rows["expiry"] = rows["expiry"].str[:10]
+                for c in ("real_atm_iv", "model_atm_iv"):
+                    rows[c] = rows[c] * 100.0
+                print("by expiry, ATM input = index (ATM = the call nearest the forward, vol points):")
+                print(rows.drop(columns=["atm_strike"]).round(2).to_string(index=False))
         targets = out["targets"]
         print("worst per tenor (index):", {k: round(v, 1) for k, v in
                                            targets["worst_median_abs_iv_error_pts_by_tenor"].items()})
