@@ -142,8 +142,8 @@ def pin(cfg: BacktestConfig, store: Store | None,
 # 2-core machine (synthetic market, default rule policy, each run the first of its dates); what matters is the
 # relative sizes (biggest units first) and the order of magnitude (whether a sweep pays for a cluster).
 RUN_COST: dict[str, dict[str, float]] = {
-    "hold_to_expiry": {"per_run": 0.026, "per_day": 1.95e-4, "per_bar": 7e-7},
-    "tp_and_roll": {"per_run": 0.023, "per_day": 4.4e-4, "per_bar": 8.8e-6},
+    "hold_to_expiry": {"per_run": 0.017, "per_day": 1.87e-4, "per_bar": 9e-7},
+    "tp_and_roll": {"per_run": 0.026, "per_day": 4.0e-4, "per_bar": 8.9e-6},
 }
 
 

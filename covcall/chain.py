@@ -19,6 +19,7 @@ __all__ = [
     "ChainParams",
     "list_expiries",
     "expiry_kind",
+    "strike_grids",
     "strike_grid",
     "instrument_name",
     "smile_iv",
@@ -301,10 +302,59 @@ def strike_grid(
     array([44000., 45000., 46000.])
     """
     params = params or ChainParams()
+    spot = _grid_spot(underlying, spot)
+    t = 30.0 / 365.0 if expiry_years is None else max(float(expiry_years), 0.0)
+    grid = np.concatenate([np.round(np.arange(a, b) * step, 10) for a, b, step in _grid_segments(spot, t, params)])
+    grid = np.unique(grid[grid > 0])
+    if grid.size == 0:  # a range narrower than one step: list the two strikes around spot
+        step0 = _strike_steps(spot, t, params)[0]
+        grid = np.unique(np.maximum([np.floor(spot / step0) * step0, np.ceil(spot / step0) * step0], step0))
+    return grid
+
+
+def strike_grids(underlying: str, spot: float, expiry_years: np.ndarray,
+                 params: ChainParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The strikes of several expiries at once: (every expiry's strike_grid, concatenated in order; their sizes).
+    One set of array operations for the whole listing instead of a dozen per expiry.
+
+    >>> strikes, sizes = strike_grids("ETH", 2224.0, np.array([2, 7, 30]) / 365)
+    >>> [len(strike_grid("ETH", 2224.0, t)) for t in np.array([2, 7, 30]) / 365] == sizes.tolist()
+    True
+    """
+    params = params or ChainParams()
+    spot = _grid_spot(underlying, spot)
+    years = np.asarray(expiry_years, dtype=float)
+    segs = np.array([seg for t in years for seg in _grid_segments(spot, max(float(t), 0.0), params)],
+                    dtype=float).reshape(-1, 3)
+    start, stop, step = segs[:, 0], segs[:, 1], segs[:, 2]
+    counts = np.maximum(stop - start, 0.0).astype(np.int64)  # np.arange(start, stop): both whole numbers
+    owner = np.repeat(np.repeat(np.arange(len(years)), 3), counts)
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    values = np.round((np.repeat(start, counts) + offset) * np.repeat(step, counts), 10)
+    keep = values > 0
+    values, owner = values[keep], owner[keep]
+    order = np.lexsort((values, owner))  # np.unique per expiry: ascending, each strike once
+    values, owner = values[order], owner[order]
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = (owner[1:] != owner[:-1]) | (values[1:] != values[:-1])
+    values, owner = values[first], owner[first]
+    sizes = np.bincount(owner, minlength=len(years))
+    if (sizes == 0).any():  # a range narrower than one step somewhere: strike_grid's own fallback
+        grids = [strike_grid(underlying, spot, t, params) for t in years]
+        return (np.concatenate(grids) if grids else np.empty(0)), np.array([g.size for g in grids], dtype=int)
+    return values, sizes
+
+
+def _grid_spot(underlying: str, spot: float) -> float:
     spot = float(spot)
     if not np.isfinite(spot) or spot <= 0:
         raise SpecError(f"spot must be a positive number to build a strike grid for {underlying}; got {spot!r}")
-    t = 30.0 / 365.0 if expiry_years is None else max(float(expiry_years), 0.0)
+    return spot
+
+
+def _grid_segments(spot: float, t: float, params: ChainParams) -> list[tuple[float, float, float]]:
+    """(first multiple, one past the last, step) of the three spacings a tenor of t years lists around spot: the
+    finest near the money, coarser further out."""
     step0, step1, step2 = _strike_steps(spot, t, params)
     w = max(params.strike_range_k * np.sqrt(t), params.strike_range_min_log)
     lo = max(spot * np.exp(-w), spot * params.strike_min_ratio)
@@ -312,21 +362,12 @@ def strike_grid(
     z1 = params.strike_inner_steps * step0
     z2 = z1 + params.strike_middle_steps * step1
 
-    def multiples(step: float, a: float, b: float) -> np.ndarray:
-        m = np.arange(np.ceil(a / step - 1e-9), np.floor(b / step + 1e-9) + 1)
-        return np.round(m * step, 10)
+    def multiples(step: float, a: float, b: float) -> tuple[float, float, float]:
+        return float(np.ceil(a / step - 1e-9)), float(np.floor(b / step + 1e-9) + 1), step
 
-    grid = np.concatenate(
-        [
-            multiples(step0, max(lo, spot - z1), min(hi, spot + z1)),
+    return [multiples(step0, max(lo, spot - z1), min(hi, spot + z1)),
             multiples(step1, max(lo, spot - z2), min(hi, spot + z2)),
-            multiples(step2, lo, hi),
-        ]
-    )
-    grid = np.unique(grid[grid > 0])
-    if grid.size == 0:  # a range narrower than one step: list the two strikes around spot
-        grid = np.unique(np.maximum([np.floor(spot / step0) * step0, np.ceil(spot / step0) * step0], step0))
-    return grid
+            multiples(step2, lo, hi)]
 
 
 def _strike_text(k: float) -> str:
@@ -589,9 +630,7 @@ def build_chain(
     keep = dte_all >= params.min_dte_days
     exp_ns, dte_all = exp_ns[keep], dte_all[keep]
     kinds_all = expiry_kind(exp_ns.view("datetime64[ns]"))
-    grids = [strike_grid(underlying, spot, d / 365.0, params) for d in dte_all]
-    sizes = np.array([g.size for g in grids], dtype=int)
-    strike = np.concatenate(grids) if grids else np.empty(0)
+    strike, sizes = strike_grids(underlying, spot, dte_all / 365.0, params)
     expiry = np.repeat(exp_ns.view("datetime64[ns]"), sizes)
     dte = np.repeat(dte_all, sizes)
     t_years = dte / 365.0

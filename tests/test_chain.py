@@ -242,3 +242,27 @@ def test_snapshot_atm_strike_steps_match_model(snap: pd.DataFrame) -> None:
         m = strike_grid("ETH", fwd, g["t_years"].iloc[0])
         near = lambda x, f=fwd: x[np.abs(x / f - 1) < 0.06]  # noqa: E731
         assert np.min(np.diff(near(s))) == np.min(np.diff(near(m)))
+
+
+def test_a_whole_listing_gets_the_strikes_each_expiry_gets_alone() -> None:
+    """build_chain lists every expiry's strikes in one go (strike_grids); the grids are exactly strike_grid's,
+    for any spot, tenors and spacing settings, the narrow-range fallback included."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from covcall.chain import strike_grid, strike_grids
+
+    tenors = st.sampled_from([0.0, 1 / 8760, 0.5 / 365, 1 / 365, 2 / 365, 7 / 365, 30 / 365, 90 / 365, 1.1, 3.0])
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(spot=st.floats(0.01, 500_000), years=st.lists(tenors, min_size=1, max_size=12),
+           min_log=st.sampled_from([0.001, 0.1, 0.3]), inner=st.integers(1, 10))
+    def check(spot: float, years: list[float], min_log: float, inner: int) -> None:
+        p = ChainParams(strike_range_min_log=min_log, strike_inner_steps=inner)
+        strikes, sizes = strike_grids("X", spot, np.array(years), p)
+        alone = [strike_grid("X", spot, t, p) for t in years]
+        assert sizes.tolist() == [g.size for g in alone]
+        np.testing.assert_array_equal(strikes, np.concatenate(alone))
+
+    check()
+    assert [a.size for a in strike_grids("X", 100.0, np.array([]))] == [0, 0]
