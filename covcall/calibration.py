@@ -216,21 +216,30 @@ def _fit_term(exp: pd.DataFrame, tenor_days: float) -> dict[str, Any]:
         coef[used], *_ = np.linalg.lstsq(a[rows][:, used], y[rows], rcond=None)
         return coef
 
-    report: dict[str, Any] = {"term_state_identified": has_state, "term_state_kept": False}
-    a = base
     days = pd.to_datetime(e["ts"], utc=True).dt.normalize().to_numpy()
-    if has_state and len(np.unique(days)) >= 2:
-        with_state = np.c_[base, lt * z * short]
-        gain = []  # per left-out day: mean squared error without the state minus with it
-        for d in np.unique(days):
+    unique_days = np.unique(days)
+
+    def left_out(a: np.ndarray) -> np.ndarray:
+        """Each row predicted by a fit on the other days."""
+        pred = np.empty(len(y))
+        for d in unique_days:
             out = days == d
-            gain.append(float(np.mean((y[out] - base[out] @ fit(base, ~out)) ** 2)
-                              - np.mean((y[out] - with_state[out] @ fit(with_state, ~out)) ** 2)))
+            pred[out] = a[out] @ fit(a, ~out)
+        return pred
+
+    report: dict[str, Any] = {"term_state_identified": has_state, "term_state_kept": False}
+    a, lodo = base, left_out(base) if len(unique_days) >= 2 else None
+    if has_state and lodo is not None:
+        with_state = np.c_[base, lt * z * short]
+        lodo_state = left_out(with_state)
+        err, err_state = (y - lodo) ** 2, (y - lodo_state) ** 2
+        # per left-out day: mean squared error without the state minus with it
+        gain = [float(np.mean(err[days == d]) - np.mean(err_state[days == d])) for d in unique_days]
         se = float(np.std(gain, ddof=1) / np.sqrt(len(gain)))
         report["term_state_lodo"] = {"days": len(gain), "mean_gain": float(np.mean(gain)), "standard_error": se}
         if np.mean(gain) > se:
             report["term_state_kept"] = True
-            a = with_state
+            a, lodo = with_state, lodo_state
     coef = fit(a, np.ones(len(y), dtype=bool))
     pred = a @ coef
     out = {"term_slope": float(coef[0]), "term_slope_long": float(coef[1]),
@@ -240,11 +249,7 @@ def _fit_term(exp: pd.DataFrame, tenor_days: float) -> dict[str, Any]:
     # scenarios are this wide. Per expiry of 1-7 days, the shift at T -> 0 (ChainParams.short_end_shift) that
     # would have priced its ATM right, leave-one-day-out; the band is their 90th percentile.
     short_rows = e["dte_days"].to_numpy() <= 7.0
-    if len(np.unique(days)) >= 2 and short_rows.any():
-        lodo = np.empty(len(y))
-        for d in np.unique(days):
-            left = days == d
-            lodo[left] = a[left] @ fit(a, ~left)
+    if lodo is not None and short_rows.any():
         fade = 1.0 - e["dte_days"].to_numpy()[short_rows] / tenor_days
         need = np.exp(lodo[short_rows]) * np.expm1(y[short_rows] - lodo[short_rows]) / fade
         p90 = float(np.quantile(np.abs(need), 0.9))
