@@ -20,10 +20,9 @@ from covcall.backtest import (
     load_market_inputs,
     new_id,
     new_run_id,
-    persist_run,
 )
 from covcall.compute import ComputeSpec, Executor, UnitFailure
-from covcall.dataset import ExportPieces, check_export_dir
+from covcall.dataset import ExportPieces, RunRows, check_export_dir, run_rows, save_rows
 from covcall.dates import parse_date
 from covcall.enums import ExitStyle
 from covcall.errors import CovcallError, SpecError
@@ -218,7 +217,7 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
         n_examples = 0
         result.dashboard = ex.dashboard_link
         refs = {key: ex.scatter(value) for key, value in loaded.items() if not isinstance(value, str)}
-        for group in ex.map_groups(backtest_unit, [(cfg, refs[key]) for cfg, key in units],
+        for group in ex.map_groups(stored_unit, [(cfg, refs[key], export_dir is not None) for cfg, key in units],
                                    cost=[run_seconds(cfg) for cfg, _ in units]):
             # runs that finished while the last ones were being saved are saved through one connection, each in
             # its own transaction: one open and one checkpoint for the group (a busy writer catches up)
@@ -230,15 +229,12 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
                     if isinstance(out, UnitFailure):
                         rows[n] = {**_failed(store, cfg, batch_id, out.error), "worker": where}
                     else:
-                        out.calibration_id = units[i][0].calibration if units[i][0].calibration != "none" else None
                         if store is not None:
-                            persist_run(store, out, batch_id=batch_id, code_version=code_version())
-                        if export_dir is not None:
-                            exports.add(n, out.examples)
-                        n_examples += len(out.examples)
-                        summary = out.summary()
+                            save_rows(store, out, batch_id=batch_id, code_version=code_version())
+                        exports.add_text(n, out.export, out.n_examples)
+                        n_examples += out.n_examples
                         rows[n] = {"run_id": out.run_id, "label": cfg.label, "status": "ok", "error": None,
-                                   **summary["counts"], "metrics": summary["metrics"], "worker": where}
+                                   **out.summary["counts"], "metrics": out.summary["metrics"], "worker": where}
                     failed += isinstance(out, UnitFailure)
                     info.update(done=done, failed=failed)
                     if progress:
@@ -251,6 +247,14 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
             result.exports = exports.write(Path(export_dir), batch_id)
         info.update(done=len(result.runs), failed=len(result.failed), examples=result.examples)
     return result
+
+
+def stored_unit(cfg: BacktestConfig, data: MarketInputs, export: bool) -> RunRows:
+    """A batch's unit of work: one backtest, handed back ready to save (and its examples formatted for the export
+    when there is one), so the workers, not the one writer, do the shaping."""
+    out = backtest_unit(cfg, data)
+    out.calibration_id = cfg.calibration if cfg.calibration != "none" else None
+    return run_rows(out, export=export)
 
 
 def _failed(store: Store | None, cfg: BacktestConfig, batch_id: str, error: str) -> dict[str, Any]:

@@ -9,17 +9,19 @@ import os
 import shutil
 import stat
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from covcall.enums import Action, ExitStyle, RunStatus, values
 from covcall.errors import CovcallError, did_you_mean
 from covcall.jsonutil import dumps, plain
-from covcall.store import DATASET_TABLES, DatasetFilter, Store
+from covcall.store import DATASET_TABLES, DatasetFilter, Store, naive_frame
 
 SELL_KEYS = ("instrument", "delta", "strike", "dte", "score", "exit_style", "pnl_vs_hodl", "max_drawdown_pct")
 SKIP_KEYS = ("best_score", "candidates", "reason")
@@ -309,6 +311,13 @@ def _run_file_paths(out_dir: Path, dataset_id: str) -> dict[str, Path]:
     return {fmt: base.with_suffix(f".{fmt}") for fmt in ("csv", "jsonl")}
 
 
+def export_text(examples: pd.DataFrame) -> tuple[str, str, str]:
+    """Examples as export text: the CSV header, the CSV rows and the JSONL lines (what `export_run_files` writes)."""
+    frame = _csv_frame(examples)
+    jsonl = "".join(json.dumps(rec, allow_nan=False) + "\n" for rec in jsonl_records(examples))
+    return frame.iloc[:0].to_csv(index=False), frame.to_csv(index=False, header=False), jsonl
+
+
 class ExportPieces:
     """A sweep's CSV + JSONL export built piece by piece: each run's examples are formatted when the run arrives
     (while later runs still compute), and `write` puts the pieces in key order, so the files are the ones
@@ -321,13 +330,18 @@ class ExportPieces:
         self.rows = 0
 
     def add(self, key: Any, examples: pd.DataFrame) -> None:
-        if examples.empty:
+        if not examples.empty:
+            self.add_text(key, export_text(examples), len(examples))
+
+    def add_text(self, key: Any, text: tuple[str, str, str] | None, rows: int) -> None:
+        """A run's examples already formatted (`export_text`, e.g. on the worker that ran it)."""
+        if text is None or not rows:
             return
-        frame = _csv_frame(examples)
-        self._header = self._header or frame.iloc[:0].to_csv(index=False)
-        self._csv[key] = frame.to_csv(index=False, header=False)
-        self._jsonl[key] = "".join(json.dumps(rec, allow_nan=False) + "\n" for rec in jsonl_records(examples))
-        self.rows += len(examples)
+        header, csv_rows, jsonl_lines = text
+        self._header = self._header or header
+        self._csv[key] = csv_rows
+        self._jsonl[key] = jsonl_lines
+        self.rows += rows
 
     def write(self, out_dir: Path, dataset_id: str) -> dict[str, str]:
         """Both files or neither (`write_pair`); nothing is written without a row."""
@@ -346,31 +360,59 @@ class ExportPieces:
         return write_pair({fmt: (path, text(fmt)) for fmt, path in _run_file_paths(out_dir, dataset_id).items()})
 
 
-def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_version: str = "") -> None:
-    """Save a run's config, metrics, trades, examples, candidates and equity in one transaction."""
+@dataclass
+class RunRows:
+    """A finished run as the store and the exports take it: its `runs` row, its four tables as Arrow tables and its
+    examples' export text. Built where the run ran (`run_rows`), so on a cluster the workers do the shaping and
+    formatting in parallel and the one writer only inserts (saving is what bounds a sweep's throughput)."""
+
+    run_id: str
+    run: dict[str, Any]  # the `runs` row, less what the driver adds (batch_id, created_at, code_version)
+    tables: dict[str, pa.Table]
+    summary: dict[str, Any]  # BacktestResult.summary()
+    export: tuple[str, str, str] | None = None  # CSV header, CSV rows, JSONL lines (None: not formatted / no rows)
+    n_examples: int = 0
+
+
+def run_rows(result: Any, export: bool = False) -> RunRows:
+    """`result` (a BacktestResult) in the form `save_rows` stores; `export` also formats its examples' CSV and JSONL.
+
+    Timestamps become naive UTC (the store's convention) and `extra` the seed's JSON dict of each example."""
     cfg = result.config
     ex = result.examples
-    summary = result.summary()["counts"]
+    summary = result.summary()
+    counts = summary["counts"]
     examples = ex.copy()
     examples["extra"] = [json.dumps(extra_of(r), allow_nan=False) for r in ex.to_dict("records")]
     run = {
-        "run_id": result.run_id, "batch_id": batch_id, "created_at": pd.Timestamp.now(tz="UTC"),
-        "status": RunStatus.OK.value, "error": None, "label": cfg.label, "underlying": cfg.underlying,
-        "timeframe": cfg.timeframe, "start_date": cfg.start, "end_date": cfg.end, "source": cfg.source,
-        "iv_source": cfg.iv_source, "exit_style": cfg.exit_style, "policy": cfg.policy,
-        "config_json": cfg.model_dump_json(), "config_hash": cfg.config_hash(), "code_version": code_version,
+        "run_id": result.run_id, "status": RunStatus.OK.value, "error": None, "label": cfg.label,
+        "underlying": cfg.underlying, "timeframe": cfg.timeframe, "start_date": cfg.start, "end_date": cfg.end,
+        "source": cfg.source, "iv_source": cfg.iv_source, "exit_style": cfg.exit_style, "policy": cfg.policy,
+        "config_json": cfg.model_dump_json(), "config_hash": cfg.config_hash(),
         "data_start": result.data_span[0], "data_end": result.data_span[1], "data_hash": result.data_hash,
         "metrics_json": dumps(result.metrics),
-        "n_decisions": summary["decisions"], "n_sell_call": summary["sell_call"],
-        "n_do_nothing": summary["do_nothing"], "n_trades": summary["trades"],
-        "n_candidates": summary["candidates"], "calibration_id": getattr(result, "calibration_id", None),
-        "export_csv": result.exports.get("csv"),
-        "export_jsonl": result.exports.get("jsonl"),
+        "n_decisions": counts["decisions"], "n_sell_call": counts["sell_call"],
+        "n_do_nothing": counts["do_nothing"], "n_trades": counts["trades"],
+        "n_candidates": counts["candidates"], "calibration_id": getattr(result, "calibration_id", None),
+        "export_csv": result.exports.get("csv"), "export_jsonl": result.exports.get("jsonl"),
     }
     equity = result.equity.reset_index()
     equity.insert(0, "run_id", result.run_id)
-    store.save_run(run, {"trades": result.trades, "examples": examples, "candidates": result.candidates,
-                         "equity": equity})
+    tables = {name: pa.Table.from_pandas(naive_frame(df), preserve_index=False)
+              for name, df in (("trades", result.trades), ("examples", examples), ("candidates", result.candidates),
+                               ("equity", equity)) if len(df)}
+    return RunRows(result.run_id, run, tables, summary, export_text(ex) if export and len(ex) else None, len(ex))
+
+
+def save_rows(store: Store, rows: RunRows, *, batch_id: str | None = None, code_version: str = "") -> None:
+    """Save a run's row and tables in one transaction (the driver's whole share of saving a run)."""
+    run = {**rows.run, "batch_id": batch_id, "created_at": pd.Timestamp.now(tz="UTC"), "code_version": code_version}
+    store.save_run(run, rows.tables)
+
+
+def persist_run(store: Store, result: Any, *, batch_id: str | None = None, code_version: str = "") -> None:
+    """Save a run's config, metrics, trades, examples, candidates and equity in one transaction."""
+    save_rows(store, run_rows(result), batch_id=batch_id, code_version=code_version)
 
 
 def check_filter(selection: DatasetFilter) -> None:

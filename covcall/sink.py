@@ -15,10 +15,12 @@ class StoreSink:
     model_dir: Path
 
     def run(self, result: Any, batch_id: str | None) -> None:
-        from covcall.dataset import persist_run
+        """Save a BacktestResult, or a run already shaped for the store (`covcall.dataset.RunRows`)."""
+        from covcall.dataset import RunRows, run_rows, save_rows
         from covcall.version import code_version
 
-        persist_run(self.store, result, batch_id=batch_id, code_version=code_version())
+        rows = result if isinstance(result, RunRows) else run_rows(result)
+        save_rows(self.store, rows, batch_id=batch_id, code_version=code_version())
 
     def model(self, model: Any) -> str:
         from covcall.models import save_model
@@ -33,7 +35,10 @@ class BufferSink:
     items: list[tuple[str, Any, str | None]] = field(default_factory=list)
 
     def run(self, result: Any, batch_id: str | None) -> None:
-        self.items.append(("run", result, batch_id))
+        from covcall.dataset import run_rows
+
+        # shaped here, on the worker: the driver's replay only inserts
+        self.items.append(("run", run_rows(result), batch_id))
 
     def model(self, model: Any) -> str:
         self.items.append(("model", model, None))

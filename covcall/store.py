@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +18,10 @@ from covcall.lazy import lazy_module
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 else:  # pandas costs most of the CLI's start-up; commands that only count rows never load it
     pd = lazy_module("pandas")
+    pa = lazy_module("pyarrow")
 
 SCHEMA_VERSION = 8
 
@@ -183,7 +185,7 @@ def _naive(series: pd.Series) -> pd.Series:
     return s.dt.tz_convert(None)
 
 
-def _naive_frame(df: pd.DataFrame) -> pd.DataFrame:
+def naive_frame(df: pd.DataFrame) -> pd.DataFrame:
     """`df` with every zoned timestamp column made naive UTC (a copy only when there is one)."""
     zoned = [c for c, t in df.dtypes.items() if isinstance(t, pd.DatetimeTZDtype)]
     return df.assign(**{c: df[c].dt.tz_convert(None) for c in zoned}) if zoned else df
@@ -406,8 +408,9 @@ class Store:
         with self.connect(read_only=True) as con:
             return _schema_version(con)
 
-    def _insert_df(self, con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, replace: bool = False) -> None:
-        if df.empty:
+    def _insert_df(self, con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame | pa.Table,
+                   replace: bool = False) -> None:
+        if not len(df):
             return
         con.register("_incoming", df)
         try:
@@ -658,10 +661,11 @@ class Store:
         return self._frame(sql + " ORDER BY created_at DESC, version DESC", params, ["created_at"])
 
     # -- runs ------------------------------------------------------------------------------------
-    def save_run(self, run: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
-        """One run row plus its trades, examples, candidates and equity, all or nothing."""
-        prepared = {name: _naive_frame(df) for name, df in tables.items()}
-        row = _naive_frame(pd.DataFrame([run]))
+    def save_run(self, run: dict[str, Any], tables: Mapping[str, pd.DataFrame | pa.Table]) -> None:
+        """One run row plus its trades, examples, candidates and equity, all or nothing (frames or Arrow tables:
+        `covcall.dataset.run_rows` hands Arrow tables in, already naive UTC, which DuckDB reads without a copy)."""
+        prepared = {name: df if isinstance(df, pa.Table) else naive_frame(df) for name, df in tables.items()}
+        row = naive_frame(pd.DataFrame([run]))
         with self.transaction() as con:
             self._insert_df(con, "runs", row)
             for name, df in prepared.items():

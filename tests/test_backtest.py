@@ -137,6 +137,36 @@ def test_a_sweeps_export_built_piece_by_piece_is_the_export_of_all_its_examples(
     assert dataset.ExportPieces().write(tmp_path / "none", "e") == {}  # no rows: no files
 
 
+def test_a_run_shaped_on_a_worker_is_stored_exactly_as_one_shaped_by_the_writer(tmp_path):
+    """A batch's workers hand back `run_rows` (Arrow tables, `extra` JSON, export text) so the one writer only
+    inserts: what lands in the database and the export must be what `persist_run` gives from the result itself."""
+    import pickle
+
+    from covcall import dataset
+
+    res = run_backtest({**SHORT, "exit_style": "tp_and_roll"})
+    assert len(res.trades) and len(res.candidates) and len(res.examples)
+    by_writer, by_worker = Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")
+    dataset.persist_run(by_writer, res, batch_id="b1", code_version="v")
+    rows = pickle.loads(pickle.dumps(dataset.run_rows(res, export=True)))  # as it crosses from a worker
+    dataset.save_rows(by_worker, rows, batch_id="b1", code_version="v")
+    assert rows.n_examples == len(res.examples) and rows.summary == res.summary()
+    for table in ("trades", "examples", "candidates", "equity"):
+        pd.testing.assert_frame_equal(by_worker.read_run_table(table, [res.run_id]),
+                                      by_writer.read_run_table(table, [res.run_id]))
+    a, b = by_writer.get_run(res.run_id), by_worker.get_run(res.run_id)
+    assert {k: v for k, v in a.items() if k != "created_at"} == {k: v for k, v in b.items() if k != "created_at"}
+    assert a["metrics"] == pytest.approx(res.metrics, nan_ok=True) and a["n_trades"] == len(res.trades)
+    # the export text is what the whole-file export writes
+    pieces = dataset.ExportPieces()
+    pieces.add_text(0, rows.export, rows.n_examples)
+    built = pieces.write(tmp_path / "pieces", "x")
+    whole = dataset.export_run_files(res.examples, tmp_path / "whole", "x")
+    for fmt in ("csv", "jsonl"):
+        assert Path(built[fmt]).read_bytes() == Path(whole[fmt]).read_bytes()
+    assert dataset.run_rows(res).export is None  # not asked for: not formatted
+
+
 def test_interrupted_export_leaves_no_partial_file(tmp_path, monkeypatch):
     from covcall import dataset
 
