@@ -136,10 +136,15 @@ def fixed_delta_tolerance(config: BacktestConfig) -> float:
     return max(4.0, 0.25 * config.target_dte_days)
 
 
-def config_error_line(err: ValidationError, model: type[BaseModel]) -> str:
+def config_error_line(err: ValidationError, model: type[BaseModel], nested: str | None = None) -> str:
+    """The first validation error as one line. `nested`: the spec key backtest settings go under ("base" in a
+    batch spec, "strategy" in a walk spec), named when one is given at the top level by mistake."""
     e = err.errors()[0]
     loc = ".".join(str(x) for x in e["loc"]) or "config"
     if e["type"] == "extra_forbidden":
+        if nested and len(e["loc"]) == 1 and loc in BacktestConfig.model_fields:
+            return (f"unknown setting '{loc}': it is a backtest setting, which goes under \"{nested}\" "
+                    f"(\"{nested}\": {{\"{loc}\": ...}})")
         return f"unknown setting '{loc}'{did_you_mean(loc, model.model_fields)}"
     msg = e["msg"].removeprefix("Value error, ")
     return f"{loc}: {msg}" if e["loc"] else msg

@@ -93,7 +93,7 @@ class BatchSpec(BaseModel):
         try:
             return cls(**data)
         except ValidationError as err:
-            raise SpecError("batch spec: " + config_error_line(err, cls)) from None
+            raise SpecError("batch spec: " + config_error_line(err, cls, nested="base")) from None
 
 
 @dataclass

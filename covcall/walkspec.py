@@ -135,7 +135,7 @@ class WalkSpec(BaseModel):
         try:
             spec = cls(**rest, ranges=folds[0], folds=folds, final_test=final)
         except ValidationError as err:
-            raise SpecError("walk spec: " + config_error_line(err, cls)) from None
+            raise SpecError("walk spec: " + config_error_line(err, cls, nested="strategy")) from None
         spec.check_layout()
         spec.base_config(spec.ranges.test)  # strategy settings are checked before anything runs
         if spec.model.enabled and spec.model.params:

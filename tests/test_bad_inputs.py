@@ -276,6 +276,7 @@ CASES: dict[str, tuple[Case, str]] = {
     "walk strategy text": (walk_spec(strategy={"delta_min": "x"}), "delta_min"),
     "walk strategy typo": (walk_spec(strategy={"delta_mn": 0.1}), "delta_min"),
     "walk unknown key": (walk_spec(rangeTrains=[]), "rangeTrains"),
+    "walk strategy setting at the top": (walk_spec(exit_style="tp_and_roll"), 'goes under "strategy"'),
     "walk timeframe": (walk_spec(timeframe="2h"), "timeframe"),
     "walk name path": (walk_spec(name="../../etc"), "walk name"),
     "walk name long": (walk_spec(name="w" * 200), "walk name"),
@@ -297,6 +298,7 @@ CASES: dict[str, tuple[Case, str]] = {
     "batch name long": (batch_spec(name="b" * 100), "batch name"),
     "batch timeframe": (batch_spec(timeframes=["2h"]), "timeframe"),
     "batch base typo": (batch_spec(base={"delta_mn": 0.1}), "delta_min"),
+    "batch backtest setting at the top": (batch_spec(source="store"), 'goes under "base"'),
     "batch spec list": (raw_spec("bl.json", "[]", "batch"), "object"),
     # -- names and lookups -----------------------------------------------------------------------------
     "range set name path": (lambda e, m: ["ranges", "save", "--spec", e.spec("r.json", ROOT_SPEC), "--name",
