@@ -76,6 +76,12 @@ def test_batch_runs_the_grid_isolates_failures_and_writes_one_dataset(env, capsy
                                                                                         "tp_and_roll"}
     runs = run_json(capsys, "runs", "--limit", "50")
     assert sorted(r["status"] for r in runs).count("failed") == 4
+    # without --json: one line a run, its return, excess over HODL and Sharpe as a reader wants them
+    assert main(["batch", "--spec", str(spec)]) == 1
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("  ok")]
+    first = next(r for r in out["runs"] if r["status"] == "ok")["metrics"]
+    assert len(lines) == 4 and lines[0].endswith(
+        f"return {first['total_return']:+.1%}, vs HODL {first['excess_return']:+.1%}, sharpe {first['sharpe']:.2f}")
 
 
 @pytest.mark.parametrize(("argv", "needle"), [

@@ -196,8 +196,14 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     def human() -> None:
         print(f"batch {res.batch_id}: {out['ok']} ok, {out['failed']} failed, {res.examples} examples "
               f"({res.compute})")
+        def num(v: float | None, fmt: str) -> str:
+            return "n/a" if v is None else format(v, fmt)
+
         for r in res.runs:
-            tail = r["error"] if r["status"] == "failed" else f"sharpe {r['metrics'].get('sharpe')}"
+            m = r.get("metrics") or {}
+            tail = r["error"] if r["status"] == "failed" else (
+                f"return {num(m.get('total_return'), '+.1%')}, vs HODL {num(m.get('excess_return'), '+.1%')}, "
+                f"sharpe {num(m.get('sharpe'), '.2f')}")
             print(f"  {r['status']:<6} {r['run_id']}  {r['label']}  {tail}")
         for fmt, path in res.exports.items():
             print(f"  {fmt}: {path}")
