@@ -42,6 +42,11 @@ def test_walk_ranks_variants_and_shows_models(db):
     assert {"psr", "dsr", "dsr_effective", "trained_until"} <= set(table.columns)
     from covcall.walker import load_walk
 
+    # how many calls each variant sold on the test range: HODL none, the others what their runs say
+    stored = load_walk(Store(db), walk["walk_id"]).leaderboard.set_index("strategy")["n_trades"]
+    assert dict(zip(table["strategy"], table["n_trades"], strict=True)) == stored.to_dict()
+    assert stored["hodl"] == 0 and stored.drop("hodl").max() > 0
+
     verdict = load_walk(Store(db), walk["walk_id"]).info["verdict"]
     shown = at.success if verdict["passed"] else at.warning
     assert verdict["sentence"] in [v.value for v in shown]  # green only when earned

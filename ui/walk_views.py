@@ -29,7 +29,7 @@ def equity_of(db_path: str, run_ids: tuple[str, ...]) -> pd.DataFrame:
 def ranked_table(board: pd.DataFrame, metric: str) -> Any:
     """The leaderboard with one format per unit and the best row highlighted."""
     others = [m for m in METRICS if m != metric]
-    cols = [c for c in ("rank", "strategy", "kind", metric, "psr", "dsr", "dsr_effective", "trained_until",
+    cols = [c for c in ("rank", "strategy", "kind", metric, "n_trades", "psr", "dsr", "dsr_effective", "trained_until",
                         *others, "chosen_by", "frame") if c in board.columns]
     df = board[cols].copy()
     df["trained_until"] = df["trained_until"].map(
@@ -86,7 +86,10 @@ def render_walk(db: str, result: WalkResult) -> None:
                     help="Probability of backtest overfitting (CSCV): how often the in-sample best falls below "
                          "the median out of sample")
     st.dataframe(ranked_table(board, result.metric), hide_index=True, width="stretch",
-                 column_config={"psr": st.column_config.NumberColumn("PSR", help="Probabilistic Sharpe ratio vs 0",
+                 column_config={"n_trades": st.column_config.NumberColumn(
+                                    "trades", format="%d", help="Calls sold on the test range (0: it only held "
+                                                                "the coin, so it scores as HODL)"),
+                                "psr": st.column_config.NumberColumn("PSR", help="Probabilistic Sharpe ratio vs 0",
                                                                      format="%.3f"),
                                 "dsr": st.column_config.NumberColumn(
                                     "DSR", format="%.3f", help="Deflated Sharpe ratio over the ledger's N trials"),

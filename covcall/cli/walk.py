@@ -83,8 +83,8 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
         pbo = (sel.get("pbo") or {}).get("pbo")
         print(f"trials N {sel['n_trials']} (effective {sel['n_effective']}), V {sel['sr_variance']:.6f}, "
               f"PBO {'n/a' if pbo is None else f'{pbo:.2f}'}")
-        cols = ["rank", "strategy", "kind", "metric_value", "total_return", "max_drawdown", "psr", "dsr",
-                "trained_until"]
+        cols = ["rank", "strategy", "kind", "metric_value", "total_return", "max_drawdown", "n_trades", "psr",
+                "dsr", "trained_until"]
         print(res.leaderboard[cols].to_string(index=False))
         final = res.info.get("final_test")
         if final and final.get("rows"):
