@@ -3,7 +3,8 @@
 Each scenario changes one assumption the result may hang on (the IV level, the short end of the term structure,
 the bid-ask spread, the forward basis, scheduled events, the daily settlement price) and is an independent unit
 of work: a pure function of (config, scenario, market data) returning metrics and an equity curve, so scenarios
-can run in parallel. The verdict names the assumptions that flip the comparison with HODL.
+can run in parallel. The verdict names the assumptions that flip the comparison with HODL, on the measure the
+result is judged by: total return for a backtest, the walk's ranking metric for a walk's winner.
 """
 
 from __future__ import annotations
@@ -20,11 +21,20 @@ from covcall.calibration import chain_for
 from covcall.compute import ComputeSpec, Executor, UnitFailure
 from covcall.errors import CovcallError
 from covcall.events import EventVariance
+from covcall.metrics import equity_metrics
 
 if TYPE_CHECKING:
     from covcall.store import Store
 
 HIGH_BASIS_ANN = 0.15  # the ETH basis of January 2024 ran at 10-18 %/yr
+# What "beats HODL" means for each walk metric (covcall.walkspec.METRICS): the strategy's value above HODL's on the
+# same window. Total return, excess return and CAGR rank alike on one window; a win rate has no HODL counterpart
+# (HODL trades nothing), so it is judged on total return.
+COMPARED_ON = {"total_return": "total_return", "excess_return": "total_return", "cagr": "total_return",
+               "win_rate": "total_return", "sharpe": "sharpe", "sortino": "sortino", "calmar": "calmar",
+               "max_drawdown": "max_drawdown"}
+_WORDS = {"total_return": "total return", "sharpe": "Sharpe", "sortino": "Sortino", "calmar": "Calmar",
+          "max_drawdown": "max drawdown"}
 
 
 @dataclass(frozen=True)
@@ -70,22 +80,45 @@ def run_scenario(config: BacktestConfig, scenario: Scenario, data: MarketInputs)
     res = run_backtest(cfg, candles=data.candles, iv=data.iv, fine=use_fine, events=data.events,
                        basis=data.basis, record_candidates=False)
     m = res.metrics
+    h = equity_metrics(res.equity["hodl"].to_numpy(dtype=float), cfg.timeframe, cfg.rate)
     return {"scenario": scenario.name, "total_return": m.get("total_return"), "excess_return": m.get("excess_return"),
             "sharpe": m.get("sharpe"), "hodl_sharpe": m.get("hodl_sharpe"), "max_drawdown": m.get("max_drawdown"),
-            "n_trades": m.get("n_trades"), "equity": res.equity["covered_call"], "hodl": res.equity["hodl"]}
+            "n_trades": m.get("n_trades"), "sortino": m.get("sortino"), "calmar": m.get("calmar"),
+            "hodl_sortino": h["sortino"], "hodl_calmar": h["calmar"], "hodl_max_drawdown": m.get("hodl_max_drawdown"),
+            "equity": res.equity["covered_call"], "hodl": res.equity["hodl"]}
 
 
-def verdict(table: pd.DataFrame) -> str:
-    """One sentence: does the strategy beat HODL whatever the assumptions, never, or depending on which?"""
-    excess = table.set_index("scenario")["excess_return"].astype(float)
-    if (excess > 0).all():
-        return "beats HODL under every assumption"
-    if (excess <= 0).all():
-        return "loses under every assumption"
-    base_wins = bool(excess.get("base", 0.0) > 0)
-    flips = [name for name, v in excess.items() if name != "base" and (v > 0) != base_wins]
+def beats_hodl(table: pd.DataFrame, metric: str = "total_return") -> pd.Series:
+    """Per scenario, whether the strategy did better than HODL on `metric` (a walk metric; see COMPARED_ON)."""
+    on = COMPARED_ON.get(metric)
+    if on is None:
+        raise CovcallError(f"cannot compare with HODL on {metric!r}; choose from {', '.join(COMPARED_ON)}")
+    t = table.set_index("scenario")
+    if on == "total_return":
+        return t["excess_return"].astype(float) > 0
+    return t[on].astype(float) > t[f"hodl_{on}"].astype(float)
+
+
+def verdict(table: pd.DataFrame, metric: str = "total_return") -> str:
+    """One sentence: does the strategy beat HODL on `metric` whatever the assumptions, never, or depending on which?
+
+    >>> t = pd.DataFrame({"scenario": ["base", "spread x2"], "excess_return": [0.1, -0.05],
+    ...                   "sharpe": [1.2, 1.1], "hodl_sharpe": [1.0, 1.0]})
+    >>> verdict(t)
+    'depends on assumptions: spread x2 flips it (it beats HODL in the base case; compared on total return)'
+    >>> verdict(t, "sharpe")
+    'beats HODL under every assumption (compared on Sharpe)'
+    """
+    wins = beats_hodl(table, metric)
+    on = f"compared on {_WORDS[COMPARED_ON[metric]]}"
+    if wins.all():
+        return f"beats HODL under every assumption ({on})"
+    if not wins.any():
+        return f"loses under every assumption ({on})"
+    base_wins = bool(wins.get("base", False))
+    flips = [name for name, w in wins.items() if name != "base" and w != base_wins]
     return f"depends on assumptions: {', '.join(flips)} flip{'s' if len(flips) == 1 else ''} it " \
-           f"({'it beats HODL' if base_wins else 'it trails HODL'} in the base case)"
+           f"({'it beats HODL' if base_wins else 'it trails HODL'} in the base case; {on})"
 
 
 @dataclass
@@ -96,23 +129,27 @@ class Sensitivity:
     band: pd.DataFrame  # ts, base, low, high, hodl
     verdict: str
     calibration: str | None
+    metric: str = "total_return"  # what "beats HODL" was judged on
 
     def to_dict(self) -> dict[str, Any]:
-        ranges = {k: [float(np.nanmin(self.table[k])), float(np.nanmax(self.table[k]))]
-                  for k in ("total_return", "excess_return", "sharpe")}
-        return {"verdict": self.verdict, "calibration": self.calibration, "ranges": ranges,
-                "scenarios": self.table.to_dict("records")}
+        keys = dict.fromkeys(("total_return", "excess_return", "sharpe", COMPARED_ON[self.metric]))
+        ranges = {k: [float(np.nanmin(self.table[k])), float(np.nanmax(self.table[k]))] for k in keys}
+        return {"verdict": self.verdict, "metric": self.metric, "compared_on": COMPARED_ON[self.metric],
+                "calibration": self.calibration, "ranges": ranges, "scenarios": self.table.to_dict("records")}
 
 
 def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | None = None,
                     defaults: dict[str, Any] | None = None,
                     mapper: Callable[..., list[dict[str, Any]]] | None = None,
-                    compute: ComputeSpec | None = None) -> Sensitivity:
-    """Rerun `config` under every scenario of the assumption grid; data is loaded once and shared.
+                    compute: ComputeSpec | None = None, metric: str = "total_return") -> Sensitivity:
+    """Rerun `config` under every scenario of the assumption grid; data is loaded once and shared. The verdict
+    compares with HODL on `metric` (a walk metric: a walk's winner is judged on what ranked it).
 
     The scenarios run where `compute` says (covcall.compute; serial by default), data scattered once;
     `mapper(fn, units)` overrides that. A failing scenario fails the band (its error is raised).
     """
+    if metric not in COMPARED_ON:
+        raise CovcallError(f"cannot compare with HODL on {metric!r}; choose from {', '.join(COMPARED_ON)}")
     if isinstance(config, dict):
         config = BacktestConfig.parse(config, defaults)
     chain, cal_id = chain_for(config.chain, config.calibration, config.underlying, store)
@@ -131,7 +168,7 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     band = pd.DataFrame({"base": curves["base"], "low": curves.min(axis=1), "high": curves.max(axis=1),
                          "hodl": results[0]["hodl"]})
     band.index.name = "ts"
-    return Sensitivity(table, band.reset_index(), verdict(table), cal_id)
+    return Sensitivity(table, band.reset_index(), verdict(table, metric), cal_id, metric)
 
 
 def _on_executor(compute: ComputeSpec, config: BacktestConfig, units: list[Scenario],
@@ -165,7 +202,8 @@ def winner_sensitivity(result: Any, *, store: Store | None = None,
         from covcall.ranges import _parse_range
 
         return run_sensitivity(spec.base_config(_parse_range(winner["test"], "winner test"), **winner["overrides"]),
-                               store=store, compute=compute)
+                               store=store, compute=compute, metric=spec.metric)
     row = result.leaderboard[result.leaderboard["strategy"] == result.best_strategy].iloc[0]
     overrides = json.loads(row["params"]) if isinstance(row["params"], str) else {}
-    return run_sensitivity(spec.base_config(spec.ranges.test, **overrides), store=store, compute=compute)
+    return run_sensitivity(spec.base_config(spec.ranges.test, **overrides), store=store, compute=compute,
+                           metric=spec.metric)

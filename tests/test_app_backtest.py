@@ -162,7 +162,7 @@ def test_the_robustness_band_panel(app_db):
     short_window(at)
     at.button(key="backtest_run").click().run()
     run_id = Store(app_db).list_runs()["run_id"].iloc[0]
-    at.button(key=f"backtest_band_go_{run_id}").click().run()
+    at.button(key=f"backtest_band_{run_id}_go").click().run()
     no_exception(at)
     verdict = [m.value for m in [*at.success, *at.warning] if m.value.startswith("Verdict:")]
     assert verdict and verdict[0].split(" ")[1] in ("beats", "loses", "depends")

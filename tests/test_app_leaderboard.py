@@ -73,6 +73,30 @@ def test_walk_ranks_variants_and_shows_models(db):
     assert f"{out['best_prediction']:.4f}" in shown
 
 
+def test_the_winners_robustness_band_is_judged_on_the_walks_metric(db):
+    """The winner rerun on the test range under the assumption grid; "beats HODL" means on the metric the walk
+    ranked by (Sharpe here), and the rows are the CLI's (`covcall walk --sensitivity`)."""
+    from covcall.sensitivity import verdict, winner_sensitivity
+    from covcall.walker import load_walk
+
+    at = open_page(PAGE)
+    at.text_input(key="leaderboard_name").set_value("band-walk").run()
+    at.button(key="leaderboard_walk").click().run()
+    walk = Store(db).list_walks().iloc[0]
+    at.button(key=f"leaderboard_band_{walk['walk_id']}_go").click().run()
+    no_exception(at)
+    assert not errors(at)
+    table = next(d.value for d in at.dataframe if "scenario" in d.value.columns)
+    want = winner_sensitivity(load_walk(Store(db), walk["walk_id"]), store=Store(db))
+    assert list(table["scenario"]) == list(want.table["scenario"]) and table["scenario"].iloc[0] == "base"
+    assert list(table["sharpe"]) == pytest.approx(list(want.table["sharpe"]))
+    shown = [m.value for m in [*at.success, *at.warning] if m.value.startswith("Verdict:")]
+    assert shown == [f"Verdict: {verdict(want.table, 'sharpe')}"] and shown[0].endswith("compared on Sharpe)")
+    # the band stays on screen across reruns (kept in the session, not recomputed)
+    at.run()
+    assert any("scenario" in d.value.columns for d in at.dataframe)
+
+
 def test_metric_and_baselines_change_the_walk(db):
     at = open_page(PAGE)
     at.selectbox(key="leaderboard_metric").set_value("total_return")

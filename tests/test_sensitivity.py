@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from covcall.cli import main
+from covcall.errors import CovcallError
 from covcall.sensitivity import run_sensitivity, verdict
 
 
@@ -23,14 +24,52 @@ def test_the_grid_on_the_synthetic_market() -> None:
 
 
 @pytest.mark.parametrize("excess,expected", [
-    ([0.1, 0.2, 0.05], "beats HODL under every assumption"),
-    ([-0.1, -0.2, 0.0], "loses under every assumption"),
-    ([0.1, -0.2, 0.05], "depends on assumptions: spread x2 flips it (it beats HODL in the base case)"),
-    ([-0.1, 0.2, 0.05], "depends on assumptions: spread x2, basis 0 flip it (it trails HODL in the base case)"),
+    ([0.1, 0.2, 0.05], "beats HODL under every assumption (compared on total return)"),
+    ([-0.1, -0.2, 0.0], "loses under every assumption (compared on total return)"),
+    ([0.1, -0.2, 0.05], "depends on assumptions: spread x2 flips it (it beats HODL in the base case; compared on "
+                        "total return)"),
+    ([-0.1, 0.2, 0.05], "depends on assumptions: spread x2, basis 0 flip it (it trails HODL in the base case; "
+                        "compared on total return)"),
 ])
 def test_verdicts(excess: list[float], expected: str) -> None:
     table = pd.DataFrame({"scenario": ["base", "spread x2", "basis 0"], "excess_return": excess})
     assert verdict(table) == expected
+
+
+def test_a_walks_winner_is_judged_on_the_walks_metric() -> None:
+    """A walk ranks on its metric, so its winner's band asks whether it beats HODL on that metric: a strategy
+    that trails HODL's total return under a lower IV but keeps a better Sharpe still beats it on Sharpe."""
+    table = pd.DataFrame({"scenario": ["base", "IV level -10 %", "spread x2"], "excess_return": [0.1, -0.1, 0.05],
+                          "sharpe": [2.1, 1.9, 1.7], "hodl_sharpe": [1.8, 1.8, 1.8],
+                          "max_drawdown": [-0.2, -0.3, -0.25], "hodl_max_drawdown": [-0.3, -0.3, -0.3]})
+    assert verdict(table).startswith("depends on assumptions: IV level -10 % flips it")
+    assert verdict(table, "sharpe") == ("depends on assumptions: spread x2 flips it (it beats HODL in the base "
+                                        "case; compared on Sharpe)")
+    assert verdict(table, "cagr") == verdict(table, "excess_return") == verdict(table)  # one window: alike
+    # a drawdown as deep as HODL's is not better than HODL's
+    assert verdict(table, "max_drawdown") == ("depends on assumptions: IV level -10 % flips it (it beats HODL in "
+                                              "the base case; compared on max drawdown)")
+    with pytest.raises(CovcallError, match="choose from"):
+        verdict(table, "alpha")
+
+
+def test_cli_walk_sensitivity_bands_the_winner_on_the_walks_metric(db, tmp_path, capsys) -> None:
+    spec = tmp_path / "w.json"
+    spec.write_text(json.dumps({
+        "name": "band", "underlying": "BTC", "timeframe": "1d", "metric": "sharpe", "gap_days": 10,
+        "rangeTrain": [{"startDate": "2022-01-01", "endDate": "2022-04-30"}],
+        "rangeTest": {"startDate": "2022-06-01", "endDate": "2022-09-30"},
+        "grid": {"delta_range": [[0.1, 0.25]], "dte_range": [[5, 30]], "threshold": [0.1, 0.3]},
+        "model": {"enabled": False}}))
+    assert main(["walk", "--spec", str(spec), "--sensitivity", "--workers", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    band = out["winner_sensitivity"]
+    assert band["metric"] == "sharpe" and band["compared_on"] == "sharpe"
+    t = pd.DataFrame(band["scenarios"])
+    assert verdict(t, "sharpe") == band["verdict"] and band["verdict"].endswith("compared on Sharpe)")
+    base = t.set_index("scenario").loc["base"]
+    winner = next(r for r in out["strategies"] if r["strategy"] == out["best_strategy"])
+    assert base["sharpe"] == pytest.approx(winner["sharpe"])  # the band's base is the winner's test run
 
 
 def test_cli_backtest_sensitivity_json(db, capsys) -> None:

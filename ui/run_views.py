@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -177,32 +178,43 @@ def run_result(db: str, run_id: str, key: str) -> None:
 
 def robustness_band(run_id: str, cfg: dict[str, Any], key: str) -> None:
     """Rerun this run under the assumption grid (IV level, short end, spreads, basis, settlement) on demand."""
+    from covcall.sensitivity import run_sensitivity
+    from ui.shell import get_store
+
+    config = {k: v for k, v in cfg.items() if k != "label"}
+    band_panel(f"{key}_band_{run_id}", lambda: run_sensitivity(config, store=get_store()),
+               "Robustness band: does the result survive other market-model assumptions?")
+
+
+def band_panel(key: str, compute: Callable[[], Any], title: str, what: str = "the backtest") -> None:
+    """An expander that computes a robustness band (covcall.sensitivity) on demand and keeps it in the session:
+    the verdict, one row per assumption and the band of equity curves around the base one."""
     import plotly.graph_objects as go
 
-    from covcall.sensitivity import run_sensitivity
     from ui.charts import HODL_COLOR, layout
-    from ui.shell import attempt, get_store
+    from ui.shell import attempt
 
-    state = f"{key}_band_{run_id}"
-    with st.expander("Robustness band: does the result survive other market-model assumptions?",
-                     expanded=state in st.session_state):
-        if st.button("Compute the band (about ten reruns)", key=f"{key}_band_go_{run_id}"):
-            config = {k: v for k, v in cfg.items() if k != "label"}
+    with st.expander(title, expanded=key in st.session_state):
+        if st.button("Compute the band (about ten reruns)", key=f"{key}_go"):
             with st.spinner("rerunning under each assumption"):
-                band = attempt(lambda: run_sensitivity(config, store=get_store()))
+                band = attempt(compute)
             if band is not None:
-                st.session_state[state] = band
-        band = st.session_state.get(state)
+                st.session_state[key] = band
+        band = st.session_state.get(key)
         if band is None:
             return
         (st.success if band.verdict.startswith("beats") else st.warning)(f"Verdict: {band.verdict}")
-        st.caption("Each row reruns the backtest with one assumption changed. The short-end rows move the "
+        st.caption(f"Each row reruns {what} with one assumption changed. The short-end rows move the "
                    "1-7 day vols as far as the calibrated term structure missed real Deribit snapshots on days "
                    "it was not fitted on (at least 0.10 at T->0); the IV level rows scale every vol by 10 %.")
-        st.dataframe(band.table[["scenario", "total_return", "excess_return", "sharpe", "max_drawdown",
-                                 "n_trades"]], hide_index=True, width="stretch",
+        cols = ["scenario", "total_return", "excess_return", "sharpe", "hodl_sharpe", "max_drawdown", "n_trades"]
+        on = {"sortino": "hodl_sortino", "calmar": "hodl_calmar"}.get(band.metric)
+        if on:
+            cols[4:4] = [band.metric, on]
+        st.dataframe(band.table[[c for c in cols if c in band.table.columns]], hide_index=True, width="stretch",
                      column_config=number_columns(pct=("total_return", "excess_return", "max_drawdown"),
-                                                  ratio=("sharpe",), count=("n_trades",)))
+                                                  ratio=("sharpe", "hodl_sharpe", "sortino", "hodl_sortino",
+                                                         "calmar", "hodl_calmar"), count=("n_trades",)))
         b = band.band
         fig = go.Figure([
             go.Scatter(x=b["ts"], y=b["high"], line=dict(width=0), showlegend=False, hoverinfo="skip"),
@@ -212,7 +224,7 @@ def robustness_band(run_id: str, cfg: dict[str, Any], key: str) -> None:
             go.Scatter(x=b["ts"], y=b["hodl"], name="HODL", line=dict(color=HODL_COLOR, dash="dot"))])
         fig.update_yaxes(tickprefix="$", tickformat=",.0f")
         st.plotly_chart(layout(fig, height=380, title="Covered-call value under every assumption"),
-                        width="stretch", key=f"{key}_band_chart_{run_id}")
+                        width="stretch", key=f"{key}_chart")
 
 
 def performance_report_view(row: dict[str, Any], equity: pd.DataFrame, trades: pd.DataFrame, key: str) -> None:

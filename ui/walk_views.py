@@ -50,6 +50,17 @@ def ranked_table(board: pd.DataFrame, metric: str) -> Any:
     return df.style.format(fmts, na_rep="n/a").apply(highlight, axis=1)
 
 
+def winner_band(result: WalkResult) -> None:
+    """The winner rerun on its test range under the assumption grid, judged on the walk's own metric."""
+    from covcall.sensitivity import winner_sensitivity
+    from ui.run_views import band_panel
+    from ui.shell import get_store
+
+    band_panel(f"leaderboard_band_{result.walk_id}", lambda: winner_sensitivity(result, store=get_store()),
+               f"Robustness band of the winner ({result.best_strategy}): does it still beat HODL on "
+               f"{result.metric} under other market-model assumptions?", what="the winner's test-range run")
+
+
 def walk_result(db: str, walk_id: str) -> None:
     """The stored walk's results (reopened from the database)."""
     render_walk(db, cached_walk(db, walk_id))
@@ -105,6 +116,8 @@ def render_walk(db: str, result: WalkResult) -> None:
     selection_charts(sel)
     folds_table(result)
     final_panel(result)
+    if result.best_strategy:
+        winner_band(result)
 
     st.markdown("**Equity on the test range**" if not info.get("folds") else
                 "**Equity stitched across the folds' test ranges** (each from 1.0)")
