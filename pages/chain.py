@@ -1,5 +1,5 @@
 """Chain: the option chain the engine lists at any moment (quotes, smiles, term structure, a real snapshot nearby),
-and the candidates a run's policy saw at one of its decisions."""
+the candidates a run's policy saw at one of its decisions, and the model against every real snapshot stored."""
 
 import datetime as dt
 
@@ -52,7 +52,9 @@ st.title("Option chain")
 st.caption("The calls a backtest decision would see at a moment: the last bar closed by then, the IV input and "
            "term state known at its close, the calibration and, on real data, the scheduled releases ahead. A real "
            "Deribit snapshot within 6 hours shows next to it.")
-tab_moment, tab_run = st.tabs(["At a moment", "At a run's decision"])
+# "Real vs model" prices every stored snapshot (seconds): it runs only while its tab is open
+tab_moment, tab_run, tab_real = st.tabs(["At a moment", "At a run's decision", "Real vs model"], key="chain_tab",
+                                        on_change="rerun")
 
 with tab_moment:
     c = st.columns([1, 1, 1, 1, 1.3, 1])
@@ -149,3 +151,16 @@ with tab_run:
                              "chosen": st.column_config.CheckboxColumn("sold"),
                              "pnl_vs_hodl": st.column_config.NumberColumn("option PnL vs HODL",
                                                                           format="dollar")})
+
+with tab_real:
+    if tab_real.open:
+        if ui.snapshots(db).empty:
+            st.info("No real option-chain snapshots stored. Import Deribit chains (`covcall data import-chain --file "
+                    "F`, or `covcall data fetch --chain` on a schedule), then calibrate the model to them here.")
+        else:
+            st.markdown("**Calibration** (`covcall calibrate`): the surface every run of this underlying prices with")
+            ui.calibration_panel(db)
+            st.divider()
+            st.markdown("**How real the model is** (`covcall realism --all`): every stored snapshot priced as a "
+                        "backtest would have priced it at that moment")
+            ui.realism_panel(db)

@@ -114,3 +114,56 @@ def test_chain_page_shows_a_runs_decision(app_db) -> None:
     key = f"chain_decision_{res.run_id}"
     at.selectbox(key=key).set_value(f"{pd.Timestamp(second['entry_time']):%Y-%m-%d %H:%M}").run()
     assert f"sold **{second['instrument']}**" in texts(at)
+
+
+def test_real_vs_model_tab_calibrates_and_measures_the_model(app_db, tmp_path) -> None:
+    """The Chain page's third tab: `covcall calibrate` and `covcall realism --all` without the CLI, with the
+    same figures; it prices every snapshot only while it is open."""
+    import doctest
+
+    import ui.real_views
+    from covcall.realism import realism
+
+    store = Store(app_db)
+    store_real_chain(store, tmp_path)
+    store.write_iv("csv", "BTC", pd.DataFrame({"ts": pd.date_range("2023-03-01", "2023-04-12", freq="D", tz="UTC"),
+                                               "iv_ann": 0.58}))
+    at = open_page(PAGE)
+    assert not any("worst median" in m.label for m in at.metric)  # closed tab: nothing priced
+    at.session_state["chain_tab"] = "Real vs model"
+    at.run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    assert at.selectbox(key="chain_cal_underlying").value == "BTC"
+    assert any("No stored calibration of BTC" in i.value for i in at.info)  # the shipped one is in use
+    want = realism(store)
+    for tenor, worst in want["targets"]["worst_median_abs_iv_error_pts_by_tenor"].items():
+        assert metric_value(at, f"{tenor}: worst median |IV error|") == f"{worst:.1f} vol pts"
+    table = next(d.value for d in at.dataframe if "snapshot" in getattr(d.value, "columns", []))
+    assert list(table["snapshot"]) == ["BTC-20230412T120000Z", "BTC-20230412T160000Z"]
+    # fit and store a calibration from the page: it is then the one in use, and realism prices with it
+    at.button(key="chain_calibrate").click().run()
+    no_exception(at)
+    cals = store.list_calibrations("BTC")
+    assert len(cals) == 1 and any(cals["calibration_id"].iloc[0] in s.value for s in at.success)
+    assert f"**`{cals['calibration_id'].iloc[0]}`**" in texts(at)
+    params = next(d.value for d in at.dataframe if "parameter" in getattr(d.value, "columns", []))
+    fitted = params.set_index("parameter")["fitted"]
+    assert fitted["basis_ann"] == pytest.approx(cals["params"].iloc[0]["basis_ann"])  # the fixture's 4 %/yr
+    assert fitted["basis_ann"] == pytest.approx(0.04, abs=1e-3)
+    table = next(d.value for d in at.dataframe if "snapshot" in getattr(d.value, "columns", []))
+    assert set(table["calibration"]) == {cals["calibration_id"].iloc[0]}
+    # one snapshot expiry by expiry: the real and the model ATM
+    at.selectbox(key="chain_real_snapshot").set_value("BTC-20230412T160000Z").run()
+    by = next(d.value for d in at.dataframe if "real_atm_iv" in getattr(d.value, "columns", []))
+    entry = next(e for e in realism(store)["snapshots"] if e["snapshot_id"] == "BTC-20230412T160000Z")
+    assert list(by["real_atm_iv"]) == pytest.approx([100 * r["real_atm_iv"] for r in entry["index"]["by_expiry"]])
+    assert doctest.testmod(ui.real_views).failed == 0
+
+
+def test_real_vs_model_tab_without_snapshots_says_how_to_get_them(app_db) -> None:
+    at = open_page(PAGE)
+    at.session_state["chain_tab"] = "Real vs model"
+    at.run()
+    no_exception(at)
+    assert any("No real option-chain snapshots stored" in i.value for i in at.info)

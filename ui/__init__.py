@@ -7,6 +7,7 @@ from covcall.names import plural
 from ui.cache import (
     CACHE_TTL_S,
     actions_over_time,
+    calibrations,
     candles,
     count_rows,
     counts,
@@ -21,6 +22,7 @@ from ui.cache import (
     models,
     page_rows,
     range_set_names,
+    realism_result,
     regime_windows,
     reward_by,
     reward_histogram,
@@ -58,6 +60,7 @@ from ui.formats import (
     number_columns,
 )
 from ui.range_views import range_chart, range_set_on_screen
+from ui.real_views import calibration_panel, realism_panel
 from ui.run_views import batch_result, recent_runs, run_labels, run_result
 from ui.shell import (
     DATE_FORMAT,
@@ -95,5 +98,6 @@ __all__ = [
     "fmt_rows", "fmt_usd", "DATE_FORMAT", "attempt", "count_progress", "fraction_progress", "get_settings",
     "get_store", "navigation_pages", "page_shell", "run_page", "sweep_done", "sweep_start", "sweep_stopped", "kept", "set_kept", "keep_page_state", "query_state", "remember", "TRADE_COLUMNS",
     "copy_rows_bytes", "download_buttons", "explain_view", "metric_cards", "metrics_table", "trades_table", "batch_result", "recent_runs",
-    "run_labels", "run_result", "walk_result", "range_chart", "range_set_on_screen", "number_columns", "metric_number",
+    "run_labels", "run_result", "walk_result", "calibration_panel", "realism_panel", "calibrations",
+    "realism_result", "range_chart", "range_set_on_screen", "number_columns", "metric_number",
 ]

@@ -200,6 +200,21 @@ def regime_windows(underlying: str, seed: int) -> dict[str, tuple[date, date]]:
     return out
 
 
-_CACHED = (counts, series, snapshots, event_calendar, runs, range_set_names, walks, models, run_view, count_rows, page_rows, dataset_summary,
+@st.cache_data(max_entries=8, ttl=CACHE_TTL_S, show_spinner=False)
+def calibrations(db: str) -> pd.DataFrame:
+    """Stored chain calibrations, newest first (params, data and fit errors decoded)."""
+    return _store().list_calibrations()
+
+
+@st.cache_data(max_entries=4, ttl=CACHE_TTL_S, show_spinner="pricing every stored snapshot as a backtest would")
+def realism_result(db: str, holdout: bool) -> dict[str, Any]:
+    """`covcall realism --all [--holdout]`: the model against every stored snapshot (seconds; refits per day with
+    holdout)."""
+    from covcall.realism import realism
+
+    return realism(_store(), holdout=holdout)
+
+
+_CACHED = (counts, series, snapshots, event_calendar, calibrations, realism_result, runs, range_set_names, walks, models, run_view, count_rows, page_rows, dataset_summary,
            reward_histogram, reward_by, actions_over_time, decision_times, explain_decision, equities, candles,
            jobs)
