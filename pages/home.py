@@ -7,6 +7,7 @@ import streamlit as st
 
 import ui
 from covcall.basis import fetch_basis, import_basis
+from covcall.chains import fetch_chain, import_chain
 from covcall.config import run_defaults
 from covcall.demo import generate_demo_data
 from covcall.events import import_events
@@ -26,9 +27,9 @@ st.divider()
 st.subheader("Get market data")
 st.caption("Everything lands in the DuckDB cache: backtests use it with data source `store` (or `ccxt` for "
            "fetched series). A bad file is refused as a whole, with the lines at fault; nothing cached is lost.")
-tab_csv, tab_iv, tab_fetch, tab_events, tab_basis = st.tabs(
-    ["Import candles (CSV)", "Import an IV index (CSV)", "Fetch from an exchange", "Scheduled events (CSV)",
-     "Forward basis"])
+tab_csv, tab_iv, tab_fetch, tab_chain, tab_events, tab_basis = st.tabs(
+    ["Import candles (CSV)", "Import an IV index (CSV)", "Fetch from an exchange", "Option chains (Deribit)",
+     "Scheduled events (CSV)", "Forward basis"])
 
 
 def _report(done: dict) -> None:
@@ -90,6 +91,49 @@ with tab_fetch:
         ui.invalidate()
         if done is not None:
             _report({**done, "timeframe": done.get("timeframe", "1d")})
+
+def _chain_report(done: dict) -> None:
+    ui.invalidate()
+    dropped = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in done["dropped"].items() if n)
+    st.success(f"{done['underlying']} {done['kind'].replace('_', '-')} file: {done['snapshots']} snapshots "
+               f"({done['new_snapshots']} new), {ui.fmt_count(done['quotes'])} quotes from "
+               f"{done['first']:%Y-%m-%d %H:%M} to {done['last']:%Y-%m-%d %H:%M} UTC"
+               + (f"; dropped: {dropped}" if dropped else "") + ". Calibrate the model to them on the Chain page.")
+
+
+with tab_chain:
+    st.caption("Real Deribit option chains: the chain model is calibrated to them (Chain page, `covcall calibrate`) "
+               "and measured against them (`covcall realism`). Each distinct timestamp is one snapshot; importing a "
+               "file again changes nothing; placeholder quotes (ask 1.0 / 999 %, no bid) are dropped and counted.")
+    c1, c2, c3 = st.columns([3, 1.4, 2])
+    ch_upload = c1.file_uploader("Chain file", type=["csv", "gz", "txt"], key="home_chain_file",
+                                 help="Deribit ticker rows (timestamp, instrument_name, underlying_price, index_price, "
+                                      "mark_price, mark_iv, best_bid_price, best_ask_price, ...) or book-summary rows "
+                                      "(public/get_book_summary_by_currency), plain or gzipped")
+    c2.selectbox("Underlying", ["from the file", "BTC", "ETH"], key="home_chain_underlying",
+                 help="A file of another underlying than the one picked is refused whole")
+    picked = st.session_state["home_chain_underlying"]
+    if c1.button("Import chain", key="home_chain_import", disabled=ch_upload is None):
+        done = ui.attempt(lambda: import_chain(store, ch_upload, None if picked == "from the file" else picked))
+        if done is not None:
+            _chain_report(done)
+    if c2.button("Fetch live (Deribit)", key="home_chain_fetch",
+                 help="Store today's chain from Deribit's public API (run `covcall data fetch --chain` on a schedule "
+                      "to build a history)"):
+        coin = "BTC" if picked == "from the file" else picked
+        with st.spinner(f"fetching the {coin} chain"):
+            done = ui.attempt(lambda: fetch_chain(store, coin))
+        if done is not None:
+            _chain_report(done)
+    snaps = ui.snapshots(db)
+    if snaps.empty:
+        c3.info("No chain snapshots stored yet.")
+    else:
+        per = snaps.groupby("underlying").agg(snapshots=("snapshot_id", "count"), first=("ts", "min"),
+                                              last=("ts", "max")).reset_index()
+        c3.dataframe(per, hide_index=True, width="stretch", column_config={
+            "first": st.column_config.DatetimeColumn("first (UTC)", format="YYYY-MM-DD HH:mm"),
+            "last": st.column_config.DatetimeColumn("last (UTC)", format="YYYY-MM-DD HH:mm")})
 
 with tab_events:
     calendar = ui.event_calendar(db)

@@ -149,3 +149,33 @@ def test_home_fetches_the_live_basis_from_deribit_futures_and_lists_the_history(
                  and "futures" in set(d.value["source"]))
     assert table.to_dict("records")[0]["underlying"] == "BTC"
     assert list(Store(app_db).read_basis("BTC")["source"]) == ["futures"]
+
+
+def test_home_fetches_a_live_option_chain_and_lists_the_snapshots(app_db, monkeypatch):
+    """The Option chains tab: a live Deribit chain (fake client in the recorded reply shape) becomes a snapshot;
+    a second fetch of the same moment changes nothing; the wrong coin is one clear line."""
+    from test_chains import FakeDeribit, summary_rows
+
+    import covcall.market.exchange as exchange
+
+    fake = FakeDeribit(summary_rows())
+    monkeypatch.setattr(exchange, "make_client", lambda exchange_id: fake)
+    at = open_page()
+    assert any("No chain snapshots stored yet." in i.value for i in at.info)
+    at.selectbox(key="home_chain_underlying").set_value("ETH")
+    at.button(key="home_chain_fetch").click().run()
+    no_exception(at)
+    assert not errors(at)
+    assert fake.calls == [{"currency": "ETH", "kind": "option"}]
+    done = [s.value for s in at.success if "book-summary file" in s.value]
+    assert done and done[0].startswith("ETH book-summary file: 1 snapshots (1 new), 18 quotes from 2024-01-08 11:19")
+    assert list(Store(app_db).list_snapshots()["snapshot_id"]) == ["ETH-20240108T111941Z"]
+    per = next(d.value for d in at.dataframe if "snapshots" in d.value.columns and "first" in d.value.columns)
+    assert per.to_dict("records")[0]["underlying"] == "ETH" and per["snapshots"].iloc[0] == 1
+    assert metric_value(at, "Chain snapshots") == "1"
+    at.button(key="home_chain_fetch").click().run()
+    assert any("1 snapshots (0 new)" in s.value for s in at.success)  # idempotent
+    at.selectbox(key="home_chain_underlying").set_value("BTC")
+    at.button(key="home_chain_fetch").click().run()
+    assert errors(at) == ["Deribit returned no BTC options; it lists options on BTC, ETH and a few others"]
+    assert len(Store(app_db).list_snapshots()) == 1  # nothing stored was lost

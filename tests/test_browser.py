@@ -139,6 +139,29 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     pg.get_by_text("BTC 1d: 10 rows from 2024-01-01 00:00 to 2024-01-10 00:00 cached").wait_for()
     assert store.counts()["candles"] == 10
 
+    # Home: a gzipped Deribit chain through the Option chains tab becomes two snapshots.
+    import gzip
+
+    from test_chains import ticker_rows
+
+    chain = server["tmp"] / "btc_ticker.csv.gz"
+    chain.write_bytes(gzip.compress(ticker_rows().to_csv(index=False).encode()))
+    pg.get_by_role("tab", name="Option chains (Deribit)").click()
+    _idle(pg)
+    chain_up = pg.locator('[data-testid="stFileUploader"]', has_text="Chain file")
+    for attempt in range(2):
+        chain_up.locator("input[type=file]").set_input_files(str(chain))
+        try:
+            chain_up.get_by_text("btc_ticker.csv.gz").wait_for(timeout=30_000)
+            break
+        except sync_api.TimeoutError:
+            if attempt:
+                raise
+    _idle(pg)
+    pg.get_by_role("button", name="Import chain").click()
+    pg.get_by_text("BTC ticker file: 2 snapshots (2 new)").wait_for()
+    assert list(store.list_snapshots()["snapshot_id"]) == ["BTC-20230412T120000Z", "BTC-20230412T160000Z"]
+
     # Home: demo data behind a progress bar, then what it made.
     pg.get_by_role("button", name="Generate demo data").click()
     pg.get_by_text("Demo data ready").wait_for(timeout=180_000)
