@@ -51,6 +51,10 @@ def test_a_walks_winner_is_judged_on_the_walks_metric() -> None:
                                               "the base case; compared on max drawdown)")
     with pytest.raises(CovcallError, match="choose from"):
         verdict(table, "alpha")
+    from covcall.sensitivity import COMPARED_ON
+    from covcall.walkspec import METRICS
+
+    assert set(COMPARED_ON) == set(METRICS)  # every metric a walk may rank by has its comparison
 
 
 def test_cli_walk_sensitivity_bands_the_winner_on_the_walks_metric(db, tmp_path, capsys) -> None:

@@ -196,6 +196,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     def human() -> None:
         print(f"batch {res.batch_id}: {out['ok']} ok, {out['failed']} failed, {res.examples} examples "
               f"({res.compute})")
+
         def num(v: float | None, fmt: str) -> str:
             return "n/a" if v is None else format(v, fmt)
 
