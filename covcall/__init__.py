@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 # The public API, loaded on first use (PEP 562) so `covcall --help` does not pay for pandas, DuckDB and the engine.
 _EXPORTS: dict[str, str] = {
     "BacktestConfig": "covcall.backtest", "BacktestResult": "covcall.backtest", "run_backtest": "covcall.backtest",
+    "settings_of_run": "covcall.backtest",
     "BatchSpec": "covcall.batch", "BatchResult": "covcall.batch", "run_batch": "covcall.batch",
     "Settings": "covcall.config", "load_settings": "covcall.config", "run_defaults": "covcall.config",
     "Range": "covcall.ranges", "RangeSet": "covcall.ranges",
@@ -18,7 +19,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from covcall.backtest import BacktestConfig, BacktestResult, run_backtest
+    from covcall.backtest import BacktestConfig, BacktestResult, run_backtest, settings_of_run
     from covcall.batch import BatchResult, BatchSpec, run_batch
     from covcall.config import Settings, load_settings, run_defaults
     from covcall.ranges import Range, RangeSet
@@ -56,7 +57,7 @@ def open_store(settings: Settings | None = None) -> Store:
 
 
 __all__ = [
-    "BacktestConfig", "BacktestResult", "run_backtest", "BatchSpec", "BatchResult", "run_batch", "Settings",
+    "BacktestConfig", "BacktestResult", "run_backtest", "settings_of_run", "BatchSpec", "BatchResult", "run_batch", "Settings",
     "load_settings", "run_defaults", "Range", "RangeSet", "Store", "DatasetFilter", "WalkResult", "walk", "load_walk",
     "open_store", "__version__",
 ]

@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from covcall.basis import basis_known_at, load_basis
-from covcall.calibration import chain_for
+from covcall.calibration import chain_for, chain_overrides
 from covcall.chain import ChainParams
 from covcall.dataset import check_export_dir, export_run_files, persist_run, shape_examples
 from covcall.dates import parse_date
@@ -332,6 +332,28 @@ def backtest_unit(cfg: BacktestConfig, data: MarketInputs, policy: Policy | None
     optional policy object (a model policy carries its model); it never opens the store."""
     return run_backtest(cfg, candles=data.candles, iv=data.iv, fine=data.fine, events=data.events, policy=policy,
                         record_candidates=record_candidates, basis=data.basis)
+
+
+def settings_of_run(store: Store, run_id: str) -> dict[str, Any]:
+    """A stored run's settings as BacktestConfig fields, to change one and run again (`covcall backtest --from-run`,
+    the Backtest page's "Put this run's settings in the form").
+
+    The label is dropped (a new run names itself). The run's config holds the whole chain surface it priced with;
+    only the fields the user set beyond its calibration are kept, and the calibration is pinned to the one the run
+    recorded, so unchanged settings price exactly as the run did even after a newer calibration was stored.
+    """
+    run = store.get_run(run_id)
+    if run is None:
+        known = list(store.list_runs()["run_id"])
+        raise CovcallError(f"no run {run_id!r}{did_you_mean(run_id, known)}; list them with `covcall runs`")
+    cfg = {k: v for k, v in (run.get("config") or {}).items() if k != "label"}
+    cal_id = run.get("calibration_id") if isinstance(run.get("calibration_id"), str) else None
+    underlying = str(cfg.get("underlying", "BTC"))
+    cfg["chain"] = chain_overrides(cfg.get("chain") or {}, cal_id, underlying, store)
+    if cfg.get("calibration") not in (None, "none"):
+        cfg["calibration"] = "none" if cal_id is None else (
+            "default" if cal_id == f"default-{underlying.upper()}" else cal_id)
+    return cfg
 
 
 def load_events(config: BacktestConfig, store: Store | None = None) -> pd.DataFrame | None:

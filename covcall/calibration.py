@@ -495,6 +495,27 @@ def chain_for(chain: ChainParams, name: str | None, underlying: str, store: Stor
     return effective_chain(chain, cal), (cal.calibration_id if cal else None)
 
 
+def chain_overrides(chain: dict[str, Any], calibration_id: str | None, underlying: str,
+                    store: Store | None) -> dict[str, Any]:
+    """The fields of a stored run's chain (its config holds the whole surface it priced with) that its calibration
+    did not give: what the user set. `calibration_id` is what the run recorded (None, 'default-BTC' or a stored id).
+
+    >>> fitted = resolve("default", "BTC", None).chain_params().model_dump(mode="json")
+    >>> chain_overrides({**fitted, "spread_scale": 2.0}, "default-BTC", "BTC", None)
+    {'spread_scale': 2.0}
+    >>> chain_overrides(ChainParams().model_dump(mode="json"), None, "BTC", None)
+    {}
+    """
+    if calibration_id is None:
+        cal = None
+    elif calibration_id == f"default-{underlying.upper()}":
+        cal = resolve("default", underlying, store)
+    else:
+        cal = resolve(calibration_id, underlying, store)
+    base = effective_chain(ChainParams(), cal).model_dump(mode="json")
+    return {k: v for k, v in chain.items() if k in base and base[k] != v}
+
+
 def term_ratio(params: ChainParams, dte_days: float, state: float = 1.0) -> float:
     """ATM(dte) / ATM(30d) under `params` at a given state (for reports)."""
     return float(_term_factor(np.array([dte_days / 365.0]), params, np.array([state]))[0])

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from covcall.backtest import BacktestConfig, run_backtest
+from covcall.backtest import BacktestConfig, run_backtest, settings_of_run
 from covcall.batch import BatchSpec, run_batch, work_seconds
 from covcall.config import run_defaults
 from covcall.dataset import delete_runs
@@ -96,6 +96,56 @@ def config_dict() -> dict[str, Any]:
         "settlement": ss["backtest_settlement"], "calibration": ss["backtest_calibration"],
         "basis": ss["backtest_basis"],
     }
+
+
+# Form keys and the BacktestConfig fields they hold; the sliders and number inputs keep their values with ui.kept
+FORM_FIELDS = {"backtest_underlying": "underlying", "backtest_timeframe": "timeframe", "backtest_start": "start",
+               "backtest_end": "end", "backtest_source": "source", "backtest_iv_source": "iv_source",
+               "backtest_exit_style": "exit_style", "backtest_policy": "policy", "backtest_accounting": "accounting",
+               "backtest_settlement": "settlement", "backtest_basis": "basis", "backtest_calibration": "calibration"}
+KEPT_FIELDS = {"backtest_take_profit": "take_profit", "backtest_threshold": "threshold",
+               "backtest_decision_hour": "decision_hour_utc", "backtest_quantity": "quantity",
+               "backtest_fee_rate": "fee_rate", "backtest_fee_cap": "fee_cap",
+               "backtest_settlement_fee_rate": "settlement_fee_rate", "backtest_target_delta": "target_delta",
+               "backtest_target_dte": "target_dte_days", "backtest_seed": "seed"}
+CHOICES = {"backtest_underlying": UNDERLYINGS, "backtest_timeframe": TIMEFRAMES, "backtest_source": SOURCES,
+           "backtest_exit_style": EXIT_STYLES, "backtest_policy": POLICIES}
+
+
+def load_settings(run_id: str) -> None:
+    """Put a stored run's settings in the form (a button callback: before the widgets exist), so it can be
+    changed and run again; what the form cannot show is named, not silently dropped."""
+    try:
+        cfg = settings_of_run(store, run_id)
+    except CovcallError as err:
+        ss["backtest_load_msg"] = ("error", str(err))
+        return
+    left = []
+    for key, name in FORM_FIELDS.items():
+        value = cfg.get(name)
+        if name in ("start", "end") and value is not None:
+            value = date.fromisoformat(str(value)[:10])
+        if value is None or (key in CHOICES and value not in CHOICES[key]):
+            left.append(f"{name} {value!r}")
+            continue
+        ss[key] = value
+    for key, name in KEPT_FIELDS.items():
+        if cfg.get(name) is not None:
+            ui.set_kept(key, type(ss[key])(cfg[name]))
+    ui.set_kept("backtest_delta", (float(cfg.get("delta_min", 0.10)), float(cfg.get("delta_max", 0.30))))
+    dte = (float(cfg.get("dte_min_days", 5)), float(cfg.get("dte_max_days", 30)))
+    ui.set_kept("backtest_dte", (int(round(dte[0])), int(round(dte[1]))))
+    if dte[0] % 1 or dte[1] % 1:
+        left.append(f"DTE range {dte[0]:g}..{dte[1]:g} days (rounded to whole days)")
+    ss["backtest_model_id"] = cfg.get("model_id")
+    ss["backtest_label"] = ""  # a new run gets its own label
+    ss["backtest_preset"] = CUSTOM
+    if cfg.get("chain"):
+        left.append("chain overrides " + ", ".join(sorted(cfg["chain"])) + " (not on the form: run them with "
+                    f"`covcall backtest --from-run {run_id}` or the API)")
+    ss["backtest_load_msg"] = ("warning", "Settings of run " + run_id + " are in the form; not carried over: "
+                               + "; ".join(left) + ".") if left else ("success", f"Settings of run {run_id} are "
+                                                                                 "in the form.")
 
 
 def settings_form() -> None:
@@ -281,6 +331,13 @@ with tab_recent:
 
 st.divider()
 if ss["backtest_view_run_id"]:
+    st.button("Put this run's settings in the form", key="backtest_load_settings", on_click=load_settings,
+              args=(ss["backtest_view_run_id"],),
+              help="To change one setting and run it again: the form above takes every setting of this run")
+    if ss.get("backtest_load_msg"):
+        level, text = ss.pop("backtest_load_msg")
+        getattr(st, level)(text + ("" if level == "error" else " Change what you like under **Run** and press "
+                                                               "**Run backtest**."))
     ui.run_result(ui.db_key(), ss["backtest_view_run_id"], key="backtest")
 else:
     st.info("Set up a run above and press **Run backtest**, or reopen one under **Recent runs**.")

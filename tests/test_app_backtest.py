@@ -197,3 +197,56 @@ def test_the_forward_basis_field_follows_the_stored_history_or_the_calibrated_nu
     assert sorted(Store(app_db).get_run(r)["config"]["basis"] for r in runs["run_id"]) == ["auto", "calibrated"]
     assert any("Forward basis its calls were sold at: 0.0 .. 0.0 %/yr (setting calibrated" in c.value
                for c in at.caption)
+
+
+def test_a_reopened_runs_settings_go_back_into_the_form_and_run_again_the_same(app_db):
+    """Reopen a run, put its settings in the form, change nothing, run: the same settings, surface and results;
+    what the form cannot hold is named."""
+    at = open_page(PAGE)
+    short_window(at, date(2023, 2, 1), date(2023, 4, 30))
+    at.selectbox(key="backtest_underlying").set_value("ETH")
+    at.selectbox(key="backtest_timeframe").set_value("4h")
+    at.selectbox(key="backtest_exit_style").set_value("tp_and_roll")
+    at.slider(key="backtest_delta__widget").set_value((0.15, 0.25))
+    at.slider(key="backtest_dte__widget").set_value((3, 14))
+    at.number_input(key="backtest_threshold__widget").set_value(0.3)
+    at.selectbox(key="backtest_accounting").set_value("coin").run()
+    at.button(key="backtest_run").click().run()
+    first = Store(app_db).list_runs().iloc[0]
+    # back to other settings, then the run's own again
+    at.selectbox(key="backtest_underlying").set_value("BTC")
+    at.selectbox(key="backtest_exit_style").set_value("hold_to_expiry")
+    at.slider(key="backtest_delta__widget").set_value((0.10, 0.30))
+    at.selectbox(key="backtest_accounting").set_value("usd").run()
+    at.button(key="backtest_load_settings").click().run()
+    no_exception(at)
+    assert any(f"Settings of run {first['run_id']} are in the form." in s.value for s in at.success)
+    assert at.selectbox(key="backtest_underlying").value == "ETH"
+    assert at.selectbox(key="backtest_exit_style").value == "tp_and_roll"
+    assert at.slider(key="backtest_delta__widget").value == (0.15, 0.25)
+    assert at.slider(key="backtest_dte__widget").value == (3, 14)
+    assert at.selectbox(key="backtest_accounting").value == "coin"
+    assert at.date_input(key="backtest_start").value == date(2023, 2, 1)
+    at.button(key="backtest_run").click().run()
+    runs = Store(app_db).list_runs()
+    assert len(runs) == 2
+    again = runs.iloc[0]
+    assert again["run_id"] != first["run_id"] and again["metrics"] == first["metrics"]
+    a, b = (Store(app_db).get_run(r)["config"] for r in (first["run_id"], again["run_id"]))
+    assert a["chain"] == b["chain"] and again["calibration_id"] == first["calibration_id"] == "default-ETH"
+    assert {k: v for k, v in a.items() if k not in ("calibration", "label")} == \
+        {k: v for k, v in b.items() if k not in ("calibration", "label")}
+    assert b["calibration"] == "default"  # pinned to the surface the run priced with
+
+
+def test_settings_the_form_cannot_hold_are_named(app_db):
+    run = run_backtest({"underlying": "BTC", "timeframe": "1d", "start": "2023-01-01", "end": "2023-02-28",
+                        "dte_min_days": 2.5, "chain": {"spread_scale": 2.0}}, store=Store(app_db))
+    at = open_page(PAGE)
+    at.session_state["backtest_view_run_id"] = run.run_id
+    at.run()
+    at.button(key="backtest_load_settings").click().run()
+    no_exception(at)
+    shown = [w.value for w in at.warning if "not carried over" in w.value]
+    assert shown and "chain overrides spread_scale" in shown[0] and "DTE range 2.5..30 days" in shown[0]
+    assert at.slider(key="backtest_dte__widget").value == (2, 30)

@@ -318,6 +318,7 @@ CASES: dict[str, tuple[Case, str]] = {
     "timeframe 2h": (bt("--timeframe", "2h"), "timeframe"),
     "exit style typo": (bt("--exit-style", "hold"), "hold_to_expiry"),
     "policy unknown": (bt("--policy", "magic"), "policy"),
+    "from an unknown run": (bt("--from-run", "20240101-000000-nope"), "no run '20240101-000000-nope'"),
     "policy model no id": (bt("--policy", "model"), "model_id"),
     "policy model unknown id": (bt("--policy", "model", "--model-id", "nope"), "nope"),
     "store source no eth": (bt("--source", "store", "--underlying", "ETH"), "ETH"),

@@ -170,3 +170,22 @@ def test_coin_accounting_from_the_cli_reports_coin_metrics(db, capsys) -> None:
     assert m["excess_return_coin"] == pytest.approx(m["total_return_coin"])  # HODL earns no coin
     assert main(["backtest", "--start", "2023-01-01", "--end", "2023-03-31", "--accounting", "btc"]) == 2
     assert "accounting" in capsys.readouterr().err
+
+
+def test_backtest_from_a_stored_run_changes_only_the_flags_given(env, capsys):
+    """`--from-run ID`: the run's settings (its calibration pinned, its own chain overrides kept), the flags on top."""
+    first = run_json(capsys, "backtest", "--underlying", "ETH", "--start", "2023-02-01", "--end", "2023-04-30",
+                     "--exit-style", "tp_and_roll", "--threshold", "0.3", "--label", "mine")
+    again = run_json(capsys, "backtest", "--from-run", first["run_id"])
+    assert again["run_id"] != first["run_id"] and again["metrics"] == first["metrics"]
+    changed = run_json(capsys, "backtest", "--from-run", first["run_id"], "--exit-style", "hold_to_expiry")
+    from covcall import open_store
+
+    store = open_store()
+    a, c = store.get_run(first["run_id"])["config"], store.get_run(changed["run_id"])["config"]
+    assert c["exit_style"] == "hold_to_expiry" and c["threshold"] == 0.3 and c["underlying"] == "ETH"
+    assert c["label"] != "mine"  # a new run names itself
+    assert {k for k in a if a[k] != c[k]} <= {"exit_style", "label", "calibration"}
+    assert main(["backtest", "--from-run", first["run_id"][:-1]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no run") and f"did you mean '{first['run_id']}'" in err

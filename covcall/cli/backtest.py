@@ -49,6 +49,8 @@ def register(sub: Any) -> None:
                        description="Run one covered-call backtest, save it and print its metrics.")
     for name, typ, help_ in _FLAGS:
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=help_)
+    p.add_argument("--from-run", dest="from_run", metavar="RUN_ID",
+                   help="start from a stored run's settings (its calibration pinned); the flags given change them")
     p.add_argument("--sensitivity", action="store_true", help="also rerun it under the assumption grid (IV level, "
                                                               "short end, spreads, basis, settlement) and say "
                                                               "whether it beats HODL under all of them")
@@ -114,6 +116,10 @@ def config_from_args(args: argparse.Namespace, settings: Settings) -> Any:
     from covcall.config import run_defaults
 
     data: dict[str, Any] = {}
+    if getattr(args, "from_run", None):
+        from covcall.backtest import settings_of_run
+
+        data = settings_of_run(open_store(settings), args.from_run)
     for name, _, _ in _FLAGS:
         v = getattr(args, name, None)
         if v is not None:
