@@ -331,10 +331,16 @@ class Executor:
 
     @property
     def dashboard_link(self) -> str | None:
+        """The Dask dashboard of a remote scheduler, which outlives the sweep (the link stays good when the sweep
+        is over; it shows Dask's dashboard where the scheduler has bokeh installed); None serially and on a local
+        cluster, which closes with the sweep (and whose page would only say that bokeh is missing: covcall does
+        not install it)."""
         self._ready()
+        if self.client is None or self.spec.mode != "remote":
+            return None
         try:
-            return str(self.client.dashboard_link) if self.client is not None else None
-        except Exception:  # no dashboard (bokeh not installed): nothing to link to
+            return str(self.client.dashboard_link) or None
+        except Exception:  # a scheduler that cannot say: nothing to link to
             return None
 
     def scatter(self, value: Any) -> Any:

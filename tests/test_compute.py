@@ -102,6 +102,7 @@ def test_a_batch_on_two_local_workers_equals_the_serial_batch(tmp_path) -> None:
             text = text.replace(b["run_id"], a["run_id"])
         assert text == Path(serial.exports[fmt]).read_text(encoding="utf-8") and len(text) > 10_000
     assert len(serial.runs) == 16 and serial.failed == []
+    assert local.dashboard is None  # a local cluster closes with the batch: no link to a dead dashboard
     assert _runs(local) == _runs(serial)
     assert len(local.to_dict()["workers"]) == 2 and all(w.startswith("tcp://127.0.0.1") for w in local.to_dict()["workers"])
     # the stored trades are the same too (only the driver wrote them)
@@ -285,6 +286,7 @@ def test_a_batch_runs_on_a_separately_started_scheduler_and_workers(cluster, tmp
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert res["ok"] == 16 and res["compute"] == f"Dask scheduler {address}"
+    assert res["dashboard"].startswith("http://127.0.0.1:")  # the scheduler's page outlives the batch
     assert set(res["workers"]) <= workers and res["workers"]  # the scheduler's workers ran the units
     serial = run_batch(BATCH, store=Store(tmp_path / "serial.duckdb"))
     assert [(r["label"], json.dumps(r["metrics"], sort_keys=True)) for r in res["runs"]] == \
