@@ -56,7 +56,7 @@ def range_chart(db: str, rs: RangeSet, underlying: str, source: str, seed: int) 
         return None
     fig = go.Figure(go.Scatter(x=c["ts"], y=c["close"], name=f"{underlying} close", line=dict(color="#333")))
     shade_ranges(fig, [(r.start, r.end, r.note) for r in rs.train], (rs.test.start, rs.test.end, rs.test.note))
-    fig.update_yaxes(tickprefix="$", tickformat=",.0f", type="log")
+    fig.update_yaxes(tickprefix="$", tickformat=",.0f", type="log", dtick="D2")  # 1, 2, 5 a decade: not every digit
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
                       title=f"{underlying} daily close ({source} prices): training ranges green, test range orange")
     return fig
