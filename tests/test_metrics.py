@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from covcall import metrics as m
 from covcall.errors import SpecError
@@ -141,3 +143,15 @@ def test_backtest_metrics_compares_with_hodl() -> None:
     from covcall.walkspec import METRICS
 
     assert set(METRICS) <= set(out)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.lists(st.integers(-5, 5), min_size=1, max_size=40), st.booleans())
+def test_average_ranks_equal_scipys_rankdata(values: list[int], as_float: bool) -> None:
+    """The numpy ranks behind AUC and Spearman are scipy.stats.rankdata's (ties share their mean rank)."""
+    from scipy.stats import rankdata
+
+    from covcall.metrics import average_ranks
+
+    x = np.array(values, dtype=float) / (7.0 if as_float else 1.0)
+    np.testing.assert_array_equal(average_ranks(x), rankdata(x))
