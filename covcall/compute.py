@@ -112,6 +112,10 @@ class UnitFailure:
 
 
 def _where() -> str:
+    """Where a unit ran: the Dask worker's address, or this process (a serial sweep, which never imports Dask:
+    0.2 s a command)."""
+    if "distributed" not in sys.modules:  # no Dask loaded in this process: certainly not a worker
+        return f"local:{socket.gethostname()}:{os.getpid()}"
     try:
         from distributed import get_worker
 
