@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -213,9 +215,54 @@ def _listed(t_ns: int, expiry_hour: int, daily: int, weekly: int, monthly: int, 
 
 
 def clear_caches() -> None:
-    """Forget the listings and strike steps kept between chains (for benchmarks that time a cold run)."""
+    """Forget the listings, strike steps and priced chains kept between runs (for benchmarks that time a cold
+    run)."""
     _listed.cache_clear()
     _nice.cache_clear()
+    CHAINS.clear()
+
+
+class ChainCache:
+    """Chains already priced, kept for the runs that decide at the same bar with the same inputs: the trials of a
+    tuner, the variants and baselines of a walk on one test range, a batch's exit styles. A chain is a pure
+    function of its key, so a hit is the very chain the run would build. Bounded by bytes (oldest out first);
+    the arrays are read-only, so no run can change another's."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._items: OrderedDict[Any, tuple[dict[str, np.ndarray], int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> dict[str, np.ndarray] | None:
+        with self._lock:  # the dashboard runs one script thread per session
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: Any, chain: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for arr in chain.values():
+            arr.flags.writeable = False
+        size = sum(arr.nbytes for arr in chain.values())
+        with self._lock:
+            old = self._items.pop(key, None)
+            self.nbytes += size - (old[1] if old else 0)
+            self._items[key] = (chain, size)
+            while self.nbytes > self.max_bytes and len(self._items) > 1:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.nbytes -= dropped
+        return chain
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.nbytes = 0
+
+
+# ~1,000 chains of a BTC decision (about 60 kB each): a tuner's trials over a year of daily decisions share them
+CHAINS = ChainCache(64 * 2**20)
 
 
 def _as_index(expiries: object) -> pd.DatetimeIndex:

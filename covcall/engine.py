@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from covcall.chain import ChainParams, ask_usd, build_chain, instrument_name, mark_call_usd
+from covcall.chain import CHAINS, ChainParams, ask_usd, build_chain, instrument_name, mark_call_usd
 from covcall.enums import Action, ExitReason, ExitStyle, SkipReason, values
 from covcall.policies.base import Candidates, Policy, premium_score
 
@@ -47,8 +47,14 @@ class BSQuotes:
 
     def chain(self, t: pd.Timestamp, spot: float, atm_iv: float, underlying: str,
               state: float | None = None, events: Any = None, basis: float | None = None) -> dict[str, np.ndarray]:
-        return build_chain(t, spot, atm_iv, underlying, self.params, self._rate(basis), names=False, state=state,
-                           events=events)
+        rate = self._rate(basis)
+        key = (self.params, float(rate), pd.Timestamp(t).value, float(spot), float(atm_iv), underlying,
+               None if state is None else float(state), None if events is None else events.key)
+        hit = CHAINS.get(key)
+        if hit is None:
+            hit = CHAINS.put(key, build_chain(t, spot, atm_iv, underlying, self.params, rate, names=False,
+                                              state=state, events=events))
+        return hit
 
     def mark(self, spot: Any, strike: Any, t_years: Any, atm_iv: Any, state: Any = None, basis: Any = None,
              **events: Any) -> np.ndarray:

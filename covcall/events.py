@@ -16,6 +16,7 @@ fitted from the candles' realised moves around past events (`fit_event_moves`), 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -160,6 +161,11 @@ class EventVariance:
         order = np.argsort(ts[keep], kind="stable")
         ts, var = ts[keep][order], var[keep][order]
         return cls(ts, np.concatenate([[0.0], np.cumsum(var)]), int(round(params.atm_tenor_days * NS_PER_DAY)))
+
+    @functools.cached_property
+    def key(self) -> tuple[int, bytes, bytes]:
+        """What the variances are, as a dict key (two runs of one calendar build equal objects, not the same one)."""
+        return (self.ref_ns, self.ts_ns.tobytes(), self.cum.tobytes())
 
     def between(self, start_ns: Any, end_ns: Any) -> np.ndarray:
         """Total variance (log-return units) of the events after `start_ns` and no later than `end_ns`."""

@@ -266,3 +266,54 @@ def test_a_whole_listing_gets_the_strikes_each_expiry_gets_alone() -> None:
 
     check()
     assert [a.size for a in strike_grids("X", 100.0, np.array([]))] == [0, 0]
+
+
+def test_the_chain_cache_is_bounded_by_bytes_least_recently_used_out_and_read_only() -> None:
+    from covcall.chain import ChainCache
+
+    cache = ChainCache(max_bytes=3 * 800)  # room for three chains of 800 bytes
+    chains = {k: {"strike": np.arange(100, dtype=float)} for k in "abcd"}  # 800 bytes each
+    for k in "abc":
+        cache.put(k, chains[k])
+    assert cache.get("a") is chains["a"]  # a hit is the very chain stored; "a" is now the most recent
+    cache.put("d", chains["d"])  # over budget: the least recently used ("b") goes
+    assert cache.get("b") is None and cache.get("c") is chains["c"] and cache.nbytes == 3 * 800
+    with pytest.raises(ValueError, match="read-only"):
+        chains["a"]["strike"][0] = 1.0  # no run can change a chain another run will get
+    cache.clear()
+    assert cache.get("a") is None and cache.nbytes == 0
+
+
+def test_runs_that_share_decisions_share_their_chains_with_the_same_results() -> None:
+    """A tuner's trials on one window decide at the same bars with the same inputs: the second trial prices no
+    chain the first already priced, and its results are what a cold run gives."""
+    from covcall import chain as chain_mod
+    from covcall.backtest import BacktestConfig, backtest_unit, load_market_inputs
+
+    base = {"underlying": "ETH", "timeframe": "1d", "start": "2022-01-01", "end": "2022-06-30"}
+    data = load_market_inputs(BacktestConfig.parse(base))
+    chain_mod.clear_caches()
+    built = []
+    real_build = chain_mod.build_chain
+
+    def counting(*a, **k):
+        built.append(a[0])
+        return real_build(*a, **k)
+
+    import covcall.engine as engine
+
+    engine.build_chain, saved = counting, engine.build_chain
+    try:
+        first = backtest_unit(BacktestConfig.parse({**base, "threshold": 0.1}), data)
+        n_first = len(built)
+        warm = backtest_unit(BacktestConfig.parse({**base, "threshold": 0.3}), data)
+        assert len(built) - n_first < 0.2 * n_first  # nearly every decision bar was priced already
+        chain_mod.clear_caches()
+        cold = backtest_unit(BacktestConfig.parse({**base, "threshold": 0.3}), data)
+    finally:
+        engine.build_chain = saved
+    assert n_first > 15  # one decision a call sold, about weekly
+    for a, b in ((warm.trades, cold.trades), (warm.candidates, cold.candidates), (warm.equity, cold.equity)):
+        pd.testing.assert_frame_equal(a.drop(columns=["run_id"], errors="ignore"),
+                                      b.drop(columns=["run_id"], errors="ignore"))
+    assert warm.metrics == cold.metrics and first.metrics != warm.metrics
