@@ -76,6 +76,12 @@ def test_batch_runs_the_grid_isolates_failures_and_writes_one_dataset(env, capsy
                                                                                         "tp_and_roll"}
     runs = run_json(capsys, "runs", "--limit", "50")
     assert sorted(r["status"] for r in runs).count("failed") == 4
+    by_id = {r["run_id"]: r for r in runs}  # the list carries what a reader scans it for
+    for r in (r for r in out["runs"] if r["status"] == "ok"):
+        listed = by_id[r["run_id"]]
+        assert (listed["total_return"], listed["excess_return"], listed["sharpe"]) == (
+            r["metrics"]["total_return"], r["metrics"]["excess_return"], r["metrics"]["sharpe"])
+    assert all(by_id[r["run_id"]]["sharpe"] is None for r in out["runs"] if r["status"] == "failed")
     # without --json: one line a run, its return, excess over HODL and Sharpe as a reader wants them
     assert main(["batch", "--spec", str(spec)]) == 1
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("  ok")]

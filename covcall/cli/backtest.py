@@ -295,10 +295,22 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     if args.delete:
         return _delete_runs(args, settings)
     df = open_store(settings).list_runs(limit=args.limit)
-    cols = ["run_id", "status", "label", "underlying", "timeframe", "start_date", "end_date", "exit_style",
-            "n_trades", "n_decisions"]
+    cols = ["run_id", "status", "label", "underlying", "timeframe", "start_date", "end_date", "exit_style", "policy",
+            "n_trades", "n_decisions", "total_return", "excess_return", "sharpe"]
+    for key in ("total_return", "excess_return", "sharpe"):  # what a reader scans the list for
+        df[key] = [(m or {}).get(key) if isinstance(m, dict) else None for m in df["metrics"]] if len(df) else []
     rows = df[cols].astype(object).where(df[cols].notna(), None).to_dict("records") if len(df) else []
-    emit(args, rows, lambda: print(df[cols].to_string(index=False) if len(df) else "no runs yet"))
+
+    def human() -> None:
+        if not len(df):
+            print("no runs yet")
+            return
+        shown = df[cols].copy()
+        for key, fmt in (("total_return", "{:+.1%}"), ("excess_return", "{:+.1%}"), ("sharpe", "{:.2f}")):
+            shown[key] = [fmt.format(v) if isinstance(v, float) and v == v else "" for v in shown[key]]
+        print(shown.rename(columns={"excess_return": "vs_hodl"}).to_string(index=False))
+
+    emit(args, rows, human)
     return 0
 
 
