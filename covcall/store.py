@@ -894,8 +894,15 @@ class Store:
         return None if df.empty else df.iloc[0].to_dict()
 
     def list_walks(self) -> pd.DataFrame:
-        return self._frame("SELECT walk_id, created_at, name, metric, best_strategy, best_metric, report_dir "
-                           "FROM walks ORDER BY created_at DESC, walk_id", ts_cols=["created_at"])
+        """Stored walks, newest first, with what their verdict rests on: passed (the chosen variant beat HODL with
+        DSR and PBO in bounds), its DSR, the PBO and the trials counted (NULL for walks stored before them)."""
+        return self._frame(
+            "SELECT walk_id, created_at, name, metric, best_strategy, best_metric, "
+            "json_extract_string(result_json, '$.verdict.passed') = 'true' AS passed, "
+            "TRY_CAST(json_extract_string(result_json, '$.selection.dsr_best') AS DOUBLE) AS dsr, "
+            "TRY_CAST(json_extract_string(result_json, '$.selection.pbo.pbo') AS DOUBLE) AS pbo, "
+            "TRY_CAST(json_extract_string(result_json, '$.selection.n_trials') AS INTEGER) AS n_trials, report_dir "
+            "FROM walks ORDER BY created_at DESC, walk_id", ts_cols=["created_at"])
 
     # -- deleting and renaming runs and range sets --------------------------------------------------------
     _RUN_TABLES = ("examples", "candidates", "trades", "equity")

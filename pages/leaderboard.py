@@ -207,7 +207,9 @@ with tab_old:
     if not earlier.empty:
         st.dataframe(earlier.drop(columns=["report_dir"]).assign(created_at=earlier["created_at"].dt.tz_convert(None)),
                      hide_index=True, width="stretch", column_config={
-                         **ui.number_columns(ratio=("best_metric",)),
+                         **ui.number_columns(ratio=("best_metric", "dsr", "pbo"), count=("n_trials",)),
+                         "passed": st.column_config.CheckboxColumn(
+                             "passed", help="The verdict: the chosen variant beat HODL with DSR >= 0.95 and PBO < 0.5"),
                          "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm")})
         w1, w2 = st.columns([4, 1])
         w1.selectbox("Reopen a walk", list(earlier["walk_id"]), key="leaderboard_pick")  # newest first

@@ -55,6 +55,11 @@ def test_walk_ranks_variants_and_shows_models(db):
     sel = load_walk(Store(db), walk["walk_id"]).info["selection"]
     assert labels["Trials behind the ranking"] == str(sel["n_trials"])
     assert labels["Effective trials"] == str(sel["n_effective"])
+    # the list of walks carries what each verdict rests on (the Earlier walks table, `covcall walks`)
+    listed = Store(db).list_walks().iloc[0]
+    assert listed["n_trials"] == sel["n_trials"] and listed["dsr"] == pytest.approx(sel["dsr_best"])
+    assert listed["pbo"] == pytest.approx((sel.get("pbo") or {}).get("pbo"), nan_ok=True)
+    assert bool(listed["passed"]) == verdict["passed"]
     assert walk["walk_id"] in texts(at)
     charts = at.get("plotly_chart")
     assert len(charts) >= 2  # test-range equity plus the model diagnostics
