@@ -236,6 +236,22 @@ def market_preview() -> None:
                                   title="ETH", showgrid=False))
     st.markdown(f"**Market in use** (source `{source}`, daily closes, log scale)")
     st.plotly_chart(ui.layout(fig, height=300), width="stretch", key="home_market")
+    with st.expander("Is the synthetic market like the real one? (the stored data beside it)"):
+        if not st.toggle("Compare", key="home_compare_market",
+                         help="Daily vol, fat tails, drawdowns, volatility clustering and the IV premium over later "
+                              "realised vol, 2019-2025 (`covcall data compare-synthetic --store`)"):
+            return
+        table = ui.attempt(lambda: ui.market_comparison(db, int(settings.synthetic_seed)))
+        if table is None:
+            return
+        if not any(c.startswith("stored") for c in table.columns):
+            st.info("No BTC or ETH daily history stored: import candles (and an IV index like DVOL) below, or fetch "
+                    "them, to set the synthetic market beside real data.")
+        st.dataframe(table.reset_index(), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns})
+        st.caption("The synthetic market's figures are fitted to real BTC / ETH history (docs/market.md): fat "
+                   "tails through crash days, volatility clustering, and an IV index priced above the vol that "
+                   "follows it, as real DVOL is.")
 
 
 def database_summary() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from apptest_support import errors, metric_value, no_exception, open_page, texts
 
 from covcall.store import Store
@@ -179,3 +180,22 @@ def test_home_fetches_a_live_option_chain_and_lists_the_snapshots(app_db, monkey
     at.button(key="home_chain_fetch").click().run()
     assert errors(at) == ["Deribit returned no BTC options; it lists options on BTC, ETH and a few others"]
     assert len(Store(app_db).list_snapshots()) == 1  # nothing stored was lost
+
+
+def test_home_sets_the_stored_market_beside_the_synthetic_one(app_db):
+    """The Market in use panel: off until asked (it reads every stored day); then the stored daily data beside
+    the synthetic market, the figures of `covcall data compare-synthetic --store`."""
+    from covcall.market.stats import compare_synthetic
+    from covcall.market.synthetic import synthetic_candles
+
+    store = Store(app_db)
+    store.write_candles("csv", "ETH", "1d", synthetic_candles("ETH", "1d", "2020-01-01", "2024-01-01", seed=3))
+    at = open_page()
+    assert not any("figure" in d.value.columns for d in at.dataframe if hasattr(d.value, "columns"))
+    at.toggle(key="home_compare_market").set_value(True).run()
+    no_exception(at)
+    assert not errors(at)
+    table = next(d.value for d in at.dataframe if "figure" in getattr(d.value, "columns", []))
+    want = compare_synthetic(None, (7,), store=store)
+    assert "stored ETH" in table.columns and "stored BTC" not in table.columns
+    assert list(table["stored ETH"]) == pytest.approx(list(want["stored ETH"]), nan_ok=True)

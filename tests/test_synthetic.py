@@ -157,3 +157,26 @@ def test_calibration_against_real_daily_data() -> None:
         real_vol, syn_vol = rr[u].std() * np.sqrt(365), sr[u].std() * np.sqrt(365)
         assert abs(syn_vol - real_vol) < 0.15, (u, syn_vol, real_vol)
     assert abs(sr["BTC"].corr(sr["ETH"]) - rr["BTC"].corr(rr["ETH"])) < 0.1
+
+
+def test_compare_synthetic_sets_the_stored_data_beside_the_synthetic_market(db, capsys) -> None:
+    """`covcall data compare-synthetic --store`: the database's own daily candles and IV index beside the
+    synthetic market. Stored here: the synthetic BTC market itself, so both columns must agree exactly."""
+    import json
+
+    from covcall.cli import main
+    from covcall.market.synthetic import synthetic_candles, synthetic_iv
+    from covcall.store import Store
+
+    store = Store(db)
+    store.write_candles("csv", "BTC", "1d", synthetic_candles("BTC", "1d", "2018-10-01", "2026-01-02", seed=7))
+    store.write_iv("csv", "BTC", synthetic_iv("BTC", seed=7))
+    assert main(["data", "compare-synthetic", "--store", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"stored BTC", "synthetic BTC seed 7", "synthetic ETH seed 7"}  # no ETH stored
+    for figure, value in out["synthetic BTC seed 7"].items():
+        if figure != "btc_eth_correlation":  # needs both coins stored
+            assert out["stored BTC"][figure] == pytest.approx(value, rel=1e-9), figure
+    assert out["stored BTC"]["excess_kurtosis"] > 6  # fat tails, the figure docs/market.md is about
+    assert main(["data", "compare-synthetic", "--seeds", "7,x"]) == 2
+    assert "whole numbers" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from ui.cache import (
     invalidate,
     job_status,
     jobs,
+    market_comparison,
     models,
     page_rows,
     range_set_names,
@@ -98,6 +99,6 @@ __all__ = [
     "fmt_rows", "fmt_usd", "DATE_FORMAT", "attempt", "count_progress", "fraction_progress", "get_settings",
     "get_store", "navigation_pages", "page_shell", "run_page", "sweep_done", "sweep_start", "sweep_stopped", "kept", "set_kept", "keep_page_state", "query_state", "remember", "TRADE_COLUMNS",
     "copy_rows_bytes", "download_buttons", "explain_view", "metric_cards", "metrics_table", "trades_table", "batch_result", "recent_runs",
-    "run_labels", "run_result", "walk_result", "calibration_panel", "realism_panel", "calibrations",
+    "run_labels", "run_result", "walk_result", "calibration_panel", "realism_panel", "calibrations", "market_comparison",
     "realism_result", "range_chart", "range_set_on_screen", "number_columns", "metric_number",
 ]

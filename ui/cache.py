@@ -215,6 +215,14 @@ def realism_result(db: str, holdout: bool) -> dict[str, Any]:
     return realism(_store(), holdout=holdout)
 
 
-_CACHED = (counts, series, snapshots, event_calendar, calibrations, realism_result, runs, range_set_names, walks, models, run_view, count_rows, page_rows, dataset_summary,
+@st.cache_data(max_entries=4, ttl=CACHE_TTL_S, show_spinner="comparing the synthetic market with the stored data")
+def market_comparison(db: str, seed: int) -> pd.DataFrame:
+    """`covcall data compare-synthetic --store`: the stored daily data beside the synthetic market, 2019-2025."""
+    from covcall.market.stats import compare_synthetic
+
+    return compare_synthetic(None, (seed,), store=_store())
+
+
+_CACHED = (counts, series, snapshots, event_calendar, calibrations, realism_result, market_comparison, runs, range_set_names, walks, models, run_view, count_rows, page_rows, dataset_summary,
            reward_histogram, reward_by, actions_over_time, decision_times, explain_decision, equities, candles,
            jobs)

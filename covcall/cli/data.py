@@ -156,7 +156,7 @@ def _compare(args: argparse.Namespace, settings: Settings) -> int:
     real = args.real
     if real is not None and not (Path(real) / "BTCUSDT_1d.csv").exists():
         raise DataError(f"--real {real}: no BTCUSDT_1d.csv there; give the folder of the reference files")
-    table = compare_synthetic(real, seeds)
+    table = compare_synthetic(real, seeds, store=open_store(settings) if args.store else None)
     if args.markdown:
         print(markdown(table))
         return 0
@@ -255,9 +255,12 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("compare-synthetic", help="the synthetic market's statistics beside real history",
                        description="Daily vol, tails, drawdowns, clustering, IV premium over later realised vol and "
-                                   "BTC/ETH correlation, 2019-2025, for real files (--real) and synthetic seeds.")
+                                   "BTC/ETH correlation, 2019-2025, for real files (--real), the data in the "
+                                   "database (--store) and synthetic seeds.")
     p.add_argument("--real", default=None, help="folder with BTCUSDT_1d.csv, ETHUSDT_1d.csv, btc_dvol.csv, "
                                                 "eth_dvol.csv (e.g. ../shared/data)")
+    p.add_argument("--store", action="store_true",
+                   help="also the daily candles and IV index stored in the database (imported or fetched)")
     p.add_argument("--seeds", default="7", help="synthetic seeds, comma separated (default 7)")
     p.add_argument("--markdown", action="store_true", help="print a markdown table (docs/market.md)")
     common(p)

@@ -54,6 +54,25 @@ def _real(data: Path, u: str, start: str, end: str) -> tuple[pd.Series, pd.Serie
     return close, iv
 
 
+def _stored(store: Any, u: str, start: str, end: str) -> tuple[pd.Series, pd.Series | None] | None:
+    """A coin's stored daily closes (finer bars resampled) and stored IV index over the window; None without
+    candles."""
+    from covcall.errors import CovcallError
+    from covcall.market import load_candles, load_iv
+
+    try:
+        c = load_candles(u, "1d", start, end, source="store", store=store)
+    except CovcallError:  # nothing stored for this coin
+        return None
+    if c.empty:
+        return None
+    close = pd.Series(c["close"].to_numpy(float), index=pd.DatetimeIndex(c["ts"]))
+    v = load_iv(u, start, end, source="store", store=store)
+    iv = None if v is None or v.empty else pd.Series(v["iv_ann"].to_numpy(float),
+                                                       index=pd.DatetimeIndex(v["ts"])).sort_index().loc[start:end]
+    return close, iv
+
+
 def _synthetic(u: str, seed: int, start: str, end: str) -> tuple[pd.Series, pd.Series]:
     from covcall.market.synthetic import synthetic_candles, synthetic_iv
 
@@ -64,14 +83,19 @@ def _synthetic(u: str, seed: int, start: str, end: str) -> tuple[pd.Series, pd.S
 
 
 def compare_synthetic(real_dir: str | Path | None, seeds: tuple[int, ...] = (7,), start: str = "2019-01-01",
-                      end: str = "2025-12-31") -> pd.DataFrame:
-    """One row per figure: real BTC / ETH (when `real_dir` holds the reference files) and each seed's synthetic."""
+                      end: str = "2025-12-31", store: Any = None) -> pd.DataFrame:
+    """One row per figure: real BTC / ETH (the reference files in `real_dir`, or the candles and IV index stored
+    in `store`, column "stored BTC") and each seed's synthetic market over the same window."""
     cols: dict[str, dict[str, float]] = {}
     for u in ("BTC", "ETH"):
         if real_dir is not None and (Path(real_dir) / f"{u}USDT_1d.csv").exists():
             close, iv = _real(Path(real_dir), u, start, end)
             cols[f"real {u}"] = daily_figures(close, iv)
             cols[f"real {u}"]["_close"] = close  # type: ignore[assignment]
+        stored = _stored(store, u, start, end) if store is not None else None
+        if stored is not None and len(stored[0]) > 60:
+            cols[f"stored {u}"] = daily_figures(*stored)
+            cols[f"stored {u}"]["_close"] = stored[0]  # type: ignore[assignment]
         for seed in seeds:
             close, iv = _synthetic(u, seed, start, end)
             cols[f"synthetic {u} seed {seed}"] = daily_figures(close, iv)
