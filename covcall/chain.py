@@ -261,7 +261,8 @@ class ChainCache:
             self.nbytes = 0
 
 
-# ~1,000 chains of a BTC decision (about 60 kB each): a tuner's trials over a year of daily decisions share them
+# ~1,500 chains of a decision (about 45 kB each; bench/bench_trials.py prints the size): a tuner's trials over
+# a year of decisions share them
 CHAINS = ChainCache(64 * 2**20)
 
 
