@@ -48,6 +48,34 @@ class ComputeSpec:
         return "serial (this process)"
 
 
+# A cold local cluster's start on this project's 2-core machine (fork server imports, workers up), docs/scale.md
+LOCAL_START_S = 1.5
+
+
+def sweep_plan(spec: ComputeSpec, n_units: int, work_s: float | None) -> dict[str, Any]:
+    """What a sweep is before it runs: its units, the estimated seconds of its backtests on one core
+    (covcall.batch.run_seconds) and where it would run, with the least wall time that takes (the backtests over the
+    workers, plus a cold local cluster's start; saving runs, training models and imports come on top; none for a
+    remote cluster, whose workers this process cannot count in advance).
+
+    >>> sweep_plan(ComputeSpec("local", 2), 24, 10.0)["wall_s_at_least"]
+    6.5
+    >>> sweep_plan(ComputeSpec("serial"), 3, 1.2)["runs_on"]
+    'serial (this process)'
+    """
+    if work_s is None:
+        wall = None
+    elif spec.mode == "serial":
+        wall = work_s
+    elif spec.mode == "local":
+        wall = work_s / max(spec.workers, 1) + (0.1 if _forkserver_warm else LOCAL_START_S)
+    else:
+        wall = None
+    return {"units": int(n_units), "work_s_one_core": None if work_s is None else round(float(work_s), 1),
+            "runs_on": spec.describe(), "workers": spec.workers if spec.mode != "serial" else 1,
+            "wall_s_at_least": None if wall is None else round(float(wall), 1)}
+
+
 def check_workers(workers: Any) -> int | None:
     """None or a whole number >= 1."""
     if workers is None:

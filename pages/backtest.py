@@ -9,7 +9,8 @@ import streamlit as st
 import ui
 from covcall.backtest import BacktestConfig, run_backtest, settings_of_run
 from covcall.batch import BatchSpec, run_batch, work_seconds
-from covcall.config import run_defaults
+from covcall.compute import sweep_plan
+from covcall.config import compute_plan, run_defaults
 from covcall.dataset import delete_runs
 from covcall.errors import CovcallError
 
@@ -248,15 +249,25 @@ def batch_tab() -> None:
     rows = windows.dropna(subset=["start", "end"])
     n = (len(ss["backtest_batch_underlyings"]) * len(ss["backtest_batch_timeframes"]) * len(rows)
          * len(ss["backtest_batch_exit_styles"]))
+    base = {k: v for k, v in config_dict().items()
+            if k not in ("underlying", "timeframe", "start", "end", "exit_style", "label")}
+    spec = {"name": ss["backtest_batch_name"].strip() or "batch",
+            "underlyings": ss["backtest_batch_underlyings"], "timeframes": ss["backtest_batch_timeframes"],
+            "windows": [{"start": pd.Timestamp(r.start).date().isoformat(),
+                         "end": pd.Timestamp(r.end).date().isoformat(),
+                         "note": "" if pd.isna(r.note) else str(r.note)} for r in rows.itertuples()],
+            "exit_styles": ss["backtest_batch_exit_styles"], "base": base}
+    if n:  # what pressing the button would start (`covcall batch --plan`); a bad setting shows when pressed
+        try:
+            preview = BatchSpec.parse(spec, run_defaults(settings)).configs()
+        except CovcallError:
+            preview = None
+        if preview:
+            work = work_seconds(preview)
+            plan = sweep_plan(compute_plan(settings, len(preview), work_s=work), len(preview), work)
+            st.caption(f"About {plan['work_s_one_core']:g} s of backtests on one core; runs on: {plan['runs_on']}"
+                       + (f", {plan['wall_s_at_least']:g} s at least." if plan["wall_s_at_least"] else "."))
     if st.button(f"Run batch ({n} runs)", type="primary", key="backtest_batch_run", disabled=n == 0):
-        base = {k: v for k, v in config_dict().items()
-                if k not in ("underlying", "timeframe", "start", "end", "exit_style", "label")}
-        spec = {"name": ss["backtest_batch_name"].strip() or "batch",
-                "underlyings": ss["backtest_batch_underlyings"], "timeframes": ss["backtest_batch_timeframes"],
-                "windows": [{"start": pd.Timestamp(r.start).date().isoformat(),
-                             "end": pd.Timestamp(r.end).date().isoformat(),
-                             "note": "" if pd.isna(r.note) else str(r.note)} for r in rows.itertuples()],
-                "exit_styles": ss["backtest_batch_exit_styles"], "base": base}
         parsed = ui.attempt(lambda: BatchSpec.parse(spec, run_defaults(settings)))
         if parsed is not None:
             compute = ui.sweep_start("backtest_batch", settings, n, work_seconds(parsed.configs()))

@@ -195,3 +195,28 @@ def test_backtest_from_a_stored_run_changes_only_the_flags_given(env, capsys):
     assert main(["backtest", "--from-run", first["run_id"][:-1]]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no run") and f"did you mean '{first['run_id']}'" in err
+
+
+def test_batch_and_walk_plan_say_what_would_run_and_run_nothing(env, capsys):
+    """`--plan`: the units, their estimated seconds on one core (covcall.batch.run_seconds) and where they would
+    run; no run, no walk, not even a database file."""
+    from covcall.batch import BatchSpec, work_seconds
+
+    spec = env / "batch.json"
+    grid = {"name": "grid", "underlyings": ["BTC", "ETH"], "timeframes": ["1d"],
+            "windows": [{"start": "2022-01-01", "end": "2022-03-31"}], "exit_styles": ["hold_to_expiry"]}
+    spec.write_text(json.dumps(grid))
+    out = run_json(capsys, "batch", "--spec", str(spec), "--plan", "--workers", "1")
+    assert out["units"] == 2 and out["runs_on"] == "serial (this process)"
+    assert out["work_s_one_core"] == round(work_seconds(BatchSpec.parse(grid).configs()), 1) > 0
+    assert out["wall_s_at_least"] == out["work_s_one_core"]
+    two = run_json(capsys, "batch", "--spec", str(spec), "--plan", "--workers", "2")
+    assert two["runs_on"] == "local Dask cluster, 2 worker processes" and two["workers"] == 2
+    assert main(["batch", "--spec", str(spec), "--plan"]) == 0
+    assert "Nothing was run" in capsys.readouterr().out
+    walk = env / "walk.json"
+    walk.write_text(json.dumps({"name": "w", "rangeTrain": [{"startDate": "2022-01-01", "endDate": "2022-03-31"}],
+                                "rangeTest": {"startDate": "2022-06-01", "endDate": "2022-07-31"}, "gap_days": 40}))
+    w = run_json(capsys, "walk", "--spec", str(walk), "--plan")
+    assert w["units"] > 2 and w["work_s_one_core"] > 0
+    assert not (env / "cc.duckdb").exists()  # nothing opened, nothing stored

@@ -132,6 +132,22 @@ def start_workers_early(args: argparse.Namespace, settings: Settings) -> None:
                 getattr(args, "scheduler", None) or settings.dask_scheduler_address)
 
 
+def emit_plan(args: argparse.Namespace, compute: Any, n_units: int, work_s: float | None, what: str) -> int:
+    """`--plan`: what the sweep is and where it would run; nothing runs, nothing is stored."""
+    from covcall.compute import sweep_plan
+
+    out = sweep_plan(compute, n_units, work_s)
+
+    def human() -> None:
+        work = "unknown" if out["work_s_one_core"] is None else f"about {out['work_s_one_core']:g} s"
+        wall = "" if out["wall_s_at_least"] is None else f", {out['wall_s_at_least']:g} s at least"
+        print(f"{what}: {out['units']} units, {work} of backtests on one core; where: {out['runs_on']}"
+              f"{wall} (saving, model training and imports come on top). Nothing was run (drop --plan to run it).")
+
+    emit(args, out, human)
+    return 0
+
+
 def compute_for(args: argparse.Namespace, settings: Settings, n_units: int, work_s: float | None = None) -> Any:
     from covcall.config import compute_plan
 

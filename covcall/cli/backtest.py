@@ -63,6 +63,8 @@ def register(sub: Any) -> None:
                                    "JSON/TOML spec and write one combined dataset.")
     b.add_argument("--spec", required=True, help="JSON or TOML batch spec")
     add_compute_args(b)
+    b.add_argument("--plan", action="store_true",
+                   help="only say how many runs, how much work and where it would run (runs nothing)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_batch)
 
@@ -186,7 +188,8 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import compute_for, emit, progress_printer, start_workers_early
 
-    start_workers_early(args, settings)
+    if not args.plan:
+        start_workers_early(args, settings)
     from covcall.batch import BatchSpec, run_batch, work_seconds
     from covcall.config import run_defaults
     from covcall.spec import read_spec_file
@@ -195,6 +198,10 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     export_dir = settings.training_data_dir if settings.save_training_data else None
     configs = spec.configs()
     compute = compute_for(args, settings, len(configs), work_seconds(configs))
+    if args.plan:
+        from covcall.cli import emit_plan
+
+        return emit_plan(args, compute, len(configs), work_seconds(configs), f"batch {spec.name}")
     res = run_batch(spec, store=open_store(settings), export_dir=export_dir, progress=progress_printer(),
                     compute=compute)
     out = res.to_dict()

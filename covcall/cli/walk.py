@@ -20,6 +20,8 @@ def register(sub: Any) -> None:
                                    "backtest every variant and baseline on the test range and rank them.")
     w.add_argument("--spec", required=True, help="walk spec file (.json or .toml)")
     add_compute_args(w)
+    w.add_argument("--plan", action="store_true",
+                   help="only say how many units, how much work and where it would run (runs nothing)")
     w.add_argument("--sensitivity", action="store_true", help="rerun the winner on the test range under the "
                                                               "assumption grid and give the verdict")
     w.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -60,14 +62,19 @@ def _load_spec(path: str, settings: Settings) -> Any:
 def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
     from covcall.cli import emit, start_workers_early
 
-    start_workers_early(args, settings)
+    if not args.plan:
+        start_workers_early(args, settings)
     from covcall.walker import walk
 
     spec = _load_spec(args.spec, settings)
-    store = open_store(settings)
     from covcall.cli import compute_for, progress_printer
 
     compute = compute_for(args, settings, *spec.work())
+    if args.plan:
+        from covcall.cli import emit_plan
+
+        return emit_plan(args, compute, *spec.work(), f"walk {spec.name}")
+    store = open_store(settings)
     res = walk(spec, progress_printer(), store=store, on_warning=_warn, compute=compute)
     out = res.to_dict()
     band = None
