@@ -9,8 +9,7 @@ import streamlit as st
 import ui
 from covcall.backtest import BacktestConfig, run_backtest, settings_of_run
 from covcall.batch import BatchSpec, run_batch, work_seconds
-from covcall.compute import sweep_plan
-from covcall.config import compute_plan, run_defaults
+from covcall.config import run_defaults
 from covcall.dataset import delete_runs
 from covcall.errors import CovcallError
 
@@ -263,10 +262,7 @@ def batch_tab() -> None:
         except CovcallError:
             preview = None
         if preview:
-            work = work_seconds(preview)
-            plan = sweep_plan(compute_plan(settings, len(preview), work_s=work), len(preview), work)
-            st.caption(f"About {plan['work_s_one_core']:g} s of backtests on one core; runs on: {plan['runs_on']}"
-                       + (f", {plan['wall_s_at_least']:g} s at least." if plan["wall_s_at_least"] else "."))
+            ui.plan_caption(settings, len(preview), work_seconds(preview))
     if st.button(f"Run batch ({n} runs)", type="primary", key="backtest_batch_run", disabled=n == 0):
         parsed = ui.attempt(lambda: BatchSpec.parse(spec, run_defaults(settings)))
         if parsed is not None:

@@ -163,6 +163,13 @@ with tab_new:
     b4.toggle("Models", key="leaderboard_models",
               help="Also fit LightGBM model variants on each training range (and one pooled model)")
     selection_part()
+    if rs is not None:  # what pressing Walk would start (`covcall walk --plan`); a bad setting shows when pressed
+        try:
+            planned = WalkSpec.parse(spec_of(rs), run_defaults(settings))
+        except CovcallError:
+            planned = None
+        if planned is not None:
+            ui.plan_caption(settings, *planned.work())
     k1, k2, _ = st.columns([1, 2, 5])
     go_walk = k1.button("Walk", type="primary", key="leaderboard_walk", disabled=rs is None)
     go_train = k2.button("Train models only", key="leaderboard_train", disabled=rs is None,

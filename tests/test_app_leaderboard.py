@@ -29,6 +29,11 @@ def board(at):
 def test_walk_ranks_variants_and_shows_models(db):
     at = open_page(PAGE)
     assert at.selectbox(key="leaderboard_range_set").value == "short"
+    # before it runs: what Walk would start (`covcall walk --plan`)
+    import re
+
+    assert any(re.fullmatch(r"\d+ units, about [\d.]+ s of backtests on one core; runs on: .+", c.value)
+               for c in at.caption)
     at.text_input(key="leaderboard_name").set_value("ui-walk").run()
     at.button(key="leaderboard_walk").click().run()
     no_exception(at)

@@ -395,8 +395,8 @@ def test_the_batch_tab_runs_on_the_configured_cluster_and_says_where(app_db, mon
 
     work = round(work_seconds(BatchSpec.parse({"underlyings": ["BTC", "ETH"], "timeframes": ["1d"], "windows": [
         {"start": "2024-01-01", "end": "2024-02-29"}], "exit_styles": ["hold_to_expiry", "tp_and_roll"]}).configs()), 1)
-    assert any(c.value.startswith(f"About {work:g} s of backtests on one core; runs on: local Dask cluster, 2 worker")
-               for c in at.caption)
+    assert any(c.value.startswith(f"4 units, about {work:g} s of backtests on one core; runs on: local Dask cluster, "
+                                  "2 worker") for c in at.caption)
     at.button(key="backtest_batch_run").click().run()
     no_exception(at)
     assert not errors(at)
