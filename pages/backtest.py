@@ -110,6 +110,11 @@ KEPT_FIELDS = {"backtest_take_profit": "take_profit", "backtest_threshold": "thr
                "backtest_target_dte": "target_dte_days", "backtest_seed": "seed"}
 CHOICES = {"backtest_underlying": UNDERLYINGS, "backtest_timeframe": TIMEFRAMES, "backtest_source": SOURCES,
            "backtest_exit_style": EXIT_STYLES, "backtest_policy": POLICIES}
+# The form's bounds where they are narrower than what a run may hold (a CLI run can sell 180-day calls)
+BOUNDS = {"backtest_take_profit": (0.05, 0.95), "backtest_threshold": (-1.0, 5.0), "backtest_decision_hour": (0, 23),
+          "backtest_quantity": (0.001, 1000.0), "backtest_target_delta": (0.01, 0.99),
+          "backtest_target_dte": (1.0, 365.0), "backtest_seed": (0, 10_000), "backtest_delta": (0.01, 0.90),
+          "backtest_dte": (0, 120)}
 
 
 def load_settings(run_id: str) -> None:
@@ -129,14 +134,22 @@ def load_settings(run_id: str) -> None:
             left.append(f"{name} {value!r}")
             continue
         ss[key] = value
+    def fit(key: str, name: str, value: Any) -> Any:
+        lo, hi = BOUNDS.get(key, (value, value))
+        if not lo <= value <= hi:
+            left.append(f"{name} {value:g} (the form holds {lo:g}..{hi:g}: set to {min(max(value, lo), hi):g})")
+        return min(max(value, lo), hi)
+
     for key, name in KEPT_FIELDS.items():
         if cfg.get(name) is not None:
-            ui.set_kept(key, type(ss[key])(cfg[name]))
-    ui.set_kept("backtest_delta", (float(cfg.get("delta_min", 0.10)), float(cfg.get("delta_max", 0.30))))
+            ui.set_kept(key, fit(key, name, type(ss[key])(cfg[name])))
+    ui.set_kept("backtest_delta", (fit("backtest_delta", "delta_min", float(cfg.get("delta_min", 0.10))),
+                                   fit("backtest_delta", "delta_max", float(cfg.get("delta_max", 0.30)))))
     dte = (float(cfg.get("dte_min_days", 5)), float(cfg.get("dte_max_days", 30)))
-    ui.set_kept("backtest_dte", (int(round(dte[0])), int(round(dte[1]))))
     if dte[0] % 1 or dte[1] % 1:
         left.append(f"DTE range {dte[0]:g}..{dte[1]:g} days (rounded to whole days)")
+    ui.set_kept("backtest_dte", (fit("backtest_dte", "dte_min_days", int(round(dte[0]))),
+                                 fit("backtest_dte", "dte_max_days", int(round(dte[1])))))
     ss["backtest_model_id"] = cfg.get("model_id")
     ss["backtest_label"] = ""  # a new run gets its own label
     ss["backtest_preset"] = CUSTOM

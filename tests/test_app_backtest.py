@@ -241,12 +241,14 @@ def test_a_reopened_runs_settings_go_back_into_the_form_and_run_again_the_same(a
 
 def test_settings_the_form_cannot_hold_are_named(app_db):
     run = run_backtest({"underlying": "BTC", "timeframe": "1d", "start": "2023-01-01", "end": "2023-02-28",
-                        "dte_min_days": 2.5, "chain": {"spread_scale": 2.0}}, store=Store(app_db))
+                        "dte_min_days": 2.5, "dte_max_days": 180, "chain": {"spread_scale": 2.0}},
+                       store=Store(app_db))
     at = open_page(PAGE)
     at.session_state["backtest_view_run_id"] = run.run_id
     at.run()
     at.button(key="backtest_load_settings").click().run()
     no_exception(at)
     shown = [w.value for w in at.warning if "not carried over" in w.value]
-    assert shown and "chain overrides spread_scale" in shown[0] and "DTE range 2.5..30 days" in shown[0]
-    assert at.slider(key="backtest_dte__widget").value == (2, 30)
+    assert shown and "chain overrides spread_scale" in shown[0] and "DTE range 2.5..180 days" in shown[0]
+    assert "dte_max_days 180 (the form holds 0..120: set to 120)" in shown[0]  # a CLI run can hold more
+    assert at.slider(key="backtest_dte__widget").value == (2, 120)
