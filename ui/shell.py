@@ -145,7 +145,7 @@ def count_progress(bar: Any, what: str = "processed") -> Callable[[int, int, str
 
 
 def plan_caption(settings: Settings, n_units: int, work_s: float | None) -> None:
-    """Under a sweep's button: what pressing it would start (`covcall batch/walk --plan`)."""
+    """Beside a sweep's button: what pressing it would start (`covcall batch/walk --plan`)."""
     from covcall.compute import sweep_plan
     from covcall.config import compute_plan
 
