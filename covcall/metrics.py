@@ -257,6 +257,8 @@ def backtest_metrics(equity: pd.DataFrame, trades: pd.DataFrame, timeframe: str,
     out["hodl_total_return"] = h["total_return"]
     out["hodl_sharpe"] = h["sharpe"]
     out["hodl_max_drawdown"] = h["max_drawdown"]
+    out["hodl_sortino"] = h["sortino"]  # every ratio a walk may rank by has HODL's beside it (covcall.sensitivity)
+    out["hodl_calmar"] = h["calmar"]
     out["excess_return"] = out["total_return"] - h["total_return"]
     if "covered_call_coin" in equity.columns:
         # The same position counted in coins: HODL is flat, so the coin return is the yield a holder earned.

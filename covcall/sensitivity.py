@@ -21,7 +21,6 @@ from covcall.calibration import chain_for
 from covcall.compute import ComputeSpec, Executor, UnitFailure
 from covcall.errors import CovcallError
 from covcall.events import EventVariance
-from covcall.metrics import equity_metrics
 
 if TYPE_CHECKING:
     from covcall.store import Store
@@ -80,12 +79,10 @@ def run_scenario(config: BacktestConfig, scenario: Scenario, data: MarketInputs)
     res = run_backtest(cfg, candles=data.candles, iv=data.iv, fine=use_fine, events=data.events,
                        basis=data.basis, record_candidates=False)
     m = res.metrics
-    h = equity_metrics(res.equity["hodl"].to_numpy(dtype=float), cfg.timeframe, cfg.rate)
-    return {"scenario": scenario.name, "total_return": m.get("total_return"), "excess_return": m.get("excess_return"),
-            "sharpe": m.get("sharpe"), "hodl_sharpe": m.get("hodl_sharpe"), "max_drawdown": m.get("max_drawdown"),
-            "n_trades": m.get("n_trades"), "sortino": m.get("sortino"), "calmar": m.get("calmar"),
-            "hodl_sortino": h["sortino"], "hodl_calmar": h["calmar"], "hodl_max_drawdown": m.get("hodl_max_drawdown"),
-            "equity": res.equity["covered_call"], "hodl": res.equity["hodl"]}
+    keys = ("total_return", "excess_return", "sharpe", "hodl_sharpe", "max_drawdown", "n_trades", "sortino", "calmar",
+            "hodl_sortino", "hodl_calmar", "hodl_max_drawdown")
+    return {"scenario": scenario.name, **{k: m.get(k) for k in keys}, "equity": res.equity["covered_call"],
+            "hodl": res.equity["hodl"]}
 
 
 def beats_hodl(table: pd.DataFrame, metric: str = "total_return") -> pd.Series:

@@ -108,6 +108,19 @@ def _shot(pg, name: str) -> None:
     pg.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
+def _upload(pg, uploader, path: Path) -> None:
+    """Set a file on an uploader and wait until the server has it (its name shows under the uploader)."""
+    for attempt in range(2):  # once in a full suite the first file never reached the server (the page was busy)
+        uploader.locator("input[type=file]").set_input_files(str(path))
+        try:
+            uploader.get_by_text(path.name).wait_for(timeout=30_000)
+            break
+        except sync_api.TimeoutError:
+            if attempt:
+                raise
+    _idle(pg)
+
+
 def _rows_heading(pg) -> str:
     return pg.get_by_role("heading", name=re.compile(r"^[\d,]+ rows?$")).first.inner_text()
 
@@ -125,16 +138,7 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     pg.get_by_role("tab", name="Import candles (CSV)").wait_for()
     _idle(pg)  # the first run is over: the uploader is not re-drawn under the file being set
     pg.get_by_role("tab", name="Import candles (CSV)").click()
-    uploader = pg.locator('[data-testid="stFileUploader"]').first
-    for attempt in range(2):  # once in a full suite the first file never reached the server (the page was busy)
-        uploader.locator("input[type=file]").set_input_files(str(csv))
-        try:
-            uploader.get_by_text("mini_btc_1d.csv").wait_for(timeout=30_000)  # the upload reached the server
-            break
-        except sync_api.TimeoutError:
-            if attempt:
-                raise
-    _idle(pg)
+    _upload(pg, pg.locator('[data-testid="stFileUploader"]').first, csv)
     pg.get_by_role("button", name="Import candles").click()
     pg.get_by_text("BTC 1d: 10 rows from 2024-01-01 00:00 to 2024-01-10 00:00 cached").wait_for()
     assert store.counts()["candles"] == 10
@@ -148,16 +152,7 @@ def test_dashboard_end_to_end(server: dict, page) -> None:
     chain.write_bytes(gzip.compress(ticker_rows().to_csv(index=False).encode()))
     pg.get_by_role("tab", name="Option chains (Deribit)").click()
     _idle(pg)
-    chain_up = pg.locator('[data-testid="stFileUploader"]', has_text="Chain file")
-    for attempt in range(2):
-        chain_up.locator("input[type=file]").set_input_files(str(chain))
-        try:
-            chain_up.get_by_text("btc_ticker.csv.gz").wait_for(timeout=30_000)
-            break
-        except sync_api.TimeoutError:
-            if attempt:
-                raise
-    _idle(pg)
+    _upload(pg, pg.locator('[data-testid="stFileUploader"]', has_text="Chain file"), chain)
     pg.get_by_role("button", name="Import chain").click()
     pg.get_by_text("BTC ticker file: 2 snapshots (2 new)").wait_for()
     assert list(store.list_snapshots()["snapshot_id"]) == ["BTC-20230412T120000Z", "BTC-20230412T160000Z"]

@@ -139,6 +139,8 @@ def test_backtest_metrics_compares_with_hodl() -> None:
     assert out["hodl_total_return"] == pytest.approx(0.05)
     assert out["excess_return"] == pytest.approx(0.039)
     assert out["hodl_max_drawdown"] == pytest.approx(-0.25)
+    hodl = m.equity_metrics(np.array([100.0, 120.0, 90.0, 105.0]), "1d")  # HODL's ratios beside the strategy's
+    assert (out["hodl_sortino"], out["hodl_calmar"]) == pytest.approx((hodl["sortino"], hodl["calmar"]))
     assert out["n_trades"] == 4 and out["premium_yield"] == pytest.approx(5.5)
     from covcall.walkspec import METRICS
 
