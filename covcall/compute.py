@@ -168,9 +168,10 @@ def _warm() -> None:
     import covcall.backtest  # noqa: F401
 
 
-# What the fork server imports once, so every worker forked from it starts with the engine already loaded.
-FORKSERVER_PRELOAD = ("distributed", "numpy", "pandas", "scipy.special", "covcall.backtest", "covcall.sensitivity",
-                      "covcall.walker")
+# What the fork server imports once, so every worker forked from it starts with the engine already loaded
+# (covcall.forkserver first: the server's quick exit).
+FORKSERVER_PRELOAD = ("covcall.forkserver", "distributed", "numpy", "pandas", "scipy.special", "covcall.backtest",
+                      "covcall.sensitivity", "covcall.walker")
 
 
 def _has_forkserver() -> bool:
@@ -281,17 +282,15 @@ class Executor:
         if self.spec.mode == "serial":
             return self
         if self.spec.mode == "local":
-            method = _configure_local()
             # A spawned worker (and the fork server) re-imports the parent's `__main__` file. Under Streamlit
             # (and after AppTest) that is a page, which would run again in every worker, and a worker restarted
             # after a crash never came up in the suite. So `__main__` is a bare module while the cluster lives;
             # units are covcall functions or closures cloudpickle sends by value, so nothing needs it.
             self._main = _bare_main()
-            # The cluster starts in the background: its workers come up while the caller loads market data
-            # (about 0.4 s of a 24-run batch); the first use (scatter, map, dashboard_link) waits for it. A local
-            # cluster has no address to be unreachable, so nothing is lost by learning of a failure there.
-            self._starting = threading.Thread(target=self._start_local, args=(method,), daemon=True,
-                                              name="covcall-local-cluster")
+            # The cluster starts in the background, Dask's imports included: its workers come up while the
+            # caller loads market data; the first use (scatter, map) waits for it. A local cluster has no address
+            # to be unreachable, so nothing is lost by learning of a failure there.
+            self._starting = threading.Thread(target=self._start_local, daemon=True, name="covcall-local-cluster")
             self._starting.start()
             return self
         from distributed import Client
@@ -312,8 +311,9 @@ class Executor:
         self._warm_up()
         return self
 
-    def _start_local(self, method: str) -> None:
+    def _start_local(self) -> None:
         try:
+            method = _configure_local()
             from distributed import Client, LocalCluster
 
             self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
@@ -369,8 +369,10 @@ class Executor:
         is over; it shows Dask's dashboard where the scheduler has bokeh installed); None serially and on a local
         cluster, which closes with the sweep (and whose page would only say that bokeh is missing: covcall does
         not install it)."""
+        if self.spec.mode != "remote":
+            return None
         self._ready()
-        if self.client is None or self.spec.mode != "remote":
+        if self.client is None:
             return None
         try:
             return str(self.client.dashboard_link) or None

@@ -421,3 +421,36 @@ def test_a_stopped_sweep_says_so_on_the_next_run(app_db) -> None:
     assert any("The batch was stopped" in w.value for w in at.warning)
     at.run()
     assert not any("The batch was stopped" in w.value for w in at.warning)
+
+
+def test_commands_skip_the_interpreters_teardown_but_keep_their_output_and_exit_code(tmp_path) -> None:
+    """`covcall` ends without tearing down its modules (covcall.cli.leave) and the fork server likewise
+    (covcall.forkserver): output complete, exit codes kept; importing the fork server's module anywhere else
+    changes nothing."""
+    exe = str(Path(sys.executable).with_name("covcall"))
+    env = {**os.environ, "DUCKDB_PATH": str(tmp_path / "cc.duckdb")}
+    ok = subprocess.run([exe, "backtest", "--start", "2024-01-01", "--end", "2024-02-29", "--json"],
+                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["metrics"]["n_trades"] > 0  # the whole JSON document arrived
+    bad = subprocess.run([exe, "backtest", "--start", "2024-02-30"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and bad.stdout == ""
+    code = ("import multiprocessing as mp, sys\n"
+            "import covcall.forkserver as f\n"
+            "def child(q):\n"
+            "    import covcall.forkserver as g\n"
+            "    q.put(g.QUICK_EXIT)\n"
+            "if __name__ == '__main__':\n"
+            "    ctx = mp.get_context('forkserver')\n"
+            "    ctx.set_forkserver_preload(['covcall.forkserver'])\n"
+            "    q = ctx.Queue()\n"
+            "    p = ctx.Process(target=child, args=(q,))\n"
+            "    p.start(); seen = q.get(timeout=60); p.join()\n"
+            "    print(f.QUICK_EXIT, seen, p.exitcode)\n"
+            "    sys.exit(3)\n")
+    script = tmp_path / "fs.py"
+    script.write_text(code, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    # only the fork server (and the children it forks) registered the quick exit; this program's exit code stays
+    assert (out.returncode, out.stdout.split()) == (3, ["False", "True", "0"]), out.stderr
