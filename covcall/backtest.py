@@ -54,7 +54,11 @@ class BacktestConfig(BaseModel):
     start: date = Field(date(2024, 1, 1), description="First day of the window (inclusive).")
     end: date = Field(date(2024, 12, 31), description="Last day of the window (inclusive).")
     source: Literal["synthetic", "store", "ccxt"] = "synthetic"
-    iv_source: Literal["realized", "dvol"] = "realized"
+    iv_source: Literal["auto", "realized", "dvol"] = Field("auto", description=(
+        "The 30-day ATM implied vol at each decision. auto: the IV index (DVOL) where one is stored for the "
+        "underlying (the synthetic market has its own), the realised-vol proxy before it starts and where there is "
+        "none; dvol: the same, but an error when none is stored; realized: always the proxy (trailing realised vol "
+        "x the calibrated premium)."))
     exit_style: ExitStyle = ExitStyle.HOLD_TO_EXPIRY
     accounting: Literal["usd", "coin"] = Field("usd", description=(
         "usd: premiums and buy-backs are USD cash; coin: booked in the coin as Deribit does (the position's coin "
@@ -225,6 +229,18 @@ def make_policy(config: BacktestConfig, model_loader: Callable[[str], Any] | Non
     return model_loader(config.model_id or "")
 
 
+def stored_policy(config: BacktestConfig, store: Store | None) -> Policy:
+    """The policy a config asks for, a model policy's model read from `store` (here, so that units running
+    elsewhere receive the policy itself: a worker never opens the store)."""
+    if config.policy != "model" or store is None:
+        return make_policy(config)
+    from covcall.policies.model import load_model_policy  # LightGBM takes seconds to import: model runs only
+
+    return load_model_policy(store, config.model_id or "", threshold=config.model_threshold,
+                             dte_range=(config.dte_min_days, config.dte_max_days),
+                             delta_range=(config.delta_min, config.delta_max))
+
+
 FINE_TIMEFRAMES = ("4h", "1h")
 
 
@@ -364,6 +380,43 @@ def load_events(config: BacktestConfig, store: Store | None = None) -> pd.DataFr
     return calendar_for(config.underlying, store)
 
 
+def iv_index_share(config: BacktestConfig, iv: pd.DataFrame | None, close_ns: np.ndarray) -> float | None:
+    """The share of the run's bars whose ATM implied vol came from the IV index (known by the bar's close), the
+    rest from the realised-vol proxy; None when the run asked for the proxy (iv_source 'realized'). With 'auto'
+    it says what the run found: 1.0 an index throughout, 0.0 none stored, between: the proxy before it starts.
+
+    >>> ts = pd.to_datetime(["2024-01-03"], utc=True)
+    >>> iv_index_share(BacktestConfig(), pd.DataFrame({"ts": ts, "iv_ann": [0.5]}),
+    ...                pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC").as_unit("ns").asi8)
+    0.5
+    """
+    if config.iv_source == "realized":
+        return None
+    if iv is None or not len(iv) or not len(close_ns):
+        return 0.0
+    first_known = pd.to_datetime(iv["ts"], utc=True).min().value
+    return float(np.mean(np.asarray(close_ns) >= first_known))
+
+
+def describe_iv(iv_source: str, share: float | None) -> str:
+    """Where a run's implied vols came from, in words (the CLI and the run view say the same).
+
+    >>> describe_iv("auto", 1.0), describe_iv("auto", 0.0)
+    ('IV index throughout', 'realised-vol proxy throughout (no IV index stored for this underlying)')
+    >>> describe_iv("dvol", 0.25)
+    'IV index on 25 % of bars (the realised-vol proxy before the index starts)'
+    """
+    if iv_source == "realized":
+        return "realised-vol proxy (iv_source realized)"
+    if share is None:  # a run stored before runs recorded it
+        return f"iv_source {iv_source}"
+    if share >= 1.0:
+        return "IV index throughout"
+    if share <= 0.0:
+        return "realised-vol proxy throughout (no IV index stored for this underlying)"
+    return f"IV index on {100 * share:.0f} % of bars (the realised-vol proxy before the index starts)"
+
+
 def load_basis_history(config: BacktestConfig, store: Store | None = None) -> pd.DataFrame | None:
     """The stored basis history of a config's underlying for real data with basis 'auto'; None otherwise (the
     synthetic market has no futures: it prices with the calibration's number)."""
@@ -385,10 +438,12 @@ def load_inputs(config: BacktestConfig, store: Store | None = None) -> tuple[pd.
     candles = load_candles(config.underlying, config.timeframe, warm_start.date(), config.end,
                            source=config.source, store=store, seed=config.seed, exchange=config.exchange)
     iv = None
-    if config.iv_source == "dvol":
+    if config.iv_source in ("dvol", "auto"):
         iv = load_iv(config.underlying, warm_start.date(), config.end, source=config.source, store=store,
                      seed=config.seed)
-        if iv is None or iv.empty:
+        if (iv is None or iv.empty) and config.iv_source == "auto":
+            iv = None  # no index stored for this underlying: the realised-vol proxy throughout
+        elif iv is None or iv.empty:
             raise SpecError(
                 f"iv_source 'dvol' needs an IV series for {config.underlying} covering {config.start}..{config.end}; "
                 "import one with `covcall data import-iv` or use iv_source 'realized'"
@@ -455,22 +510,13 @@ def run_backtest(
         fine = load_fine_closes(config, store)
     market, first = build_market(config, candles, iv, fine, events, basis)
     if policy is None:
-        loader = None
-        if config.policy == "model":
-            from covcall.policies.model import (
-                load_model_policy,  # LightGBM takes seconds to import: model runs only
-            )
-
-            def loader(model_id: str) -> Policy:
-                return load_model_policy(store, model_id, threshold=config.model_threshold,
-                                         dte_range=(config.dte_min_days, config.dte_max_days),
-                                         delta_range=(config.delta_min, config.delta_max))
-        policy = make_policy(config, loader)
+        policy = stored_policy(config, store)
     say(0.2, "simulating")
     out: SimOutput = simulate(market, policy, sim_params(config), first_decision=first,
                               record_candidates=record_candidates)
     say(0.8, "measuring")
     metrics = backtest_metrics(out.equity, out.trades, config.timeframe, config.quantity, rf_ann=config.rate)
+    metrics["iv_index_share"] = iv_index_share(config, iv, market.close_ns[first:])
     run_id = new_run_id(config)
     out.examples["timeframe"] = config.timeframe
     examples = shape_examples(out.examples) if len(out.examples) else shape_examples(

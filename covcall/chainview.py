@@ -64,7 +64,7 @@ class ChainView:
 
 
 def chain_at(underlying: str, at: Any, *, source: str = "synthetic", timeframe: str = "1h",
-             iv_source: str = "realized", seed: int = 7, calibration: str = "auto",
+             iv_source: str = "auto", seed: int = 7, calibration: str = "auto",
              store: Store | None = None) -> ChainView:
     """The chain a backtest on `source` would list at `at` (UTC; a bare date means its midnight)."""
     at = parse_instant(at, "--at")

@@ -16,13 +16,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from covcall.backtest import BacktestConfig, MarketInputs, build_market, load_market_inputs, run_backtest
+from covcall.backtest import (
+    BacktestConfig,
+    MarketInputs,
+    build_market,
+    load_market_inputs,
+    run_backtest,
+    stored_policy,
+)
 from covcall.calibration import chain_for
 from covcall.compute import ComputeSpec, Executor, UnitFailure
 from covcall.errors import CovcallError
 from covcall.events import EventVariance
 
 if TYPE_CHECKING:
+    from covcall.policies import Policy
     from covcall.store import Store
 
 HIGH_BASIS_ANN = 0.15  # the ETH basis of January 2024 ran at 10-18 %/yr
@@ -71,13 +79,14 @@ def scenarios(base_chain: dict[str, Any], daily: bool, events: bool = False,
     return grid
 
 
-def run_scenario(config: BacktestConfig, scenario: Scenario, data: MarketInputs) -> dict[str, Any]:
-    """One unit of work: the config under one scenario (nothing stored)."""
+def run_scenario(config: BacktestConfig, scenario: Scenario, data: MarketInputs,
+                 policy: Policy | None = None) -> dict[str, Any]:
+    """One unit of work: the config under one scenario (nothing stored; a model policy comes loaded)."""
     chain = config.chain.model_copy(update=scenario.chain)
     cfg = config.model_copy(update={"chain": chain, **scenario.config})
     use_fine = None if cfg.settlement == "proxy" else data.fine
     res = run_backtest(cfg, candles=data.candles, iv=data.iv, fine=use_fine, events=data.events,
-                       basis=data.basis, record_candidates=False)
+                       basis=data.basis, record_candidates=False, policy=policy)
     m = res.metrics
     keys = ("total_return", "excess_return", "sharpe", "hodl_sharpe", "max_drawdown", "n_trades", "sortino", "calmar",
             "hodl_sortino", "hodl_calmar", "hodl_max_drawdown")
@@ -156,10 +165,11 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     priced = EventVariance.build(data.events, config.underlying, config.chain) is not None
     moved = build_market(config, data.candles, data.iv, None, None, data.basis)[0].basis is not None
     units = scenarios(config.chain.model_dump(), daily=config.timeframe == "1d", events=priced, basis_history=moved)
+    policy = stored_policy(config, store)  # a model read here, once: the scenarios never open the store
     if mapper is not None:
-        results = mapper(lambda s: run_scenario(config, s, data), units)
+        results = mapper(lambda s: run_scenario(config, s, data, policy), units)
     else:
-        results = _on_executor(compute or ComputeSpec("serial"), config, units, data)
+        results = _on_executor(compute or ComputeSpec("serial"), config, units, data, policy)
     table = pd.DataFrame([{k: v for k, v in r.items() if k not in ("equity", "hodl")} for r in results])
     curves = pd.concat({r["scenario"]: r["equity"] for r in results}, axis=1)
     band = pd.DataFrame({"base": curves["base"], "low": curves.min(axis=1), "high": curves.max(axis=1),
@@ -169,19 +179,20 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
 
 
 def _on_executor(compute: ComputeSpec, config: BacktestConfig, units: list[Scenario],
-                 data: MarketInputs) -> list[dict[str, Any]]:
+                 data: MarketInputs, policy: Policy) -> list[dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     with Executor(compute) as ex:
         data = ex.scatter(data)
-        for i, res, _ in ex.map(_scenario_unit, [(config, u, data) for u in units]):
+        for i, res, _ in ex.map(_scenario_unit, [(config, u, data, policy) for u in units]):
             if isinstance(res, UnitFailure):
                 raise CovcallError(f"sensitivity scenario {units[i].name} failed: {res.error}")
             out[i] = res
     return [out[i] for i in range(len(units))]
 
 
-def _scenario_unit(config: BacktestConfig, scenario: Scenario, data: MarketInputs) -> dict[str, Any]:
-    return run_scenario(config, scenario, data)
+def _scenario_unit(config: BacktestConfig, scenario: Scenario, data: MarketInputs,
+                   policy: Policy) -> dict[str, Any]:
+    return run_scenario(config, scenario, data, policy)
 
 
 def winner_sensitivity(result: Any, *, store: Store | None = None,

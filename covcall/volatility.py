@@ -12,7 +12,7 @@ from covcall.timeframes import BAR_LENGTH, BARS_PER_YEAR
 
 __all__ = ["BARS_PER_YEAR", "realized_vol", "atm_iv_series", "dvol_iv_frame", "calibrate_iv_rv_premium"]
 
-IV_SOURCES = ("realized", "dvol")
+IV_SOURCES = ("auto", "realized", "dvol")
 
 
 def realized_vol(close: ArrayLike, bars_per_year: float, window_bars: int) -> np.ndarray:
@@ -57,13 +57,14 @@ def atm_iv_series(
     timeframe: str,
     params: ChainParams | None = None,
     iv: pd.DataFrame | None = None,
-    iv_source: str = "realized",
+    iv_source: str = "auto",
 ) -> np.ndarray:
     """30-day ATM implied vol known at each bar's close (ts + bar length), clipped to [iv_floor, iv_cap].
 
     - "realized": trailing realised vol over `rv_window_days` times `iv_rv_premium`;
     - "dvol": the latest `iv.iv_ann` with `iv.ts <= bar close` (`iv.ts` = when the value became known);
-      bars before the DVOL history starts use the realised proxy.
+      bars before the DVOL history starts use the realised proxy;
+    - "auto": "dvol" when `iv` holds an index, else "realized".
     Bars before any estimate exists (the first ~rv_window_days / 2) get `params.iv_default` (0.60): a
     constant, so early values never depend on later closes.
 
@@ -85,6 +86,8 @@ def atm_iv_series(
     bpy = BARS_PER_YEAR[timeframe]
     window = max(int(round(params.rv_window_days * bpy / 365.0)), 2)
     out = realized_vol(c, bpy, window) * params.iv_rv_premium
+    if iv_source == "auto":
+        iv_source = "dvol" if iv is not None and len(iv) else "realized"
     if iv_source == "dvol":
         if iv is None or not {"ts", "iv_ann"} <= set(iv.columns):
             raise DataError("iv_source='dvol' needs iv= a DataFrame with columns ts, iv_ann (see dvol_iv_frame)")

@@ -63,7 +63,7 @@ class WalkSpec(BaseModel):
     underlying: str = "BTC"
     timeframe: Literal["1h", "4h", "1d"] = "1d"
     source: Literal["synthetic", "store", "ccxt"] = "synthetic"
-    iv_source: Literal["realized", "dvol"] = "realized"
+    iv_source: Literal["auto", "realized", "dvol"] = "auto"
     metric: str = "sharpe"
     seed: int = 7
     prefix: str | None = None

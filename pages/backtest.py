@@ -39,7 +39,7 @@ ui.remember("backtest_fee_rate", float(settings.fee_rate))
 ui.remember("backtest_fee_cap", float(settings.fee_cap))
 ui.remember("backtest_settlement_fee_rate", float(settings.settlement_fee_rate))
 ui.remember("backtest_source", settings.data_source)
-ui.remember("backtest_iv_source", "realized")
+ui.remember("backtest_iv_source", "auto")
 ui.remember("backtest_policy", "rule")
 ui.remember("backtest_target_delta", 0.10)
 ui.remember("backtest_target_dte", 7.0)
@@ -169,8 +169,9 @@ def settings_form() -> None:
                      help="Bar size; daily runs are fastest. Calls are sold at the decision hour on 1h/4h bars.")
         st.selectbox("Data source", SOURCES, key="backtest_source",
                      help="synthetic: offline seeded market; store: candles cached in DuckDB; ccxt: fetch first")
-        st.selectbox("IV source", ["realized", "dvol"], key="backtest_iv_source",
-                     help="realized: realised-vol proxy; dvol: an imported implied-vol index")
+        st.selectbox("IV source", ["auto", "realized", "dvol"], key="backtest_iv_source",
+                     help="auto: the implied-vol index (DVOL) where one is stored, the realised-vol proxy "
+                          "elsewhere; realized: always the proxy; dvol: the index, an error without one")
     with c2:
         windows = ui.regime_windows(ss["backtest_underlying"], int(ss["backtest_seed"]))
         options = [CUSTOM, *windows]

@@ -33,7 +33,7 @@ default_day = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=2)).date()  # the 
 ui.remember("chain_underlying", "BTC")
 ui.remember("chain_source", settings.data_source if settings.data_source in SOURCES else "synthetic")
 ui.remember("chain_timeframe", "1h")
-ui.remember("chain_iv_source", "realized")
+ui.remember("chain_iv_source", "auto")
 ui.remember("chain_day", default_day)
 ui.remember("chain_hour", 8)
 ui.remember("chain_expiry", "")
@@ -61,8 +61,9 @@ with tab_moment:
     c[0].selectbox("Underlying", ["BTC", "ETH"], key="chain_underlying")
     c[1].selectbox("Data source", SOURCES, key="chain_source")
     c[2].selectbox("Bars", ["1h", "4h", "1d"], key="chain_timeframe", help="Which bar series gives the spot")
-    c[3].selectbox("IV input", ["realized", "dvol"], key="chain_iv_source",
-                   help="realized: trailing realised vol x the calibrated premium; dvol: the stored IV index")
+    c[3].selectbox("IV input", ["auto", "realized", "dvol"], key="chain_iv_source",
+                   help="auto: the stored IV index where there is one, else the proxy; realized: trailing "
+                        "realised vol x the calibrated premium; dvol: the stored IV index")
     c[4].date_input("Day (UTC)", key="chain_day", format=ui.DATE_FORMAT)
     c[5].number_input("Hour (UTC)", min_value=0, max_value=23, step=1, key="chain_hour")
     at = pd.Timestamp(ss["chain_day"]).tz_localize("UTC") + pd.Timedelta(hours=int(ss["chain_hour"]))

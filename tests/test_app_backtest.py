@@ -40,6 +40,9 @@ def test_run_shows_the_results_metrics(app_db):
     assert metric_value(at, "Trades") == str(int(expected["n_trades"]))
     assert runs["run_id"].iloc[0] in texts(at)
     assert len(at.get("plotly_chart")) == 2 + 4  # equity and price, then the performance report's four
+    # the form's IV source is 'auto': the synthetic market's index priced every bar, and the run says so
+    assert at.selectbox(key="backtest_iv_source").value == "auto"
+    assert any("implied vol: IV index throughout" in c.value for c in at.caption)
 
 
 def test_start_after_end_is_a_clear_error_and_nothing_is_lost(app_db):

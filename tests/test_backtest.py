@@ -222,6 +222,53 @@ def test_dvol_iv_source_uses_the_index():
     assert not np.allclose(both.iv_ann_rv.to_numpy(float), both.iv_ann_dvol.to_numpy(float))
 
 
+def test_auto_prices_off_the_iv_index_where_one_is_stored_and_says_how_much(tmp_path, capsys):
+    """iv_source 'auto' (the default): the index where the store has one, the proxy before it starts and where
+    there is none; the run records the share of its bars priced off the index, and the CLI says it in words."""
+    from covcall.cli import main
+    from covcall.market import load_candles, load_iv
+
+    default = run_backtest(SHORT)  # the synthetic market has its own index
+    assert default.config.iv_source == "auto" and default.metrics["iv_index_share"] == 1.0
+    dvol = run_backtest({**SHORT, "iv_source": "dvol"})
+    pd.testing.assert_frame_equal(default.trades.drop(columns="run_id"), dvol.trades.drop(columns="run_id"))
+    assert run_backtest({**SHORT, "iv_source": "realized"}).metrics["iv_index_share"] is None
+
+    store = Store(tmp_path / "s.duckdb")
+    store.write_candles("csv", "BTC", "1d", load_candles("BTC", "1d", "2022-10-01", "2023-06-30"))
+    cfg = {**SHORT, "source": "store"}
+    none = run_backtest(cfg, store=store)  # candles only: the proxy throughout, as 'realized' prices
+    proxy = run_backtest({**cfg, "iv_source": "realized"}, store=store)
+    assert none.metrics["iv_index_share"] == 0.0
+    pd.testing.assert_frame_equal(none.trades.drop(columns="run_id"), proxy.trades.drop(columns="run_id"))
+    with pytest.raises(SpecError, match="iv_source 'dvol' needs an IV series"):
+        run_backtest({**cfg, "iv_source": "dvol"}, store=store)
+    # an index from 2023-04-01 on: the proxy before it (those calls priced exactly as without it), the index after
+    iv = load_iv("BTC", "2023-01-01", "2023-06-30")
+    store.write_iv("csv", "BTC", iv[iv["ts"] >= pd.Timestamp("2023-04-01", tz="UTC")])
+    part = run_backtest(cfg, store=store)
+    closes = pd.date_range("2023-01-02", "2023-07-01", freq="D", tz="UTC")  # each daily bar's close
+    assert part.metrics["iv_index_share"] == pytest.approx((closes >= "2023-04-01").mean())
+
+    def sold(res, early: bool) -> pd.DataFrame:
+        t = res.trades.drop(columns="run_id")
+        early_rows = pd.to_datetime(t["entry_time"], utc=True) < pd.Timestamp("2023-03-31", tz="UTC")
+        return t[early_rows == early].reset_index(drop=True)
+
+    assert len(sold(part, True)) > 3
+    pd.testing.assert_frame_equal(sold(part, True), sold(none, True))
+    assert not sold(part, False)["premium_usd"].equals(sold(none, False)["premium_usd"])
+
+    monkey = {"DUCKDB_PATH": str(tmp_path / "s.duckdb")}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in monkey.items():
+            mp.setenv(k, v)
+        assert main(["backtest", "--source", "store", "--start", "2023-01-01", "--end", "2023-06-30"]) == 0
+    share = 100 * part.metrics["iv_index_share"]  # 92 of 181 daily closes
+    assert f"  implied vol: IV index on {share:.0f} % of bars (the realised-vol proxy before the index starts)" \
+        in capsys.readouterr().out and round(share) == 51
+
+
 def test_daily_runs_settle_from_stored_finer_bars_and_fall_back_to_the_proxy(tmp_path):
     from covcall.market import load_candles
     from covcall.store import Store

@@ -290,7 +290,10 @@ def test_runs_that_share_decisions_share_their_chains_with_the_same_results() ->
     from covcall import chain as chain_mod
     from covcall.backtest import BacktestConfig, backtest_unit, load_market_inputs
 
-    base = {"underlying": "ETH", "timeframe": "1d", "start": "2022-01-01", "end": "2022-06-30"}
+    # the realised-vol proxy: its yields put the two thresholds on either side of some decisions (on the synthetic
+    # IV index both sell at every decision, and would give the same run)
+    base = {"underlying": "ETH", "timeframe": "1d", "start": "2022-01-01", "end": "2022-06-30",
+            "iv_source": "realized"}
     data = load_market_inputs(BacktestConfig.parse(base))
     chain_mod.clear_caches()
     built = []

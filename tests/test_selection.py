@@ -26,8 +26,11 @@ from covcall.validation import (
 from covcall.walker import walk
 from covcall.walkspec import WalkSpec
 
+# the realised-vol proxy: on this market and grid the two training ranges then pick different variants, so the
+# test range has two rule variants to compute a PBO from (with the synthetic IV index both pick the same one)
 SPEC = {
     "name": "sel", "underlying": "BTC", "timeframe": "1d", "source": "synthetic", "seed": 7, "metric": "sharpe",
+    "iv_source": "realized",
     "rangeTrain": [{"startDate": "2021-01-01", "endDate": "2021-06-30"},
                    {"startDate": "2021-07-01", "endDate": "2021-12-31"}],
     "rangeTest": {"startDate": "2022-03-01", "endDate": "2022-08-31"},

@@ -82,3 +82,29 @@ def test_cli_backtest_sensitivity_json(db, capsys) -> None:
     band = out["sensitivity"]
     assert band["verdict"].split(" ")[0] in ("beats", "loses", "depends")
     assert len(band["scenarios"]) == 10 and band["ranges"]["sharpe"][0] <= band["ranges"]["sharpe"][1]
+
+
+def test_a_model_policys_band_reads_its_model_once_and_prices_every_scenario(tmp_path) -> None:
+    """A model policy's band (a walk's winner is often a model): the model is read from the store on the driver
+    and handed to every scenario, which never opens the store; the base scenario is the model's plain run.
+    Without a store the band says what it needs."""
+    from covcall.backtest import run_backtest
+    from covcall.models import save_model, train_model
+    from covcall.ranges import Range
+    from covcall.store import Store
+
+    store = Store(tmp_path / "cc.duckdb")
+    train = {"underlying": "BTC", "start": "2022-01-01", "end": "2022-12-31"}
+    rows = run_backtest(train, record_candidates=True).candidates
+    model = train_model(rows, [Range(pd.Timestamp("2022-01-01").date(), pd.Timestamp("2022-12-31").date())],
+                        name="band-model")
+    model_id = save_model(store, model, tmp_path / "models")
+    cfg = {"underlying": "BTC", "start": "2023-03-01", "end": "2023-06-30", "policy": "model", "model_id": model_id}
+    band = run_sensitivity(cfg, store=store)
+    plain = run_backtest(cfg, store=store)
+    base = band.table.set_index("scenario").loc["base"]
+    assert base["sharpe"] == pytest.approx(plain.metrics["sharpe"], rel=1e-12)
+    assert base["n_trades"] == plain.metrics["n_trades"] > 0
+    assert len(band.table) >= 9 and band.table["total_return"].nunique() > 1
+    with pytest.raises(CovcallError, match="policy 'model' needs a store"):
+        run_sensitivity(cfg)

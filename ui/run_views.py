@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from covcall.backtest import describe_iv
 from covcall.store import DatasetFilter
 from ui.cache import equities, run_view, runs
 from ui.charts import compare_figure, equity_figure, price_figure
@@ -115,7 +116,8 @@ def run_result(db: str, run_id: str, key: str) -> None:
     window = f"{pd.Timestamp(row['start_date']):%Y-%m-%d} .. {pd.Timestamp(row['end_date']):%Y-%m-%d}"
     st.subheader(row["label"] or f"{coin} {row['timeframe']} {window}")
     st.caption(f"run `{run_id}` · {coin} {row['timeframe']} · {window} · "
-               f"{row['exit_style']} · policy {row['policy']} · source {row['source']} / IV {row['iv_source']}")
+               f"{row['exit_style']} · policy {row['policy']} · source {row['source']} · implied vol: "
+               f"{describe_iv(row['iv_source'], metrics.get('iv_index_share'))}")
     metric_cards(metrics)
     st.caption(f"HODL over the same window: {fmt_pct(metrics.get('hodl_total_return'))} "
                f"(Sharpe {fmt_ratio(metrics.get('hodl_sharpe'))}, max drawdown "

@@ -21,7 +21,7 @@ _FLAGS: list[tuple[str, type, str]] = [
     ("end", str, "last day, YYYY-MM-DD (inclusive)"),
     ("exit_style", str, "hold_to_expiry or tp_and_roll"),
     ("source", str, "synthetic, store or ccxt (default: DATA_SOURCE)"),
-    ("iv_source", str, "realized or dvol"),
+    ("iv_source", str, "auto (the stored IV index where there is one, else the proxy), realized or dvol"),
     ("take_profit", float, "tp_and_roll: buy back when the mark is (1 - this) x premium"),
     ("delta_min", float, "lowest call delta to consider"),
     ("delta_max", float, "highest call delta to consider"),
@@ -139,7 +139,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.sensitivity:
         start_workers_early(args, settings)
-    from covcall.backtest import run_backtest
+    from covcall.backtest import describe_iv, run_backtest
 
     cfg = config_from_args(args, settings)
     export_dir = settings.training_data_dir if settings.save_training_data else None
@@ -168,6 +168,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
                  if b["source"] == "history" and b["trade_min_ann"] is not None
                  else f"calibrated {100 * b['calibrated_ann']:.1f} %/yr")
         print(f"  forward basis {where}")
+        print(f"  implied vol: {describe_iv(cfg.iv_source, m.get('iv_index_share'))}")
         for key in ("total_return", "cagr", "sharpe", "max_drawdown", "hodl_total_return", "excess_return",
                     "total_return_coin", "sharpe_coin", "option_pnl_coin"):
             v = m.get(key)

@@ -52,7 +52,8 @@ def register(sub: Any) -> None:
     c.add_argument("--source", default=None, choices=["synthetic", "store", "ccxt"],
                    help="market data (default: DATA_SOURCE)")
     c.add_argument("--timeframe", default="1h", choices=["1h", "4h", "1d"])
-    c.add_argument("--iv-source", default="realized", choices=["realized", "dvol"])
+    c.add_argument("--iv-source", default="auto", choices=["auto", "realized", "dvol"],
+                   help="auto (default): the stored IV index where there is one, else the realised-vol proxy")
     c.add_argument("--calibration", default="auto", help="auto (default), default, none or a stored id")
     c.add_argument("--seed", type=int, default=None, help="synthetic market seed (default: SYNTHETIC_SEED)")
     c.add_argument("--expiry", default=None, help="only this expiry's quotes (YYYY-MM-DD)")
