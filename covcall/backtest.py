@@ -215,8 +215,9 @@ def new_run_id(config: BacktestConfig) -> str:
     return new_id(tag=config.config_hash()[:6])
 
 
-def make_policy(config: BacktestConfig, model_loader: Callable[[str], Any] | None = None) -> Policy:
-    """The policy a config asks for."""
+def make_policy(config: BacktestConfig, store: Store | None = None) -> Policy:
+    """The policy a config asks for; a model policy's model is read from `store` (by the caller of a sweep, so
+    that units running elsewhere receive the policy itself: a worker never opens the store)."""
     if config.policy == "rule":
         return RulePolicy(config.delta_min, config.delta_max, config.dte_min_days, config.dte_max_days,
                           config.threshold)
@@ -224,16 +225,8 @@ def make_policy(config: BacktestConfig, model_loader: Callable[[str], Any] | Non
         return HodlPolicy()
     if config.policy == "fixed_delta":
         return FixedDeltaPolicy(config.target_delta, config.target_dte_days, fixed_delta_tolerance(config))
-    if model_loader is None:
+    if store is None:
         raise SpecError("policy 'model' needs a store to load the model from")
-    return model_loader(config.model_id or "")
-
-
-def stored_policy(config: BacktestConfig, store: Store | None) -> Policy:
-    """The policy a config asks for, a model policy's model read from `store` (here, so that units running
-    elsewhere receive the policy itself: a worker never opens the store)."""
-    if config.policy != "model" or store is None:
-        return make_policy(config)
     from covcall.policies.model import load_model_policy  # LightGBM takes seconds to import: model runs only
 
     return load_model_policy(store, config.model_id or "", threshold=config.model_threshold,
@@ -510,7 +503,7 @@ def run_backtest(
         fine = load_fine_closes(config, store)
     market, first = build_market(config, candles, iv, fine, events, basis)
     if policy is None:
-        policy = stored_policy(config, store)
+        policy = make_policy(config, store)
     say(0.2, "simulating")
     out: SimOutput = simulate(market, policy, sim_params(config), first_decision=first,
                               record_candidates=record_candidates)

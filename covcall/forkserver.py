@@ -1,5 +1,4 @@
-"""A local Dask cluster's fork server preloads this module first: it lets the server end without tearing down its
-imports."""
+"""Preloaded first by a local cluster's fork server: the server then ends without tearing down its imports."""
 
 from __future__ import annotations
 

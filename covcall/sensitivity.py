@@ -21,8 +21,8 @@ from covcall.backtest import (
     MarketInputs,
     build_market,
     load_market_inputs,
+    make_policy,
     run_backtest,
-    stored_policy,
 )
 from covcall.calibration import chain_for
 from covcall.compute import ComputeSpec, Executor, UnitFailure
@@ -165,7 +165,7 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     priced = EventVariance.build(data.events, config.underlying, config.chain) is not None
     moved = build_market(config, data.candles, data.iv, None, None, data.basis)[0].basis is not None
     units = scenarios(config.chain.model_dump(), daily=config.timeframe == "1d", events=priced, basis_history=moved)
-    policy = stored_policy(config, store)  # a model read here, once: the scenarios never open the store
+    policy = make_policy(config, store)  # a model read here, once: the scenarios never open the store
     if mapper is not None:
         results = mapper(lambda s: run_scenario(config, s, data, policy), units)
     else:
