@@ -80,7 +80,8 @@ def render_walk(db: str, result: WalkResult) -> None:
         st.warning("No variant had a computable metric on the test range.")
     st.caption(f"walk `{result.walk_id}` · ranked by **{result.metric}** on "
                f"{sel.get('basis') or _test_text(result)} · "
-               f"{result.spec.get('underlying')} {result.spec.get('timeframe')} ({result.spec.get('source')})")
+               f"{result.spec.get('underlying')} {result.spec.get('timeframe')} ({result.spec.get('source')}, "
+               f"implied vol {result.spec.get('iv_source') or 'realized'})")
     if sel:
         pbo_d = sel.get("pbo") or {}
         m = st.columns(5)
