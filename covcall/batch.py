@@ -18,6 +18,7 @@ from covcall.backtest import (
     backtest_unit,
     config_error_line,
     load_market_inputs,
+    make_policy,
     new_id,
     new_run_id,
 )
@@ -31,6 +32,7 @@ from covcall.names import check_name
 from covcall.version import code_version
 
 if TYPE_CHECKING:
+    from covcall.policies import Policy
     from covcall.store import Store
 
 BatchProgress = Callable[[int, int, str], None]
@@ -191,8 +193,9 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
     # the driver loads data
     with Executor(compute) as ex, tracked(store, batch_id, "batch", spec.name,
                                           {"runs": total, "compute": compute.describe()}) as info:
-        units: list[tuple[BacktestConfig, Any]] = []
+        units: list[tuple[BacktestConfig, Any, Policy | None]] = []
         loaded: dict[tuple[Any, ...], MarketInputs | str] = {}
+        policies: dict[tuple[Any, ...], Policy] = {}
         index: list[int] = []
         rows: dict[int, dict[str, Any]] = {}
         resolved: dict[tuple[str, str], Any] = {}
@@ -208,17 +211,19 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
                 continue
             try:
                 pinned, _ = pin(cfg, store, resolved)
+                policy = model_policy_for(pinned, store, policies)
             except CovcallError as err:
                 rows[n] = _failed(store, cfg, batch_id, str(err))
                 continue
-            units.append((pinned, key))
+            units.append((pinned, key, policy))
             index.append(n)
         done = failed = len(rows)  # so far only runs whose data could not load: all failed
         n_examples = 0
         result.dashboard = ex.dashboard_link
         refs = {key: ex.scatter(value) for key, value in loaded.items() if not isinstance(value, str)}
-        for group in ex.map_groups(stored_unit, [(cfg, refs[key], export_dir is not None) for cfg, key in units],
-                                   cost=[run_seconds(cfg) for cfg, _ in units]):
+        for group in ex.map_groups(stored_unit, [(cfg, refs[key], export_dir is not None, policy)
+                                                 for cfg, key, policy in units],
+                                   cost=[run_seconds(cfg) for cfg, _, _ in units]):
             # runs that finished while the last ones were being saved are saved through one connection, each in
             # its own transaction: one open and one checkpoint for the group (a busy writer catches up)
             with store.writes() if store is not None and len(group) > 1 else contextlib.nullcontext():
@@ -249,10 +254,22 @@ def run_batch(spec: BatchSpec | dict[str, Any], *, store: Store | None = None, e
     return result
 
 
-def stored_unit(cfg: BacktestConfig, data: MarketInputs, export: bool) -> RunRows:
+def model_policy_for(cfg: BacktestConfig, store: Store | None,
+                     policies: dict[tuple[Any, ...], Policy]) -> Policy | None:
+    """A model policy's model, read from the store on the driver once per model and settings (the units never open
+    the store); None for the other policies, which the unit builds from its config."""
+    if cfg.policy != "model":
+        return None
+    key = (cfg.model_id, cfg.model_threshold, cfg.dte_min_days, cfg.dte_max_days, cfg.delta_min, cfg.delta_max)
+    if key not in policies:
+        policies[key] = make_policy(cfg, store)
+    return policies[key]
+
+
+def stored_unit(cfg: BacktestConfig, data: MarketInputs, export: bool, policy: Policy | None = None) -> RunRows:
     """A batch's unit of work: one backtest, handed back ready to save (and its examples formatted for the export
-    when there is one), so the workers, not the one writer, do the shaping."""
-    out = backtest_unit(cfg, data)
+    when there is one), so the workers, not the one writer, do the shaping. A model policy comes loaded."""
+    out = backtest_unit(cfg, data, policy)
     out.calibration_id = cfg.calibration if cfg.calibration != "none" else None
     return run_rows(out, export=export)
 

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from covcall.batch import run_batch
@@ -111,6 +112,43 @@ def test_a_batch_on_two_local_workers_equals_the_serial_batch(tmp_path) -> None:
         ta = a.read_run_table("trades", [ra["run_id"]]).drop(columns=["run_id"])
         tb = b.read_run_table("trades", [rb["run_id"]]).drop(columns=["run_id"])
         assert len(ta) and ta.equals(tb)
+
+
+def test_a_batch_of_model_policies_reads_each_model_once_on_the_driver(tmp_path, monkeypatch) -> None:
+    """A batch may sweep a trained model's settings: the model is read from the store on the driver (once per
+    model and settings) and sent to the units, which never open the store; the same runs serially and on two
+    workers; an unknown model id fails its own runs only, naming the saved ones."""
+    import covcall.models as models_mod
+    from covcall.backtest import run_backtest
+    from covcall.models import save_model, train_model
+    from covcall.ranges import Range
+
+    store = Store(tmp_path / "a.duckdb")
+    rows = run_backtest({"underlying": "BTC", "start": "2022-01-01", "end": "2022-12-31"}).candidates
+    model = train_model(rows, [Range(pd.Timestamp("2022-01-01").date(), pd.Timestamp("2022-12-31").date())],
+                        name="swept")
+    model_id = save_model(store, model, tmp_path / "models")
+    reads = []
+    real_load = models_mod.load_model
+    monkeypatch.setattr(models_mod, "load_model", lambda st, mid: reads.append(mid) or real_load(st, mid))
+    spec = {"name": "models", "underlyings": ["BTC"], "timeframes": ["1d"],
+            "windows": [{"start": "2023-01-01", "end": "2023-04-30"}, {"start": "2023-05-01", "end": "2023-08-31"}],
+            "params": [{"policy": "model", "model_id": model_id},
+                       {"policy": "model", "model_id": model_id, "model_threshold": 0.02},
+                       {"policy": "model", "model_id": "no-such-model"}]}
+    serial = run_batch(spec, store=store)
+    assert reads.count(model_id) == 2  # two settings of one model, each read once for both windows
+    ok = [r for r in serial.runs if r["status"] == "ok"]
+    trades = [r["metrics"]["n_trades"] for r in ok]  # per window: the model as trained, then a stricter threshold
+    assert len(ok) == 4 and trades[0] > trades[1] and trades[2] > trades[3]
+    assert [r["status"] for r in serial.runs if "no-such-model" in (r["error"] or "")] == ["failed", "failed"]
+    assert "no model with id 'no-such-model'" in serial.failed[0]["error"] and model_id in serial.failed[0]["error"]
+    # the model's own plain run is what the batch stored
+    plain = run_backtest({"underlying": "BTC", "start": "2023-01-01", "end": "2023-04-30", "policy": "model",
+                          "model_id": model_id}, store=store)
+    assert ok[0]["metrics"]["sharpe"] == pytest.approx(plain.metrics["sharpe"], rel=1e-12)
+    local = run_batch(spec, store=store, compute=LOCAL2)
+    assert _runs(local) == _runs(serial)
 
 
 def test_a_four_fold_walk_on_two_local_workers_equals_the_serial_walk(tmp_path) -> None:
