@@ -118,7 +118,7 @@ def test_a_batch_of_model_policies_reads_each_model_once_on_the_driver(tmp_path,
     """A batch may sweep a trained model's settings: the model is read from the store on the driver (once per
     model and settings) and sent to the units, which never open the store; the same runs serially and on two
     workers; an unknown model id fails its own runs only, naming the saved ones."""
-    import covcall.models as models_mod
+    import covcall.policies.model as model_policy_mod
     from covcall.backtest import run_backtest
     from covcall.models import save_model, train_model
     from covcall.ranges import Range
@@ -129,8 +129,8 @@ def test_a_batch_of_model_policies_reads_each_model_once_on_the_driver(tmp_path,
                         name="swept")
     model_id = save_model(store, model, tmp_path / "models")
     reads = []
-    real_load = models_mod.load_model
-    monkeypatch.setattr(models_mod, "load_model", lambda st, mid: reads.append(mid) or real_load(st, mid))
+    real_load = model_policy_mod.load_model
+    monkeypatch.setattr(model_policy_mod, "load_model", lambda st, mid: reads.append(mid) or real_load(st, mid))
     spec = {"name": "models", "underlyings": ["BTC"], "timeframes": ["1d"],
             "windows": [{"start": "2023-01-01", "end": "2023-04-30"}, {"start": "2023-05-01", "end": "2023-08-31"}],
             "params": [{"policy": "model", "model_id": model_id},
