@@ -68,6 +68,9 @@ def test_cli_runs_delete_needs_yes_and_rename(db: Path, capsys) -> None:
     assert "error: no run 'nope'" in capsys.readouterr().err
     assert main(["runs", "--delete", a, "--yes", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["runs"] == 1
+    assert main(["runs"]) == 0  # a run without a label lists with an empty label, not "NaN"
+    listed = capsys.readouterr().out
+    assert b in listed and "NaN" not in listed and "None" not in listed
     assert main(["runs", "--rename", b, "--label", "ETH Q1"]) == 0
     capsys.readouterr()
     assert store.list_runs()["label"].tolist() == ["ETH Q1"]

@@ -316,6 +316,7 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
         shown = df[cols].copy()
         for key, fmt in (("total_return", "{:+.1%}"), ("excess_return", "{:+.1%}"), ("sharpe", "{:.2f}")):
             shown[key] = [fmt.format(v) if isinstance(v, float) and v == v else "" for v in shown[key]]
+        shown["label"] = shown["label"].fillna("")  # a run started without a label has none, not "NaN"
         print(shown.rename(columns={"excess_return": "vs_hodl"}).to_string(index=False))
 
     emit(args, rows, human)
