@@ -136,12 +136,14 @@ class Sensitivity:
     verdict: str
     calibration: str | None
     metric: str = "total_return"  # what "beats HODL" was judged on
+    window: tuple[str, str] | None = None  # the rerun's first and last day (a walk winner's: its last test range)
 
     def to_dict(self) -> dict[str, Any]:
         keys = dict.fromkeys(("total_return", "excess_return", "sharpe", COMPARED_ON[self.metric]))
         ranges = {k: [float(np.nanmin(self.table[k])), float(np.nanmax(self.table[k]))] for k in keys}
         return {"verdict": self.verdict, "metric": self.metric, "compared_on": COMPARED_ON[self.metric],
-                "calibration": self.calibration, "ranges": ranges, "scenarios": self.table.to_dict("records")}
+                "window": list(self.window) if self.window else None, "calibration": self.calibration,
+                "ranges": ranges, "scenarios": self.table.to_dict("records")}
 
 
 def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | None = None,
@@ -175,7 +177,8 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     band = pd.DataFrame({"base": curves["base"], "low": curves.min(axis=1), "high": curves.max(axis=1),
                          "hodl": results[0]["hodl"]})
     band.index.name = "ts"
-    return Sensitivity(table, band.reset_index(), verdict(table, metric), cal_id, metric)
+    return Sensitivity(table, band.reset_index(), verdict(table, metric), cal_id, metric,
+                       (config.start.isoformat(), config.end.isoformat()))
 
 
 def _on_executor(compute: ComputeSpec, config: BacktestConfig, units: list[Scenario],

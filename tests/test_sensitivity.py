@@ -74,6 +74,10 @@ def test_cli_walk_sensitivity_bands_the_winner_on_the_walks_metric(db, tmp_path,
     base = t.set_index("scenario").loc["base"]
     winner = next(r for r in out["strategies"] if r["strategy"] == out["best_strategy"])
     assert base["sharpe"] == pytest.approx(winner["sharpe"])  # the band's base is the winner's test run
+    assert band["window"] == ["2022-06-01", "2022-09-30"]  # the test range it was rerun on
+    assert main(["walk", "--spec", str(spec), "--sensitivity", "--workers", "1"]) == 0
+    said = capsys.readouterr().out
+    assert f"rerun on the test range 2022-06-01 .. 2022-09-30: {band['verdict']}" in said
 
 
 def test_cli_backtest_sensitivity_json(db, capsys) -> None:

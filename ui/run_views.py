@@ -206,7 +206,8 @@ def band_panel(key: str, compute: Callable[[], Any], title: str, what: str = "th
         if band is None:
             return
         (st.success if band.verdict.startswith("beats") else st.warning)(f"Verdict: {band.verdict}")
-        st.caption(f"Each row reruns {what} with one assumption changed. The short-end rows move the "
+        span = f" ({band.window[0]} .. {band.window[1]})" if band.window else ""
+        st.caption(f"Each row reruns {what}{span} with one assumption changed. The short-end rows move the "
                    "1-7 day vols as far as the calibrated term structure missed real Deribit snapshots on days "
                    "it was not fitted on (at least 0.10 at T->0); the IV level rows scale every vol by 10 %.")
         cols = ["scenario", "total_return", "excess_return", "sharpe", "hodl_sharpe", "max_drawdown", "n_trades"]

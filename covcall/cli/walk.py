@@ -96,10 +96,13 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
         final = res.info.get("final_test")
         if final and final.get("rows"):
             print(f"final holdout {final['range']}: " + ", ".join(
-                f"{r['strategy']} sharpe {r['sharpe']}" for r in final["rows"]))
+                f"{r['strategy']} sharpe {'n/a' if r['sharpe'] is None else format(r['sharpe'], '.2f')}"
+                for r in final["rows"]))
         print(f"report: {res.report_dir}")
         if band is not None:
-            print(f"winner {res.best_strategy} under the assumption grid: {band.verdict}")
+            where = "its last fold's test range" if "folds" in res.spec else "the test range"
+            print(f"winner {res.best_strategy} under the assumption grid, rerun on {where} "
+                  f"{band.window[0]} .. {band.window[1]}: {band.verdict}")
 
     emit(args, out, human)
     return 0
