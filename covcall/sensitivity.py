@@ -167,7 +167,8 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     priced = EventVariance.build(data.events, config.underlying, config.chain) is not None
     moved = build_market(config, data.candles, data.iv, None, None, data.basis)[0].basis is not None
     units = scenarios(config.chain.model_dump(), daily=config.timeframe == "1d", events=priced, basis_history=moved)
-    policy = make_policy(config, store)  # a model read here, once: the scenarios never open the store
+    # a model read here, once: the scenarios never open the store (the other policies follow each scenario's config)
+    policy = make_policy(config, store) if config.policy == "model" else None
     if mapper is not None:
         results = mapper(lambda s: run_scenario(config, s, data, policy), units)
     else:
@@ -182,7 +183,7 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
 
 
 def _on_executor(compute: ComputeSpec, config: BacktestConfig, units: list[Scenario],
-                 data: MarketInputs, policy: Policy) -> list[dict[str, Any]]:
+                 data: MarketInputs, policy: Policy | None) -> list[dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     with Executor(compute) as ex:
         data = ex.scatter(data)
@@ -194,7 +195,7 @@ def _on_executor(compute: ComputeSpec, config: BacktestConfig, units: list[Scena
 
 
 def _scenario_unit(config: BacktestConfig, scenario: Scenario, data: MarketInputs,
-                   policy: Policy) -> dict[str, Any]:
+                   policy: Policy | None) -> dict[str, Any]:
     return run_scenario(config, scenario, data, policy)
 
 
