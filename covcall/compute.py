@@ -78,6 +78,17 @@ def sweep_plan(spec: ComputeSpec, n_units: int, work_s: float | None, warm: bool
             "wall_s_at_least": None if wall is None else round(float(wall), 1)}
 
 
+def plan_words(plan: dict[str, Any]) -> str:
+    """A `sweep_plan` in words (the CLI's --plan and the pages say the same).
+
+    >>> plan_words(sweep_plan(ComputeSpec("serial"), 3, 1.2))
+    '3 units, about 1.2 s of backtests on one core; runs on: serial (this process), 1.2 s at least'
+    """
+    work = "" if plan["work_s_one_core"] is None else f"about {plan['work_s_one_core']:g} s of backtests on one core; "
+    least = "" if plan["wall_s_at_least"] is None else f", {plan['wall_s_at_least']:g} s at least"
+    return f"{plan['units']} units, {work}runs on: {plan['runs_on']}{least}"
+
+
 def check_workers(workers: Any) -> int | None:
     """None or a whole number >= 1."""
     if workers is None:

@@ -258,3 +258,34 @@ def realism_table(result: dict[str, Any], source: str = "index") -> pd.DataFrame
                          "expiries_listed": part["expiries_listed_by_model"],
                          "strike_overlap": part["strike_overlap_within_10pct"]})
     return pd.DataFrame(rows)
+
+
+def snapshot_table(result: dict[str, Any]) -> pd.DataFrame:
+    """`realism_table` (IV index as input) one row per snapshot, in the result's order: median |IV error| by tenor
+    bucket, the index's age, the basis the snapshot's futures had and the one the model priced with (%/yr), and
+    the calibration (the Chain page's table).
+
+    >>> out = {"snapshots": [{"snapshot_id": "S", "index_age_h": 12.0, "basis_ann_real": 0.03,
+    ...        "basis_ann_model": 0.034, "calibration": "BTC-v1", "index": {"by_tenor": {
+    ...        "<7d": {"median_abs_iv_error_pts": 4.2}, ">30d": {"median_abs_iv_error_pts": 1.1}},
+    ...        "expiries_listed_by_model": 1.0, "strike_overlap_within_10pct": 1.0}}]}
+    >>> snapshot_table(out).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'snapshot': 'S', '<7d': 4.2, '>30d': 1.1, 'index age h': 12.0, 'basis real %/yr': 3.0,
+      'basis used %/yr': 3.4, 'calibration': 'BTC-v1'}]
+    """
+    long = realism_table(result, "index")
+    if long.empty:
+        return long
+    ids = long["snapshot_id"].unique()
+    errors = long.pivot(index="snapshot_id", columns="tenor", values="median_abs_iv_error_pts").reindex(ids)
+    first = long.groupby("snapshot_id", sort=False).first()
+    calibration = {e["snapshot_id"]: e.get("calibration") for e in result["snapshots"]}
+    wide = pd.DataFrame({"snapshot": ids})
+    for _, _, tenor in TENOR_BUCKETS:
+        if tenor in errors.columns:
+            wide[tenor] = errors[tenor].to_numpy(float)
+    wide["index age h"] = first["index_age_h"].to_numpy()
+    wide["basis real %/yr"] = (100.0 * first["basis_ann_real"].astype(float)).round(6).to_numpy()
+    wide["basis used %/yr"] = (100.0 * first["basis_ann_model"].astype(float)).round(6).to_numpy()
+    wide["calibration"] = [calibration.get(i) for i in ids]
+    return wide

@@ -94,11 +94,16 @@ def run_scenario(config: BacktestConfig, scenario: Scenario, data: MarketInputs,
             "hodl": res.equity["hodl"]}
 
 
+def compared_on(metric: str) -> str:
+    """The measure a walk metric is compared with HODL's on (COMPARED_ON), or a clear error."""
+    if metric not in COMPARED_ON:
+        raise CovcallError(f"cannot compare with HODL on {metric!r}; choose from {', '.join(COMPARED_ON)}")
+    return COMPARED_ON[metric]
+
+
 def beats_hodl(table: pd.DataFrame, metric: str = "total_return") -> pd.Series:
     """Per scenario, whether the strategy did better than HODL on `metric` (a walk metric; see COMPARED_ON)."""
-    on = COMPARED_ON.get(metric)
-    if on is None:
-        raise CovcallError(f"cannot compare with HODL on {metric!r}; choose from {', '.join(COMPARED_ON)}")
+    on = compared_on(metric)
     t = table.set_index("scenario")
     if on == "total_return":
         return t["excess_return"].astype(float) > 0
@@ -156,8 +161,7 @@ def run_sensitivity(config: BacktestConfig | dict[str, Any], *, store: Store | N
     The scenarios run where `compute` says (covcall.compute; serial by default), data scattered once;
     `mapper(fn, units)` overrides that. A failing scenario fails the band (its error is raised).
     """
-    if metric not in COMPARED_ON:
-        raise CovcallError(f"cannot compare with HODL on {metric!r}; choose from {', '.join(COMPARED_ON)}")
+    compared_on(metric)  # an unknown metric fails before anything runs
     if isinstance(config, dict):
         config = BacktestConfig.parse(config, defaults)
     chain, cal_id = chain_for(config.chain, config.calibration, config.underlying, store)

@@ -82,6 +82,12 @@ class WalkResult:
     def strategies(self) -> list[dict[str, Any]]:
         return _records(self.leaderboard)
 
+    @property
+    def winner_window(self) -> str:
+        """Where the winner's band reruns it, in words: a walk-forward's last fold's test range, or the test range
+        (`WalkSpec.to_dict` lists folds only when there are several)."""
+        return "its last fold's test range" if "folds" in self.spec else "the test range"
+
     def to_dict(self) -> dict[str, Any]:
         return {"walk_id": self.walk_id, "name": self.name, "metric": self.metric,
                 "best_strategy": self.best_strategy, "best_metric": plain(self.best_metric),

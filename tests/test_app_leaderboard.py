@@ -103,7 +103,7 @@ def test_the_winners_robustness_band_is_judged_on_the_walks_metric(db):
     shown = [m.value for m in [*at.success, *at.warning] if m.value.startswith("Verdict:")]
     assert shown == [f"Verdict: {verdict(want.table, 'sharpe')}"] and shown[0].endswith("compared on Sharpe)")
     # it says which run it reran: the winner's, on the walk's test range
-    assert any(f"reruns the winner's test-range run ({want.window[0]} .. {want.window[1]})" in c.value
+    assert any(f"reruns the winner's run on the test range ({want.window[0]} .. {want.window[1]})" in c.value
                for c in at.caption)
     # the band stays on screen across reruns (kept in the session, not recomputed)
     at.run()

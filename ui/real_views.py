@@ -8,11 +8,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from covcall.realism import TENOR_BUCKETS, snapshot_table
 from ui.cache import calibrations, invalidate, realism_result, snapshots
 from ui.charts import layout
 from ui.shell import attempt, get_store
 
-TENORS = ("<7d", "7-30d", ">30d")
+TENORS = tuple(name for _, _, name in TENOR_BUCKETS)
 # the fit report's headline figures, in the words of docs/chain.md
 FIT_FIGURES = {"snapshots": "snapshots fitted", "expiries": "expiries in the term fit",
                "smile_points": "calls in the smile fit", "smile_rmse_ratio": "smile fit, rms of IV / ATM - 1"}
@@ -151,33 +152,3 @@ def realism_panel(db: str) -> None:
         "median_abs_iv_error_pts": st.column_config.NumberColumn("median |IV error| (pts)", format="%.1f")})
     st.caption("The same figures: `covcall realism --all --json` (add `--holdout` for leave-one-day-out, "
                f"`--snapshot {pick}` for this one); the reference tables are in docs/chain.md.")
-
-
-def snapshot_table(out: dict[str, Any]) -> pd.DataFrame:
-    """One row per snapshot: median |IV error| by tenor bucket (index as input), the index's age and the basis.
-
-    >>> out = {"snapshots": [{"snapshot_id": "S", "index_age_h": 12.0, "basis_ann_real": 0.03,
-    ...        "basis_ann_model": 0.034, "calibration": "BTC-v1", "index": {"by_tenor": {
-    ...        "<7d": {"median_abs_iv_error_pts": 4.2}, ">30d": {"median_abs_iv_error_pts": 1.1}}}}]}
-    >>> snapshot_table(out).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
-    [{'snapshot': 'S', '<7d': 4.2, '>30d': 1.1, 'index age h': 12.0, 'basis real %/yr': 3.0,
-      'basis used %/yr': 3.4, 'calibration': 'BTC-v1'}]
-    """
-    rows = []
-    for e in out["snapshots"]:
-        part = e.get("index")
-        if not part:
-            continue
-        row: dict[str, Any] = {"snapshot": e["snapshot_id"]}
-        row.update({t: float(s["median_abs_iv_error_pts"]) for t, s in part["by_tenor"].items()})
-        row["index age h"] = e.get("index_age_h")
-        for key, name in (("basis_ann_real", "basis real %/yr"), ("basis_ann_model", "basis used %/yr")):
-            row[name] = None if e.get(key) is None else round(100.0 * float(e[key]), 6)
-        row["calibration"] = e.get("calibration")
-        rows.append(row)
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return df
-    order = ["snapshot", *[t for t in TENORS if t in df.columns], "index age h", "basis real %/yr",
-             "basis used %/yr", "calibration"]
-    return df[order]

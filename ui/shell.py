@@ -146,13 +146,10 @@ def count_progress(bar: Any, what: str = "processed") -> Callable[[int, int, str
 
 def plan_caption(settings: Settings, n_units: int, work_s: float | None) -> None:
     """Beside a sweep's button: what pressing it would start (`covcall batch/walk --plan`)."""
-    from covcall.compute import sweep_plan
+    from covcall.compute import plan_words, sweep_plan
     from covcall.config import compute_plan
 
-    plan = sweep_plan(compute_plan(settings, n_units, work_s=work_s), n_units, work_s)
-    work = "" if plan["work_s_one_core"] is None else f"about {plan['work_s_one_core']:g} s of backtests on one core; "
-    least = f", {plan['wall_s_at_least']:g} s at least" if plan["wall_s_at_least"] else ""
-    st.caption(f"{plan['units']} units, {work}runs on: {plan['runs_on']}{least}.")
+    st.caption(plan_words(sweep_plan(compute_plan(settings, n_units, work_s=work_s), n_units, work_s)) + ".")
 
 
 def sweep_start(key: str, settings: Settings, n_units: int, work_s: float | None = None) -> Any:

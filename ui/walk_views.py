@@ -59,8 +59,7 @@ def winner_band(result: WalkResult) -> None:
     band_panel(f"leaderboard_band_{result.walk_id}", lambda: winner_sensitivity(result, store=get_store()),
                f"Robustness band of the winner ({result.best_strategy}): does it still beat HODL on "
                f"{result.metric} under other market-model assumptions?",
-               what="the winner's run on its last fold's test range" if "folds" in result.spec
-               else "the winner's test-range run")
+               what=f"the winner's run on {result.winner_window}")
 
 
 def walk_result(db: str, walk_id: str) -> None:

@@ -155,17 +155,11 @@ def start_workers_early(args: argparse.Namespace, settings: Settings) -> None:
 
 def emit_plan(args: argparse.Namespace, compute: Any, n_units: int, work_s: float | None, what: str) -> int:
     """`--plan`: what the sweep is and where it would run; nothing runs, nothing is stored."""
-    from covcall.compute import sweep_plan
+    from covcall.compute import plan_words, sweep_plan
 
     out = sweep_plan(compute, n_units, work_s)
-
-    def human() -> None:
-        work = "unknown" if out["work_s_one_core"] is None else f"about {out['work_s_one_core']:g} s"
-        wall = "" if out["wall_s_at_least"] is None else f", {out['wall_s_at_least']:g} s at least"
-        print(f"{what}: {out['units']} units, {work} of backtests on one core; where: {out['runs_on']}"
-              f"{wall} (saving, model training and imports come on top). Nothing was run (drop --plan to run it).")
-
-    emit(args, out, human)
+    emit(args, out, f"{what}: {plan_words(out)} (saving, model training and imports come on top). Nothing was run "
+                    "(drop --plan to run it).")
     return 0
 
 

@@ -100,8 +100,7 @@ def cmd_walk(args: argparse.Namespace, settings: Settings) -> int:
                 for r in final["rows"]))
         print(f"report: {res.report_dir}")
         if band is not None:
-            where = "its last fold's test range" if "folds" in res.spec else "the test range"
-            print(f"winner {res.best_strategy} under the assumption grid, rerun on {where} "
+            print(f"winner {res.best_strategy} under the assumption grid, rerun on {res.winner_window} "
                   f"{band.window[0]} .. {band.window[1]}: {band.verdict}")
 
     emit(args, out, human)
